@@ -1,0 +1,82 @@
+"""The one settings class: every knob of gptu, read from GPTU_* environment variables or .env."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """gptu settings. Build once at start-up and pass it in; never re-read it mid-code."""
+
+    model_config = SettingsConfigDict(env_prefix="GPTU_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Where files, SQLite and Chroma data live.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker and results.")
+    chroma_host: str = Field("127.0.0.1", description="Chroma server host.")
+    chroma_port: int = Field(8001, description="Chroma server port.")
+    host: str = Field("127.0.0.1", description="API bind address.")
+    port: int = Field(8000, description="API port.")
+    api_url: str = Field("http://127.0.0.1:8000", description="API address the CLI talks to.")
+    max_upload_mb: float = Field(100, description="Largest accepted file, in MB (413 above).")
+    max_unpacked_mb: float = Field(
+        1024, description="Largest total unpacked size of a zip-based file (bomb guard), in MB."
+    )
+    chunk_chars: int = Field(1000, ge=200, description="Target characters per chunk.")
+    embed_batch: int = Field(32, ge=1, description="Chunks per embedding batch.")
+    worker_concurrency: int = Field(1, ge=1, description="Parallel tasks per worker process.")
+    worker_threads: int = Field(
+        0, ge=0, description="Threads per task for onnxruntime/BLAS; 0 = cores / concurrency."
+    )
+    worker_nice: int = Field(10, ge=0, le=19, description="CPU niceness of workers (chat first).")
+    task_time_limit: int = Field(3600, ge=10, description="Hard limit for one document, seconds.")
+    visibility_timeout: int = Field(
+        7200, ge=5, description="Seconds before Redis redelivers a task whose worker vanished."
+    )
+    requeue_after: int = Field(
+        900, ge=5, description="Seconds a document may sit queued before the sweeper re-sends it."
+    )
+    sweep_interval: float = Field(5.0, gt=0, description="Seconds between sweeper passes.")
+    search_pool: int = Field(50, ge=1, description="Candidates per index before fusion.")
+    search_k: int = Field(5, ge=1, le=100, description="Default number of search results.")
+    log_level: str = Field("INFO", description="Logging level.")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, defaulting to SQLite inside data_dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'gptu.db'}"
+
+    @property
+    def files_dir(self) -> Path:
+        """Where uploaded files are stored, by sha256."""
+        return self.data_dir / "files"
+
+    @property
+    def lexical_path(self) -> Path:
+        """The SQLite FTS5 lexical index file."""
+        return self.data_dir / "lexical.db"
+
+    @property
+    def chroma_path(self) -> Path:
+        """Where the local Chroma server keeps its data."""
+        return self.data_dir / "chroma"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """max_upload_mb in bytes."""
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_unpacked_bytes(self) -> int:
+        """max_unpacked_mb in bytes."""
+        return int(self.max_unpacked_mb * 1024 * 1024)
+
+    def threads_per_task(self) -> int:
+        """Threads one task may use so that workers never oversubscribe the CPU."""
+        if self.worker_threads:
+            return self.worker_threads
+        return max(1, (os.cpu_count() or 1) // self.worker_concurrency)

@@ -1,0 +1,277 @@
+"""Where chunks are searched: Chroma (vectors) and SQLite FTS5 (words), written together."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+CHROMA_BATCH = 1000
+RRF_K = 60
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk as stored in an index; id is `<document_id>:<n>`."""
+
+    document_id: str
+    n: int
+    collection: str
+    filename: str
+    text: str
+    page: int | None = None
+    section: str | None = None
+    vector: Sequence[float] = ()
+
+    @property
+    def id(self) -> str:
+        """The deterministic chunk id."""
+        return f"{self.document_id}:{self.n}"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search result."""
+
+    id: str
+    document_id: str
+    collection: str
+    filename: str
+    text: str
+    page: int | None
+    section: str | None
+    score: float
+
+
+class Index(Protocol):
+    """A chunk index. Writes replace a document's chunks; reads filter by collection."""
+
+    def replace_document(self, document_id: str, records: list[ChunkRecord]) -> None:
+        """Make records the document's only chunks."""
+        ...
+
+    def delete_document(self, document_id: str) -> None:
+        """Remove every chunk of the document."""
+        ...
+
+    def count(self, document_id: str) -> int:
+        """How many chunks the document has here."""
+        ...
+
+    def search(
+        self, text: str, vector: Sequence[float], collections: list[str], k: int
+    ) -> list[Hit]:
+        """The best k chunks among the given collections, best first."""
+        ...
+
+
+def _meta(record: ChunkRecord) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "document_id": record.document_id,
+        "n": record.n,
+        "collection": record.collection,
+        "filename": record.filename,
+    }
+    if record.page is not None:
+        meta["page"] = record.page
+    if record.section:
+        meta["section"] = record.section
+    return meta
+
+
+class ChromaIndex:
+    """Vectors in one Chroma collection per embedder, filtered by gptu collection."""
+
+    def __init__(self, client: Any, embedder_id: str) -> None:
+        slug = re.sub(r"[^a-zA-Z0-9_-]", "-", embedder_id).strip("-_")
+        self.client = client
+        self.name = f"gptu-{slug}"[:60]
+        self.collection = client.get_or_create_collection(
+            self.name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+        )
+
+    def replace_document(self, document_id: str, records: list[ChunkRecord]) -> None:
+        """Upsert the chunks, then drop any left over from a longer earlier run."""
+        for start in range(0, len(records), CHROMA_BATCH):
+            batch = records[start : start + CHROMA_BATCH]
+            self.collection.upsert(
+                ids=[r.id for r in batch],
+                embeddings=[list(r.vector) for r in batch],
+                documents=[r.text for r in batch],
+                metadatas=[_meta(r) for r in batch],
+            )
+        self.collection.delete(
+            where={"$and": [{"document_id": document_id}, {"n": {"$gte": len(records)}}]}
+        )
+
+    def delete_document(self, document_id: str) -> None:
+        """Remove the document's vectors."""
+        self.collection.delete(where={"document_id": document_id})
+
+    def count(self, document_id: str) -> int:
+        """Vectors stored for the document."""
+        return len(self.collection.get(where={"document_id": document_id}, include=[])["ids"])
+
+    def search(
+        self, text: str, vector: Sequence[float], collections: list[str], k: int
+    ) -> list[Hit]:
+        """Nearest chunks by cosine distance, restricted to collections inside the query."""
+        if not collections:
+            return []
+        found = self.collection.query(
+            query_embeddings=[list(vector)],
+            n_results=k,
+            where={"collection": {"$in": collections}},
+            include=["documents", "metadatas", "distances"],
+        )
+        hits = []
+        rows = zip(
+            found["ids"][0],
+            found["documents"][0],
+            found["metadatas"][0],
+            found["distances"][0],
+            strict=True,
+        )
+        for chunk_id, doc, meta, distance in rows:
+            hits.append(_hit(chunk_id, doc, meta, 1.0 - float(distance)))
+        return hits
+
+    def ping(self) -> None:
+        """Raise if the Chroma server does not answer."""
+        self.client.heartbeat()
+
+
+def _hit(chunk_id: str, text: str, meta: Any, score: float) -> Hit:
+    page = meta.get("page")
+    return Hit(
+        id=chunk_id,
+        document_id=str(meta["document_id"]),
+        collection=str(meta["collection"]),
+        filename=str(meta["filename"]),
+        text=text,
+        page=int(page) if page is not None else None,
+        section=meta.get("section"),
+        score=score,
+    )
+
+
+class LexicalIndex:
+    """Words in an SQLite FTS5 table ranked by bm25, filtered by collection in SQL."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.local = threading.local()
+        with self._conn() as conn:
+            conn.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5("
+                "text, id UNINDEXED, document_id UNINDEXED, n UNINDEXED, collection UNINDEXED,"
+                " filename UNINDEXED, page UNINDEXED, section UNINDEXED,"
+                " tokenize='unicode61 remove_diacritics 2')"
+            )
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            self.local.conn = conn
+        return _Tx(conn)  # type: ignore[return-value]
+
+    def replace_document(self, document_id: str, records: list[ChunkRecord]) -> None:
+        """Delete and insert the document's rows in one transaction."""
+        with self._conn() as conn:
+            conn.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+            conn.executemany(
+                "INSERT INTO chunks (text, id, document_id, n, collection, filename, page, section)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.text, r.id, r.document_id, r.n, r.collection, r.filename, r.page, r.section)
+                    for r in records
+                ],
+            )
+
+    def delete_document(self, document_id: str) -> None:
+        """Remove the document's rows."""
+        with self._conn() as conn:
+            conn.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+
+    def count(self, document_id: str) -> int:
+        """Rows stored for the document."""
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM chunks WHERE document_id = ?", (document_id,)
+            ).fetchone()
+        return int(row[0])
+
+    def search(
+        self, text: str, vector: Sequence[float], collections: list[str], k: int
+    ) -> list[Hit]:
+        """Best bm25 matches for any of the query's words, inside the given collections."""
+        match = fts_query(text)
+        if not match or not collections:
+            return []
+        marks = ",".join("?" * len(collections))
+        sql = (
+            "SELECT id, text, document_id, collection, filename, page, section, bm25(chunks)"
+            f" FROM chunks WHERE chunks MATCH ? AND collection IN ({marks})"
+            " ORDER BY bm25(chunks) LIMIT ?"
+        )
+        with self._conn() as conn:
+            rows = conn.execute(sql, (match, *collections, k)).fetchall()
+        return [
+            Hit(
+                id=r[0],
+                text=r[1],
+                document_id=r[2],
+                collection=r[3],
+                filename=r[4],
+                page=r[5],
+                section=r[6],
+                score=-float(r[7]),
+            )
+            for r in rows
+        ]
+
+    def ping(self) -> None:
+        """Raise if the index file cannot be read."""
+        with self._conn() as conn:
+            conn.execute("SELECT 1").fetchone()
+
+
+class _Tx:
+    """A connection used as `with`: BEGIN IMMEDIATE … COMMIT, rollback on error."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def fts_query(text: str) -> str:
+    """The query's words, each quoted, joined by OR: never FTS5 syntax from the user."""
+    words = list(dict.fromkeys(w.lower() for w in WORD.findall(text)))[:64]
+    return " OR ".join(f'"{w}"' for w in words)
+
+
+def fuse(result_lists: Iterable[list[Hit]], k: int) -> list[Hit]:
+    """Reciprocal rank fusion: each list adds 1/(60 + rank) to a chunk's score."""
+    scores: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    for hits in result_lists:
+        for rank, hit in enumerate(hits, start=1):
+            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (RRF_K + rank)
+            first.setdefault(hit.id, hit)
+    best = sorted(scores, key=lambda chunk_id: scores[chunk_id], reverse=True)[:k]
+    return [replace(first[chunk_id], score=scores[chunk_id]) for chunk_id in best]

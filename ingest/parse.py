@@ -1,0 +1,230 @@
+"""Turn a stored file into text blocks with page numbers and section titles (unstructured, fast)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ingest.errors import (
+    CorruptDocument,
+    EmptyDocument,
+    EncryptedDocument,
+    UnsafeDocument,
+    UnsupportedDocument,
+)
+
+SUPPORTED = {
+    ".pdf": "PDF",
+    ".docx": "Word",
+    ".doc": "Word 97-2003",
+    ".pptx": "PowerPoint",
+    ".ppt": "PowerPoint 97-2003",
+    ".xlsx": "Excel",
+    ".xls": "Excel 97-2003",
+    ".csv": "CSV",
+    ".tsv": "TSV",
+    ".html": "HTML",
+    ".htm": "HTML",
+    ".md": "Markdown",
+    ".txt": "text",
+    ".text": "text",
+    ".log": "text",
+    ".rst": "reStructuredText",
+    ".org": "Org",
+    ".rtf": "RTF",
+    ".odt": "OpenDocument text",
+    ".epub": "EPUB",
+    ".eml": "e-mail",
+    ".msg": "Outlook e-mail",
+    ".json": "JSON",
+    ".xml": "XML",
+}
+ZIP_BASED = {".docx", ".pptx", ".xlsx", ".odt", ".epub"}
+OOXML = {".docx", ".pptx", ".xlsx"}
+NEEDS_SOFFICE = {".doc", ".ppt"}
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+SKIPPED_KINDS = {"Header", "Footer", "PageBreak", "Image"}
+MAX_SECTION_CHARS = 200
+BOMB_RATIO = 200
+
+
+@dataclass(frozen=True)
+class Block:
+    """One piece of text from a document, with where it sits."""
+
+    text: str
+    page: int | None
+    section: str | None
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What a document holds: its text blocks and its page count."""
+
+    blocks: list[Block]
+    pages: int
+
+
+def extension(filename: str) -> str:
+    """The lower-case extension of a file name, '.html.json' counting as '.json'."""
+    return Path(filename).suffix.lower()
+
+
+def is_supported(filename: str) -> bool:
+    """Whether gptu can read files with this name's extension."""
+    return extension(filename) in SUPPORTED
+
+
+def parse_file(path: Path, filename: str, max_unpacked_bytes: int) -> Parsed:
+    """Parse the file at path, named filename by its owner; raise an IngestError on bad input."""
+    ext = extension(filename)
+    if ext not in SUPPORTED:
+        shown = ext or "(no extension)"
+        raise UnsupportedDocument(f"unsupported file type {shown}; gptu reads {supported_list()}")
+    if path.stat().st_size == 0:
+        raise EmptyDocument("empty file (0 bytes)")
+    check_container(path, ext, max_unpacked_bytes)
+    if ext in NEEDS_SOFFICE and not shutil.which("soffice"):
+        raise UnsupportedDocument(
+            f"reading {SUPPORTED[ext]} files needs LibreOffice (soffice), not installed here"
+        )
+    elements = partition(path, ext)
+    blocks = to_blocks(elements)
+    if not blocks:
+        raise EmptyDocument(empty_reason(ext))
+    return Parsed(blocks=blocks, pages=count_pages(path, ext, blocks))
+
+
+def supported_list() -> str:
+    """The supported extensions as a short, readable list."""
+    return ", ".join(sorted(e.lstrip(".") for e in SUPPORTED))
+
+
+def check_container(path: Path, ext: str, max_unpacked_bytes: int) -> None:
+    """Refuse encrypted, damaged or bomb-like files before a parser touches them."""
+    if ext == ".pdf":
+        check_pdf(path)
+    elif ext in ZIP_BASED:
+        check_zip(path, ext, max_unpacked_bytes)
+    elif ext == ".eml":
+        check_email(path)
+
+
+def check_pdf(path: Path) -> None:
+    """Fail on PDFs that need a password or cannot be opened at all."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise EncryptedDocument("encrypted PDF: password required")
+        len(reader.pages)
+    except PdfReadError as exc:
+        raise CorruptDocument(f"damaged PDF, cannot be opened ({exc})") from exc
+
+
+def check_zip(path: Path, ext: str, max_unpacked_bytes: int) -> None:
+    """Fail on password-protected Office files, broken zips and decompression bombs."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    kind = SUPPORTED[ext]
+    if ext in OOXML and head == OLE_MAGIC:
+        raise EncryptedDocument(f"encrypted {kind} document: password required")
+    if not zipfile.is_zipfile(path):
+        raise CorruptDocument(f"damaged {kind} file: not a valid {ext} archive")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CorruptDocument(f"damaged {kind} file ({exc})") from exc
+    unpacked = sum(e.file_size for e in entries)
+    packed = max(1, sum(e.compress_size for e in entries))
+    if unpacked > max_unpacked_bytes or (unpacked > 50_000_000 and unpacked / packed > BOMB_RATIO):
+        raise UnsafeDocument(
+            f"refused: {kind} file would unpack to {unpacked // 1_000_000} MB "
+            f"(limit {max_unpacked_bytes // 1_000_000} MB); looks like a decompression bomb"
+        )
+
+
+def check_email(path: Path) -> None:
+    """Fail on PGP or S/MIME encrypted e-mail, whose body cannot be read."""
+    import email
+    from email import policy
+
+    with path.open("rb") as fh:
+        message = email.message_from_binary_file(fh, policy=policy.default)
+    ctype = message.get_content_type()
+    if ctype == "multipart/encrypted" or ctype in {
+        "application/pkcs7-mime",
+        "application/x-pkcs7-mime",
+    }:
+        raise EncryptedDocument("encrypted e-mail (PGP or S/MIME): the body cannot be read")
+
+
+def partition(path: Path, ext: str) -> list[Any]:
+    """Run unstructured on a copy of the file that carries its real extension."""
+    from unstructured.partition.auto import partition as auto_partition
+
+    with tempfile.TemporaryDirectory(prefix="gptu-parse-") as tmp:
+        named = Path(tmp) / f"document{ext}"
+        named.symlink_to(path.resolve())
+        kwargs: dict[str, Any] = {"strategy": "fast", "languages": ["eng"]}
+        try:
+            if ext in {".eml", ".msg"}:
+                return partition_email(auto_partition, named, kwargs)
+            return list(auto_partition(filename=str(named), **kwargs))
+        except (KeyboardInterrupt, SystemExit, MemoryError):
+            raise
+        except Exception as exc:
+            detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise CorruptDocument(
+                f"could not read this {SUPPORTED[ext]} file (damaged or not really {ext}): {detail}"
+            ) from exc
+
+
+def partition_email(auto_partition: Any, named: Path, kwargs: dict[str, Any]) -> list[Any]:
+    """Parse an e-mail with its attachments, or without them when an attachment is unreadable."""
+    try:
+        return list(auto_partition(filename=str(named), process_attachments=True, **kwargs))
+    except ValueError:
+        return list(auto_partition(filename=str(named), process_attachments=False, **kwargs))
+
+
+def to_blocks(elements: list[Any]) -> list[Block]:
+    """Keep the text of elements, each with its page and the section title above it."""
+    blocks: list[Block] = []
+    section: str | None = None
+    for element in elements:
+        kind = type(element).__name__
+        text = (element.text or "").strip()
+        if kind in SKIPPED_KINDS or not text:
+            continue
+        if kind == "Title":
+            section = " ".join(text.split())[:MAX_SECTION_CHARS]
+        page = getattr(element.metadata, "page_number", None)
+        blocks.append(Block(text=text, page=page, section=section))
+    return blocks
+
+
+def count_pages(path: Path, ext: str, blocks: list[Block]) -> int:
+    """Pages of the document: the PDF's own count, else the highest page seen, else 1."""
+    if ext == ".pdf":
+        from pypdf import PdfReader
+
+        reader = PdfReader(path)
+        if reader.is_encrypted:
+            reader.decrypt("")
+        return len(reader.pages)
+    return max((b.page for b in blocks if b.page), default=1)
+
+
+def empty_reason(ext: str) -> str:
+    """Why a document gave no text, in words a person understands."""
+    if ext == ".pdf":
+        return "no extractable text: scanned or image-only PDF? (OCR is not enabled)"
+    return "no extractable text: the document is empty"

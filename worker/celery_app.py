@@ -1,0 +1,47 @@
+"""The Celery application; configured from Settings on first use, so importing opens nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from core.settings import Settings
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings for reliable, at-least-once ingestion on Redis."""
+    return {
+        "broker_url": settings.redis_url,
+        "result_backend": settings.redis_url,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": settings.task_time_limit,
+        "task_soft_time_limit": max(5, settings.task_time_limit - 30),
+        "broker_transport_options": {
+            "visibility_timeout": settings.visibility_timeout,
+            "socket_connect_timeout": 3,
+            "socket_timeout": 10,
+        },
+        "result_expires": 24 * 3600,
+        "broker_connection_retry_on_startup": True,
+        "worker_concurrency": settings.worker_concurrency,
+        "worker_hijack_root_logger": False,
+        "task_default_queue": "ingest",
+    }
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app for sending tasks from the API or the CLI."""
+    app = Celery("gptu")
+    app.conf.update(celery_config(settings))
+    return app
+
+
+app = Celery("gptu", include=["worker.tasks"])
+
+
+@app.on_configure.connect
+def _configure(sender: Celery, **_: Any) -> None:
+    sender.conf.update(celery_config(Settings()))
