@@ -1,0 +1,160 @@
+"""Document intake: store uploads by sha256, record them, queue them, delete them, sweep."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from core.db import FAILED, PROCESSING, QUEUED, Collection, Document, utcnow
+from core.errors import PayloadTooLarge
+from core.services import Services
+from ingest.parse import extension, is_supported, supported_list
+
+log = logging.getLogger(__name__)
+COPY_BLOCK = 1 << 20
+STUCK_REASON = "processing stopped and did not resume; upload the file again"
+
+
+@dataclass
+class Upload:
+    """A file as it arrived: the name its owner gave it and a readable stream."""
+
+    filename: str
+    stream: IO[bytes]
+    size: int | None = None
+
+
+class Intake:
+    """Owns the files folder and the queue; the API and the sweeper go through it."""
+
+    def __init__(self, services: Services, celery: Any) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.celery = celery
+
+    def check_sizes(self, uploads: list[Upload]) -> None:
+        """Refuse the whole request, storing nothing, when any file is over the limit."""
+        limit = self.settings.max_upload_bytes
+        for upload in uploads:
+            if upload.size is not None and upload.size > limit:
+                raise PayloadTooLarge(
+                    f"{clean_name(upload.filename)} is {upload.size / 1e6:.1f} MB; "
+                    f"the limit is {self.settings.max_upload_mb:g} MB"
+                )
+
+    def accept(
+        self, session: Session, collection: Collection, uploads: list[Upload]
+    ) -> list[Document]:
+        """Store each file and record it queued (or failed when its type is unsupported)."""
+        self.check_sizes(uploads)
+        docs = []
+        for upload in uploads:
+            sha, size = self.store(upload)
+            doc = Document(
+                collection_id=collection.id,
+                filename=clean_name(upload.filename),
+                sha256=sha,
+                size=size,
+            )
+            if not is_supported(doc.filename):
+                shown = extension(doc.filename) or "(no extension)"
+                doc.status = FAILED
+                doc.error = f"unsupported file type {shown}; gptu reads {supported_list()}"
+            session.add(doc)
+            docs.append(doc)
+        session.commit()
+        for doc in docs:
+            if doc.status == QUEUED:
+                self.enqueue(session, doc)
+        return docs
+
+    def store(self, upload: Upload) -> tuple[str, int]:
+        """Copy the stream to files/<sha256>, enforcing the size limit while copying."""
+        files = self.settings.files_dir
+        files.mkdir(parents=True, exist_ok=True)
+        digest, size = hashlib.sha256(), 0
+        fd, tmp_name = tempfile.mkstemp(dir=files, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while block := upload.stream.read(COPY_BLOCK):
+                    size += len(block)
+                    if size > self.settings.max_upload_bytes:
+                        raise PayloadTooLarge(
+                            f"{clean_name(upload.filename)} is over the "
+                            f"{self.settings.max_upload_mb:g} MB limit"
+                        )
+                    digest.update(block)
+                    out.write(block)
+            sha = digest.hexdigest()
+            os.replace(tmp_name, files / sha)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return sha, size
+
+    def enqueue(self, session: Session, doc: Document) -> bool:
+        """Send the ingest task; when Redis is down the sweeper sends it later."""
+        try:
+            self.celery.send_task("ingest.document", args=[doc.id], retry=False)
+        except Exception as exc:  # kombu raises many types for a broker that is down
+            log.warning("queue unavailable, document %s waits for the sweeper: %s", doc.id, exc)
+            return False
+        doc.enqueued_at = utcnow()
+        session.commit()
+        return True
+
+    def delete(self, session: Session, doc: Document) -> None:
+        """Remove the document's chunks from every index, then its row, then its file."""
+        self.services.vectors.delete_document(doc.id)
+        self.services.lexical.delete_document(doc.id)
+        sha = doc.sha256
+        session.delete(doc)
+        session.commit()
+        still_used = session.scalar(select(Document.id).where(Document.sha256 == sha).limit(1))
+        if still_used is None:
+            (self.settings.files_dir / sha).unlink(missing_ok=True)
+
+    def sweep(self) -> int:
+        """Re-send queued documents never sent or sent long ago; fail ones stuck processing."""
+        now = utcnow()
+        resend_before = now - timedelta(seconds=self.settings.requeue_after)
+        stuck_before = now - timedelta(
+            seconds=self.settings.visibility_timeout + self.settings.task_time_limit
+        )
+        sent = 0
+        with self.services.db.session() as session:
+            queued = session.scalars(
+                select(Document).where(
+                    Document.status == QUEUED,
+                    or_(Document.enqueued_at.is_(None), Document.enqueued_at < resend_before),
+                )
+            ).all()
+            for doc in queued:
+                if not self.enqueue(session, doc):
+                    break
+                sent += 1
+            for doc in session.scalars(
+                select(Document).where(
+                    Document.status == PROCESSING, Document.updated_at < stuck_before
+                )
+            ):
+                doc.status, doc.error = (
+                    FAILED,
+                    "processing stopped and did not resume; upload it again",
+                )
+        return sent
+
+
+def clean_name(filename: str | None) -> str:
+    """The owner's name for a file, kept only as a label: never used as a path."""
+    name = "".join(ch for ch in (filename or "") if ch.isprintable()).strip()
+    return name[:1024] or "unnamed"

@@ -1,0 +1,82 @@
+"""The FastAPI application: `create_app(settings)` builds everything once in its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.errors import install_error_handlers
+from api.intake import Intake
+from api.routes import collections, documents, health, search
+from api.sweeper import Sweeper
+from core.offline import go_offline
+from core.services import Services, build_services
+from core.settings import Settings
+
+WEB = Path(__file__).resolve().parent.parent / "frontend" / "web"
+Builder = Callable[[Settings], Services]
+
+
+def create_app(settings: Settings | None = None, build: Builder | None = None) -> FastAPI:
+    """The API; `build` lets tests supply services with fakes (e.g. a hash embedder)."""
+    settings = settings or Settings()
+    builder = build or build_services
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        go_offline()
+        from worker.celery_app import make_celery
+
+        services = builder(settings)
+        celery = make_celery(settings)
+        intake = Intake(services, celery)
+        app.state.services = services
+        app.state.intake = intake
+        app.state.ping_redis = lambda: ping_redis(settings.redis_url)
+        sweeper = Sweeper(intake, settings.sweep_interval)
+        sweeper.start()
+        try:
+            yield
+        finally:
+            sweeper.stop()
+
+    app = FastAPI(
+        title="gptu",
+        version="0.1.0",
+        description="Answers from your organisation's documents, on your own machines.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (health, collections, documents, search):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/upload")
+
+    @app.get("/upload", include_in_schema=False)
+    async def upload_page() -> FileResponse:
+        return FileResponse(WEB / "upload.html")
+
+    return app
+
+
+def ping_redis(url: str) -> None:
+    """Raise if Redis does not answer."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    finally:
+        client.close()

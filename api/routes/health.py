@@ -1,0 +1,39 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from api.deps import ServicesDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(services: ServicesDep, request: Request) -> JSONResponse:
+    """Redis, Chroma, the database and the lexical index all answer (503 otherwise)."""
+    checks: dict[str, Any] = {
+        "database": services.db.ping,
+        "chroma": services.vectors.ping,
+        "lexical": services.lexical.ping,
+        "redis": request.app.state.ping_redis,
+    }
+    results = {}
+    for name, check in checks.items():
+        try:
+            await run_in_threadpool(check)
+            results[name] = "ok"
+        except Exception as exc:  # any failure means not ready; say which
+            results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
+    ready = all(v == "ok" for v in results.values())
+    return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)

@@ -1,0 +1,118 @@
+"""Request and response bodies of the v1 API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field, field_validator
+
+from core.db import Document
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class CollectionIn(BaseModel):
+    """A collection to create; readers and writers are group names."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, _ . - (max 64).")
+    readers: list[str] = Field(default_factory=list)
+    writers: list[str] = Field(default_factory=list)
+
+
+class CollectionOut(BaseModel):
+    """A collection and how many documents it holds."""
+
+    name: str
+    embedder: str
+    readers: list[str]
+    writers: list[str]
+    documents: int
+    created_at: datetime
+
+
+class DocumentOut(BaseModel):
+    """A document and its ingestion state."""
+
+    id: str
+    filename: str
+    collection: str
+    status: str
+    error: str | None
+    pages: int
+    chunks: int
+    sha256: str
+    size: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, doc: Document, collection: str) -> DocumentOut:
+        """The public view of a document row."""
+        return cls(
+            id=doc.id,
+            filename=doc.filename,
+            collection=collection,
+            status=doc.status,
+            error=doc.error,
+            pages=doc.pages,
+            chunks=doc.chunks,
+            sha256=doc.sha256,
+            size=doc.size,
+            created_at=aware(doc.created_at),
+            updated_at=aware(doc.updated_at),
+        )
+
+
+class AcceptedOut(BaseModel):
+    """A file as accepted by an upload."""
+
+    id: str
+    filename: str
+    status: str
+    error: str | None = None
+
+
+class DeletedOut(BaseModel):
+    """What a delete removed."""
+
+    id: str
+    deleted: bool = True
+
+
+class SearchIn(BaseModel):
+    """A search over one or more collections."""
+
+    query: str = Field(min_length=1, max_length=4000)
+    k: int = Field(5, ge=1, le=100)
+    collections: list[str] | None = Field(None, description="Default: every collection.")
+
+    @field_validator("query")
+    @classmethod
+    def not_blank(cls, value: str) -> str:
+        """A query must contain something to look for."""
+        if not value.strip():
+            raise ValueError("query is blank")
+        return value
+
+
+class SearchResult(BaseModel):
+    """One matching passage."""
+
+    document_id: str
+    filename: str
+    collection: str
+    page: int | None
+    section: str | None
+    text: str
+    score: float
+
+
+class SearchOut(BaseModel):
+    """Search results, best first."""
+
+    results: list[SearchResult]
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite drops time zones; every stored moment is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,92 @@
+"""The `gptu` command: run the services, import folders."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlparse
+
+import typer
+
+from core.binaries import redis_server, venv_tool
+from core.offline import go_offline
+from core.settings import Settings
+
+cli = typer.Typer(help="gptu: answers from your organisation's documents.", no_args_is_help=True)
+
+
+@cli.command()
+def serve() -> None:
+    """Run the API (and the upload portal) on GPTU_HOST:GPTU_PORT."""
+    import uvicorn
+
+    settings = Settings()
+    go_offline()
+    print(f"gptu API on http://{settings.host}:{settings.port}", flush=True)
+    uvicorn.run("api.main:create_app", factory=True, host=settings.host, port=settings.port)
+
+
+@cli.command()
+def worker() -> None:
+    """Run an ingestion worker at lower CPU priority, threads sized to its share of cores."""
+    settings = Settings()
+    go_offline()
+    threads = str(settings.threads_per_task())
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = threads
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
+    args = [
+        sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+        "--loglevel", settings.log_level, "--concurrency", str(settings.worker_concurrency),
+        "-Q", "ingest", "--without-gossip", "--without-mingle", "--pool", "prefork",
+    ]  # fmt: skip
+    os.execv(sys.executable, args)
+
+
+@cli.command()
+def redis() -> None:
+    """Run redis-server on the port of GPTU_REDIS_URL, data in GPTU_DATA_DIR/redis."""
+    settings = Settings()
+    url = urlparse(settings.redis_url)
+    folder = settings.data_dir / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    binary = redis_server()
+    args = [binary, "--port", str(url.port or 6379), "--bind", url.hostname or "127.0.0.1"]
+    args += ["--dir", str(folder.resolve()), "--appendonly", "yes", "--save", ""]
+    os.execv(binary, args)
+
+
+@cli.command()
+def chroma() -> None:
+    """Run the Chroma server on GPTU_CHROMA_HOST:GPTU_CHROMA_PORT, data in GPTU_DATA_DIR/chroma."""
+    settings = Settings()
+    go_offline()
+    binary = venv_tool("chroma")
+    args = [binary, "run", "--path", str(settings.chroma_path), "--host", settings.chroma_host]
+    os.execv(binary, [*args, "--port", str(settings.chroma_port)])
+
+
+@cli.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(exists=True, help="A folder (recursive) or a file.")],
+    collection: Annotated[str, typer.Option("--collection", "-c", help="Target collection.")],
+    wait: Annotated[bool, typer.Option(help="Wait until every file is ready or failed.")] = False,
+    sync: Annotated[bool, typer.Option(help="Delete documents whose files are gone.")] = False,
+) -> None:
+    """Import a folder through the API: new and changed files go in, unchanged ones are skipped."""
+    from core.import_cli import run_import
+
+    code = run_import(Settings().api_url, path, collection, wait=wait, sync=sync)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Entry point of the `gptu` script."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()
