@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import zipfile
@@ -167,12 +168,19 @@ def check_email(path: Path) -> None:
 
 
 def partition(path: Path, ext: str) -> list[Any]:
-    """Run unstructured on a copy of the file that carries its real extension."""
+    """Run unstructured on a link to the file that carries its real extension.
+
+    A hard link, not a symlink: unstructured resolves symlinks and would then guess the type
+    from the content of an extension-less file, which picks other parsers.
+    """
     from unstructured.partition.auto import partition as auto_partition
 
-    with tempfile.TemporaryDirectory(prefix="gptu-parse-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=".parse-", dir=path.parent) as tmp:
         named = Path(tmp) / f"document{ext}"
-        named.symlink_to(path.resolve())
+        try:
+            os.link(path, named)
+        except OSError:
+            shutil.copyfile(path, named)
         kwargs: dict[str, Any] = {"strategy": "fast", "languages": ["eng"]}
         try:
             if ext in {".eml", ".msg"}:
