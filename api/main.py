@@ -26,7 +26,7 @@ Builder = Callable[[Settings], Services]
 def create_app(settings: Settings | None = None, build: Builder | None = None) -> FastAPI:
     """The API; `build` lets tests supply services with fakes (e.g. a hash embedder)."""
     settings = settings or Settings()
-    builder = build or build_services
+    builder = build or api_services
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -69,6 +69,11 @@ def create_app(settings: Settings | None = None, build: Builder | None = None) -
         return FileResponse(WEB / "upload.html")
 
     return app
+
+
+def api_services(settings: Settings) -> Services:
+    """The API's services: one embedder thread is plenty for questions, and leaves room."""
+    return build_services(settings, threads=1)
 
 
 def ping_redis(url: str) -> None:

@@ -83,7 +83,7 @@ class SearchIn(BaseModel):
     """A search over one or more collections."""
 
     query: str = Field(min_length=1, max_length=4000)
-    k: int = Field(5, ge=1, le=100)
+    k: int | None = Field(None, ge=1, le=100, description="Default: GPTU_SEARCH_K.")
     collections: list[str] | None = Field(None, description="Default: every collection.")
 
     @field_validator("query")

@@ -51,13 +51,18 @@ def chroma_client(settings: Settings) -> Any:
     )
 
 
-def build_services(settings: Settings, embedder: Embedder | None = None) -> Services:
-    """Connect to the database and Chroma and load the embedder (unless one is given)."""
+def build_services(
+    settings: Settings, embedder: Embedder | None = None, threads: int | None = None
+) -> Services:
+    """Connect to the database and Chroma and load the embedder (unless one is given).
+
+    threads: onnxruntime threads of the embedder; default, the worker's share of the cores.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.files_dir.mkdir(parents=True, exist_ok=True)
     if embedder is None:
         embedder = MiniLMEmbedder(
-            threads=settings.threads_per_task(), batch_size=settings.embed_batch
+            threads=threads or settings.threads_per_task(), batch_size=settings.embed_batch
         )
     return Services(
         settings=settings,

@@ -29,8 +29,13 @@ class Settings(BaseSettings):
     chunk_chars: int = Field(1000, ge=200, description="Target characters per chunk.")
     embed_batch: int = Field(32, ge=1, description="Chunks per embedding batch.")
     worker_concurrency: int = Field(1, ge=1, description="Parallel tasks per worker process.")
+    workers_per_host: int = Field(
+        1, ge=1, description="Worker processes sharing this machine's cores (sizes threads)."
+    )
     worker_threads: int = Field(
-        0, ge=0, description="Threads per task for onnxruntime/BLAS; 0 = cores / concurrency."
+        0,
+        ge=0,
+        description="Threads per task (onnxruntime, BLAS); 0 = cores / (workers * concurrency).",
     )
     worker_nice: int = Field(10, ge=0, le=19, description="CPU niceness of workers (chat first).")
     task_time_limit: int = Field(3600, ge=10, description="Hard limit for one document, seconds.")
@@ -79,4 +84,5 @@ class Settings(BaseSettings):
         """Threads one task may use so that workers never oversubscribe the CPU."""
         if self.worker_threads:
             return self.worker_threads
-        return max(1, (os.cpu_count() or 1) // self.worker_concurrency)
+        tasks = self.worker_concurrency * self.workers_per_host
+        return max(1, (os.cpu_count() or 1) // tasks)

@@ -29,7 +29,8 @@ async def search(body: SearchIn, session: SessionDep, services: ServicesDep) -> 
                 f"this server runs {services.embedder.id}. Re-ingest it into a new collection."
             )
     names = [c.name for c in collections]
-    hits = await run_in_threadpool(services.search().search, body.query, names, body.k)
+    k = body.k or services.settings.search_k
+    hits = await run_in_threadpool(services.search().search, body.query, names, k)
     return SearchOut(
         results=[
             SearchResult(

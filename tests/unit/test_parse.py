@@ -1,0 +1,132 @@
+"""Parsing real documents offline, and refusing bad ones with reasons people understand."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ingest.errors import (
+    CorruptDocument,
+    EmptyDocument,
+    EncryptedDocument,
+    IngestError,
+    UnsafeDocument,
+    UnsupportedDocument,
+)
+from ingest.parse import OLE_MAGIC, parse_file
+from tests.conftest import CORPUS
+
+LIMIT = 1 << 30
+ONE_PER_FORMAT = [
+    "fake-memo.pdf", "docx-tables.docx", "sample-presentation.pptx", "vodafone.xlsx",
+    "tests-example.xls", "table-multi-row-column-cells-actual.csv", "stanley-cups-with-emoji.tsv",
+    "fake-html-cp1252.html", "umlauts-non-utf8.md", "norwich-city.txt", "README-w-include.rst",
+    "README.org", "fake-doc.rtf", "fake.odt", "family-day.eml", "fake-email-attachment.msg",
+    "arbitrary-records.json", "factbook-utf-16.xml", "winter-sports.epub",
+    "fake-doc-emphasized-text.doc",
+]  # fmt: skip
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
+    """Make every outgoing connection fail, and record the attempts."""
+    attempts: list[object] = []
+
+    def refuse(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise OSError("network unreachable (test)")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    yield attempts
+
+
+@pytest.mark.parametrize("name", ONE_PER_FORMAT)
+def test_every_format_parses_with_the_network_unreachable(
+    name: str, no_network: list[object], tmp_path: Path
+) -> None:
+    if name.endswith(".doc") and not shutil.which("soffice"):
+        with pytest.raises(UnsupportedDocument, match="LibreOffice"):
+            parse_file(CORPUS / name, name, LIMIT)
+        return
+    stored = tmp_path / "0123abcd"  # stored files carry no extension, like data/files/<sha256>
+    shutil.copyfile(CORPUS / name, stored)
+    parsed = parse_file(stored, name, LIMIT)
+    assert parsed.blocks and all(b.text.strip() for b in parsed.blocks)
+    assert parsed.pages >= 1
+    assert no_network == []
+
+
+def test_pdf_pages_and_sections_are_kept() -> None:
+    parsed = parse_file(CORPUS / "reliance.pdf", "reliance.pdf", LIMIT)
+    assert parsed.pages == 3
+    assert {b.page for b in parsed.blocks} == {1, 2, 3}
+    assert any(b.section for b in parsed.blocks)
+
+
+def test_owner_password_pdf_still_reads() -> None:
+    parsed = parse_file(CORPUS / "copy-protected.pdf", "copy-protected.pdf", LIMIT)
+    assert parsed.pages == 2 and parsed.blocks
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "reason"),
+    [
+        ("password.pdf", EncryptedDocument, "encrypted PDF: password required"),
+        ("MEDRPT-2024-PAT-3847_medical_report_scan.pdf", EmptyDocument, "scanned"),
+        ("empty.txt", EmptyDocument, "empty file"),
+        ("empty.xlsx", EmptyDocument, "no extractable text"),
+        ("fake-encrypted.eml", EncryptedDocument, "encrypted e-mail"),
+    ],
+)
+def test_bad_corpus_files_fail_with_a_reason(name: str, error: type, reason: str) -> None:
+    with pytest.raises(error, match=reason):
+        parse_file(CORPUS / name, name, LIMIT)
+
+
+def test_unsupported_type(tmp_path: Path) -> None:
+    path = tmp_path / "x"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(UnsupportedDocument, match=r"unsupported file type \.png"):
+        parse_file(path, "photo.png", LIMIT)
+
+
+def test_random_bytes_named_docx_is_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "x"
+    path.write_bytes(b"this is not a zip archive at all" * 10)
+    with pytest.raises(CorruptDocument, match=r"damaged Word file"):
+        parse_file(path, "report.docx", LIMIT)
+
+
+def test_truncated_pdf_is_damaged_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "x"
+    path.write_bytes((CORPUS / "fake-memo.pdf").read_bytes()[:700])
+    with pytest.raises(IngestError):
+        parse_file(path, "memo.pdf", LIMIT)
+
+
+def test_password_protected_office_file(tmp_path: Path) -> None:
+    path = tmp_path / "x"
+    path.write_bytes(OLE_MAGIC + b"\0" * 600)
+    with pytest.raises(EncryptedDocument, match="password required"):
+        parse_file(path, "salaries.xlsx", LIMIT)
+
+
+def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", b"\0" * (60 << 20))
+    path = tmp_path / "x"
+    path.write_bytes(buffer.getvalue())
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(UnsafeDocument, match="decompression bomb"):
+        parse_file(path, "bomb.docx", LIMIT)
+    with pytest.raises(UnsafeDocument):
+        parse_file(path, "bomb.docx", 10 << 20)
