@@ -37,7 +37,7 @@ def test_worker_killed_mid_document_is_redelivered_without_duplicates(
         "processing",
     )
     time.sleep(1.5)
-    worker = next(p for p in stack.processes if p.args[-1] == "worker")
+    worker = stack.workers[0]
     assert worker.proc is not None
     children = psutil.Process(worker.proc.pid).children()
     assert children, "the worker has no pool process"

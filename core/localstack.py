@@ -1,0 +1,138 @@
+"""Start gptu's four processes on free local ports, as the Procfile does (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import httpx
+
+from core.binaries import redis_server, venv_tool
+
+ROOT = Path(__file__).resolve().parent.parent
+GPTU = [sys.executable, "-m", "core.cli"]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll check until it is true, or raise naming what never happened."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # the service is still starting
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} did not happen within {timeout} s")
+
+
+@dataclass
+class Process:
+    """A child process (its own process group) with its log file."""
+
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it, logging to its file."""
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.args,
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the whole process group."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+@dataclass
+class Stack:
+    """Redis, Chroma, workers and the API of one data folder."""
+
+    data_dir: Path
+    env: dict[str, str]
+    api_url: str
+    redis: Process
+    workers: list[Process] = field(default_factory=list)
+    processes: list[Process] = field(default_factory=list)
+
+    def client(self) -> httpx.Client:
+        """An HTTP client for the API."""
+        return httpx.Client(base_url=self.api_url, timeout=120)
+
+    def stop(self) -> None:
+        """Stop every process, API first."""
+        for proc in reversed(self.processes):
+            proc.stop()
+
+
+def stack_env(folder: Path, **overrides: str) -> dict[str, str]:
+    """GPTU_* settings for a stack on free ports, data inside folder."""
+    env = dict(os.environ)
+    env.update(
+        GPTU_DATA_DIR=str(folder / "data"),
+        GPTU_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        GPTU_CHROMA_PORT=str(free_port()),
+        GPTU_PORT=str(free_port()),
+    )
+    env["GPTU_API_URL"] = f"http://127.0.0.1:{env['GPTU_PORT']}"
+    env.update(overrides)
+    return env
+
+
+def consuming(log: Path) -> bool:
+    """Celery prints 'ready.' once the worker consumes."""
+    return " ready." in log.read_text(errors="replace")
+
+
+def start_stack(folder: Path, env: dict[str, str], workers: int = 1) -> Stack:
+    """Start everything and wait until the API is ready and every worker consumes."""
+    redis_server()  # fails loudly, naming the install command, when Redis is missing
+    venv_tool("chroma")
+    logs = folder / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    redis = Process([*GPTU, "redis"], env, logs / "redis.log")
+    chroma = Process([*GPTU, "chroma"], env, logs / "chroma.log")
+    pool = [Process([*GPTU, "worker"], env, logs / f"worker{i}.log") for i in range(workers)]
+    api = Process([*GPTU, "serve"], env, logs / "api.log")
+    stack = Stack(Path(env["GPTU_DATA_DIR"]), env, env["GPTU_API_URL"], redis, pool)
+    stack.processes = [redis, chroma, *pool, api]
+    for proc in stack.processes:
+        proc.start()
+    try:
+        ready = f"{stack.api_url}/readyz"
+        wait_until(lambda: httpx.get(ready).status_code == 200, 120, "API ready")
+        for proc in pool:
+            wait_until(partial(consuming, proc.log), 120, "worker consuming")
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
