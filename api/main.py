@@ -15,7 +15,7 @@ from api.errors import install_error_handlers
 from api.intake import Intake
 from api.routes import collections, documents, health, search
 from api.sweeper import Sweeper
-from core.offline import go_offline
+from core.offline import go_offline, quiet_libraries
 from core.services import Services, build_services
 from core.settings import Settings
 
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, build: Builder | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         go_offline()
+        quiet_libraries()
         from worker.celery_app import make_celery
 
         services = builder(settings)

@@ -64,6 +64,7 @@ def chroma() -> None:
     """Run the Chroma server on GPTU_CHROMA_HOST:GPTU_CHROMA_PORT, data in GPTU_DATA_DIR/chroma."""
     settings = Settings()
     go_offline()
+    os.environ.setdefault("RUST_LOG", "warn")  # not a line per request
     binary = venv_tool("chroma")
     args = [binary, "run", "--path", str(settings.chroma_path), "--host", settings.chroma_host]
     os.execv(binary, [*args, "--port", str(settings.chroma_port)])

@@ -9,7 +9,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 
-from core.offline import go_offline
+from core.offline import go_offline, quiet_libraries
 from core.services import Services, build_services
 from core.settings import Settings
 from ingest.errors import TransientIngestError
@@ -25,6 +25,7 @@ def services() -> Services:
     global _services
     if _services is None:
         go_offline()
+        quiet_libraries()
         _services = build_services(Settings())
     return _services
 
