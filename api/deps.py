@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from api.intake import Intake
+from api.rag import Answerer
 from core.services import Services
 
 
@@ -30,6 +31,13 @@ def get_intake(request: Request) -> Intake:
     return intake
 
 
+def get_answerer(request: Request) -> Answerer:
+    """Retrieval, prompt and the model."""
+    answerer: Answerer = request.app.state.answerer
+    return answerer
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 SessionDep = Annotated[Session, Depends(get_session)]
 IntakeDep = Annotated[Intake, Depends(get_intake)]
+AnswererDep = Annotated[Answerer, Depends(get_answerer)]

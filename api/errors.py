@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException
 from core.errors import GptuError
 
 log = logging.getLogger(__name__)
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
+RETRY_AFTER = "5"
 HTTP_CODES = {
     400: "invalid_request",
     401: "unauthorized",
@@ -24,11 +26,20 @@ HTTP_CODES = {
 
 
 def envelope(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    """The error response."""
-    body = {"error": {"code": code, "message": message}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    """The error response; on the OpenAI path also OpenAI's `type` and `param`."""
+    error: dict[str, str | None] = {"code": code, "message": message}
+    if request.url.path.startswith(OPENAI_PATHS):
+        error["type"] = "invalid_request_error" if status < 500 else "server_error"
+        error["param"] = None
+    if status == 503 and headers is None:
+        headers = {"Retry-After": RETRY_AFTER}
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -44,19 +55,22 @@ def install_error_handlers(app: FastAPI) -> None:
     """Route every exception to the envelope."""
 
     @app.exception_handler(GptuError)
-    async def gptu_error(_: Request, exc: GptuError) -> JSONResponse:
-        return envelope(exc.status, exc.code, exc.message)
+    async def gptu_error(request: Request, exc: GptuError) -> JSONResponse:
+        return envelope(request, exc.status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return envelope(422, "invalid_request", validation_message(exc))
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        status = 400 if request.url.path.startswith(OPENAI_PATHS) else 422
+        return envelope(request, status, "invalid_request", validation_message(exc))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
-        return envelope(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        return envelope(request, exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return envelope(500, "internal_error", "internal error; the server log has details")
+        message = "internal error; the server log has details"
+        return envelope(request, 500, "internal_error", message)

@@ -8,12 +8,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.intake import Intake
-from api.routes import collections, documents, health, search
+from api.llm import LLM, Gate, load_llm
+from api.rag import Answerer
+from api.routes import chat, collections, documents, health, openai, search
 from api.sweeper import Sweeper
 from core.offline import go_offline, quiet_libraries
 from core.services import Services, build_services
@@ -21,12 +24,16 @@ from core.settings import Settings
 
 WEB = Path(__file__).resolve().parent.parent / "frontend" / "web"
 Builder = Callable[[Settings], Services]
+ModelLoader = Callable[[Settings], LLM]
 
 
-def create_app(settings: Settings | None = None, build: Builder | None = None) -> FastAPI:
-    """The API; `build` lets tests supply services with fakes (e.g. a hash embedder)."""
+def create_app(
+    settings: Settings | None = None, build: Builder | None = None, model: ModelLoader | None = None
+) -> FastAPI:
+    """The API; `build` and `model` let tests supply fakes (a hash embedder, a scripted LLM)."""
     settings = settings or Settings()
     builder = build or api_services
+    load_model = model or load_llm
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -42,6 +49,15 @@ def create_app(settings: Settings | None = None, build: Builder | None = None) -
         intake = Intake(services, celery)
         app.state.services = services
         app.state.intake = intake
+        app.state.answerer = Answerer(
+            services.search(),
+            await run_in_threadpool(load_model, settings),
+            Gate(),
+            k=settings.chat_k,
+            max_tokens=settings.max_answer_tokens,
+            min_similarity=settings.min_similarity,
+            queue_timeout=settings.queue_timeout,
+        )
         app.state.ping_redis = lambda: ping_redis(settings.redis_url)
         sweeper = Sweeper(intake, settings.sweep_interval)
         sweeper.start()
@@ -57,13 +73,13 @@ def create_app(settings: Settings | None = None, build: Builder | None = None) -
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, collections, documents, search):
+    for module in (health, collections, documents, search, chat, openai):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)
-    async def home() -> RedirectResponse:
-        return RedirectResponse("/upload")
+    async def home() -> FileResponse:
+        return FileResponse(WEB / "index.html")
 
     @app.get("/upload", include_in_schema=False)
     async def upload_page() -> FileResponse:

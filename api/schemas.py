@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -116,3 +117,58 @@ class SearchOut(BaseModel):
 def aware(moment: datetime) -> datetime:
     """SQLite drops time zones; every stored moment is UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+MAX_QUESTION_CHARS = 4000
+
+
+class MessageIn(BaseModel):
+    """One turn of a conversation."""
+
+    role: Literal["user", "assistant", "system"]
+    content: str = Field(max_length=20_000)
+
+
+class ChatIn(BaseModel):
+    """A conversation whose last message is the question."""
+
+    messages: list[MessageIn] = Field(min_length=1, max_length=50)
+    collections: list[str] | None = Field(None, description="Default: every collection.")
+    stream: bool = True
+    k: int | None = Field(None, ge=1, le=20, description="Passages to retrieve.")
+
+    @field_validator("messages")
+    @classmethod
+    def ends_with_a_question(cls, messages: list[MessageIn]) -> list[MessageIn]:
+        """The last message must be a non-blank user question of sensible length."""
+        last = messages[-1]
+        if last.role != "user":
+            raise ValueError("the last message must come from the user")
+        if not last.content.strip():
+            raise ValueError("the question is blank")
+        if len(last.content) > MAX_QUESTION_CHARS:
+            raise ValueError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+        return messages
+
+
+class SourceOut(BaseModel):
+    """A numbered passage the answer may cite as [n]."""
+
+    n: int
+    document_id: str
+    filename: str
+    collection: str
+    page: int | None
+    section: str | None
+    text: str
+    label: str
+    score: float
+
+
+class ChatOut(BaseModel):
+    """A whole answer (stream=false)."""
+
+    answer: str
+    citations: list[int]
+    sources: list[SourceOut]
+    trace_id: str | None

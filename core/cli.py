@@ -84,6 +84,38 @@ def ingest(
     raise typer.Exit(code)
 
 
+models_cli = typer.Typer(help="The chat models of models/catalog.toml.")
+cli.add_typer(models_cli, name="models")
+
+
+@models_cli.command("list")
+def models_list() -> None:
+    """Show the catalog, which models are installed and which one is active (GPTU_MODEL)."""
+    from core.models import ModelUnavailable, load_catalog, model_file
+
+    settings = Settings()
+    for name, spec in load_catalog().items():
+        try:
+            where = str(model_file(spec, settings.model_cache))
+        except ModelUnavailable as exc:
+            where = f"not installed ({exc})"
+        active = "*" if name == settings.model else " "
+        print(f"{active} {name:22} {spec.description}\n    {where}")
+
+
+@cli.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    collection: Annotated[
+        list[str] | None, typer.Option("--collection", "-c", help="Collection(s) to search.")
+    ] = None,
+) -> None:
+    """Ask the running API; prints the answer as it streams, then its sources."""
+    from core.ask_cli import run_ask
+
+    raise typer.Exit(run_ask(Settings().api_url, question, collection or None))
+
+
 def main() -> None:
     """Entry point of the `gptu` script."""
     cli()

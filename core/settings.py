@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,7 +48,31 @@ class Settings(BaseSettings):
     sweep_interval: float = Field(5.0, gt=0, description="Seconds between sweeper passes.")
     search_pool: int = Field(50, ge=1, description="Candidates per index before fusion.")
     search_k: int = Field(5, ge=1, le=100, description="Default number of search results.")
+    model: str = Field(
+        "smollm2-135m", description="Chat model: a models/catalog.toml name or a .gguf path."
+    )
+    model_cache: Path = Field(
+        Path.home() / ".cache" / "gptu" / "models",
+        description="Where models assembled from part packages are kept.",
+    )
+    context_size: int = Field(4096, ge=512, description="Context window (capped by the model's).")
+    n_gpu_layers: int = Field(0, description="Layers offloaded to a GPU (-1 = all; CUDA build).")
+    llm_threads: int = Field(0, ge=0, description="Generation threads; 0 = all cores.")
+    llm_url: str = Field("", description="OpenAI-compatible server to use instead of in-process.")
+    llm_model: str = Field("", description="Model name sent to GPTU_LLM_URL (default GPTU_MODEL).")
+    queue_timeout: float = Field(30, gt=0, description="Seconds a question waits for the model.")
+    max_answer_tokens: int = Field(256, ge=16, description="Longest answer, in tokens.")
+    min_similarity: float = Field(
+        0.3, description="Below this best-passage cosine the answer is 'not found'."
+    )
+    chat_k: int = Field(4, ge=1, le=20, description="Passages given to the model.")
     log_level: str = Field("INFO", description="Logging level.")
+
+    @field_validator("data_dir", "model_cache")
+    @classmethod
+    def expand_home(cls, value: Path) -> Path:
+        """Allow ~ in paths, as written in .env files."""
+        return value.expanduser()
 
     @property
     def sqlalchemy_url(self) -> str:

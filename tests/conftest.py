@@ -27,6 +27,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         GPTU_VISIBILITY_TIMEOUT="20",
         GPTU_WORKER_NICE="5",
         GPTU_MAX_UPLOAD_MB="5",
+        GPTU_QUEUE_TIMEOUT="5",
+        GPTU_MAX_ANSWER_TOKENS="48",
     )
     running = start_stack(tmp, env)
     try:

@@ -21,12 +21,13 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(services: ServicesDep, request: Request) -> JSONResponse:
-    """Redis, Chroma, the database and the lexical index all answer (503 otherwise)."""
+    """Redis, Chroma, the database and the lexical index answer, the model is loaded (else 503)."""
     checks: dict[str, Any] = {
         "database": services.db.ping,
         "chroma": services.vectors.ping,
         "lexical": services.lexical.ping,
         "redis": request.app.state.ping_redis,
+        "model": lambda: request.app.state.answerer.llm.name,
     }
     results = {}
     for name, check in checks.items():

