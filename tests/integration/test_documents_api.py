@@ -146,4 +146,5 @@ def test_health_and_readiness(api: httpx.Client) -> None:
         "chroma",
         "lexical",
         "redis",
+        "model",
     }
