@@ -28,18 +28,34 @@ from core.offline import go_offline
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 SKIP = {"MANIFEST.tsv", "handbook-872p.docx"}
-QUESTIONS = [
-    "What does Reliance Industries do?",
-    "Who won the Stanley Cup?",
-    "What is the family day announcement about?",
-    "What winter sports are popular in Switzerland?",
-    "What is Galaxy Gaming's main business?",
-    "What are the Vodafone KPIs?",
-    "Who is the memo addressed to?",
-    "What is LayoutParser?",
-    "Where did Norwich City play?",
-    "What does the weather report say about spring?",
+# (question, facts of which one must appear in a right answer; None = not in the documents)
+EVAL: list[tuple[str, list[str] | None]] = [
+    ("What activities are planned for family day?", ["face painting", "petting zoo", "funnel"]),
+    ("Where was Iwan Roberts born?", ["bangor"]),
+    ("In which year was Iwan Roberts born?", ["1968"]),
+    ("What position did Iwan Roberts play?", ["forward"]),
+    ("How many Stanley Cups have the Maple Leafs won?", ["13"]),
+    ("Which club did Iwan Roberts join in 1997?", ["norwich"]),
+    ("What is Galaxy Gaming's main business?", ["casino", "table game", "gaming"]),
+    ("What is LayoutParser?", ["layout", "toolkit", "library"]),
+    ("What was the population of Atlantis in 1200 BC?", None),
+    ("Who designed the Sydney Opera House?", None),
 ]
+QUESTIONS = [q for q, _ in EVAL]
+NOT_FOUND_MARK = "could not find"
+
+
+def quality(answers: list[str]) -> str:
+    """Right answers (a fact present) and right refusals, in words."""
+    right = refused = 0
+    for (_, facts), answer in zip(EVAL, answers, strict=True):
+        text = answer.lower()
+        if facts is None:
+            refused += NOT_FOUND_MARK in text
+        else:
+            right += any(f in text for f in facts) and NOT_FOUND_MARK not in text
+    answerable = sum(1 for _, f in EVAL if f is not None)
+    return f"{right}/{answerable} answered right, {refused}/{len(EVAL) - answerable} refused right"
 
 
 def memory_bandwidth() -> float:
@@ -76,6 +92,7 @@ def api_ask(stack: Stack, question: str) -> dict[str, float]:
     started = time.perf_counter()
     first = last = 0.0
     pieces = 0
+    text = ""
     with httpx.stream("POST", f"{stack.api_url}/v1/chat", json=body, timeout=600) as answer:
         name = ""
         for line in answer.iter_lines():
@@ -86,8 +103,12 @@ def api_ask(stack: Stack, question: str) -> dict[str, float]:
                 first = first or now
                 last = now
                 pieces += 1
-                json.loads(line[6:])
+                text += json.loads(line[6:])["text"]
+    ANSWERS.append(text)
     return {"ttft": first - started, "tokens": pieces, "stream": last - first}
+
+
+ANSWERS: list[str] = []
 
 
 def raw_ask(llm: object, messages: list[dict[str, str]], max_tokens: int) -> dict[str, float]:
@@ -186,6 +207,9 @@ def main() -> None:
     print(f"(saves {(cold - cached) * 1000:.0f} ms)")
     print(f"memory bandwidth {bandwidth / 1e9:.1f} GB/s -> limit {limit:.0f} tok/s; ", end="")
     print(f"raw reaches {raw_rate / limit:.0%} of it, API {api_rate / limit:.0%}")
+    print(f"quality on {len(EVAL)} questions: {quality(ANSWERS)}")
+    for (question, _), answer in zip(EVAL, ANSWERS, strict=True):
+        print(f"  Q: {question}\n  A: {' '.join(answer.split())[:160]}")
     print(f"API RSS with the model loaded: {api_rss:.0f} MB (target < 1024)")
 
 

