@@ -49,7 +49,7 @@ async def create_collection(
         name=body.name, embedder=services.embedder.id, readers=body.readers, writers=body.writers
     )
     session.add(collection)
-    session.flush()
+    session.commit()
     return collection_out(session, collection)
 
 
@@ -67,5 +67,7 @@ async def delete_collection(name: str, session: SessionDep, intake: IntakeDep) -
     docs = session.scalars(select(Document).where(Document.collection_id == collection.id)).all()
     for doc in docs:
         await run_in_threadpool(intake.delete, session, doc)
+    await run_in_threadpool(intake.services.vectors.drop_collection, collection.name)
     session.delete(collection)
+    session.commit()
     return DeletedOut(id=collection.id)
