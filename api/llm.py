@@ -8,23 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from core.errors import GptuError
+from core.errors import ModelBusy, ModelError
 
 Message = dict[str, str]
-
-
-class ModelBusy(GptuError):
-    """Every model slot stayed taken for the whole queue timeout."""
-
-    status = 503
-    code = "model_busy"
-
-
-class ModelError(GptuError):
-    """The model could not be loaded or reached."""
-
-    status = 503
-    code = "model_unavailable"
 
 
 class LLM(Protocol):

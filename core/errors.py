@@ -53,3 +53,15 @@ class EmbedderMismatch(Conflict):
     """A collection was built with another embedder than the one running."""
 
     code = "embedder_mismatch"
+
+
+class ModelBusy(ServiceUnavailable):
+    """Every model slot stayed taken for the whole queue timeout."""
+
+    code = "model_busy"
+
+
+class ModelError(ServiceUnavailable):
+    """The model could not be loaded or reached."""
+
+    code = "model_unavailable"

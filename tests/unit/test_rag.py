@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from api.llm import Gate, ModelBusy
+from api.llm import Gate
 from api.rag import (
     NOT_FOUND,
     SYSTEM_PROMPT,
@@ -18,6 +18,7 @@ from api.rag import (
     condense,
     merge_neighbours,
 )
+from core.errors import ModelBusy
 from ingest.index import Hit
 from tests.fakes import ScriptedLLM
 
