@@ -133,3 +133,22 @@ def test_ten_concurrent_askers_are_answered_or_told_to_retry(stack: Stack, facts
     for status, retry_after, done in results:
         assert (status == 200 and done) or (status == 503 and retry_after), (status, retry_after)
     assert any(status == 200 for status, _, _ in results)
+
+
+def test_gptu_ask_prints_the_answer_and_its_sources(stack: Stack, facts: str) -> None:
+    import subprocess
+
+    from tests.conftest import GPTU, ROOT
+
+    done = subprocess.run(
+        [*GPTU, "ask", "When does the Zorblat office open on Mondays?", "--collection", facts],
+        cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].strip() and "[1] hours.md" in lines
+    missing = subprocess.run(
+        [*GPTU, "ask", "anything", "--collection", "no-such-collection"],
+        cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert missing.returncode == 1 and "does not exist" in missing.stdout
