@@ -81,21 +81,28 @@ class LlamaCppLLM:
     def __init__(
         self, path: str, name: str, context: int, threads: int, gpu_layers: int = 0
     ) -> None:
-        from llama_cpp import Llama
-
         try:
-            self.model = Llama(
-                model_path=path,
-                n_ctx=context,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_gpu_layers=gpu_layers,
-                verbose=False,
-            )
+            self.model = self._load(path, context, threads, gpu_layers)
+            trained = trained_context(self.model.metadata)
+            if trained and trained < context:  # never ask for more than the model learned
+                self.model = self._load(path, trained, threads, gpu_layers)
         except (ValueError, OSError) as exc:
             raise ModelError(f"cannot load model {name} from {path}: {exc}") from exc
         self.name = name
         self.context_size = self.model.n_ctx()
+
+    @staticmethod
+    def _load(path: str, context: int, threads: int, gpu_layers: int) -> Any:
+        from llama_cpp import Llama
+
+        return Llama(
+            model_path=path,
+            n_ctx=context,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_gpu_layers=gpu_layers,
+            verbose=False,
+        )
 
     def count_tokens(self, text: str) -> int:
         """Tokens of text, as the model sees it."""
@@ -106,7 +113,7 @@ class LlamaCppLLM:
     ) -> Iterator[str]:
         """Generate with the GGUF's own chat template; stops between tokens when cancelled."""
         chunks: Any = self.model.create_chat_completion(
-            messages=messages,  # type: ignore[arg-type]
+            messages=messages,
             max_tokens=max_tokens,
             temperature=temperature,
             stream=True,
@@ -120,6 +127,15 @@ class LlamaCppLLM:
                     yield piece
         finally:
             chunks.close()
+
+
+def trained_context(metadata: dict[str, str]) -> int:
+    """The context length the GGUF says the model was trained with (0 if unknown)."""
+    arch = metadata.get("general.architecture", "")
+    try:
+        return int(metadata.get(f"{arch}.context_length", 0))
+    except ValueError:
+        return 0
 
 
 class RemoteLLM:

