@@ -72,7 +72,9 @@ class Intake:
             session.add(doc)
             docs.append(doc)
         session.commit()
-        for doc in docs:
+        # Largest first: with several workers the long documents start early instead of
+        # becoming the last, lonely task of a batch (size is a rough proxy for work).
+        for doc in sorted(docs, key=lambda d: d.size, reverse=True):
             if doc.status == QUEUED:
                 self.enqueue(session, doc)
         return docs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from api.llm import LLM, Gate, Message
 from ingest.index import Hit
@@ -46,7 +46,6 @@ class Plan:
     messages: list[Message]
     prompt_tokens: int
     grounded: bool
-    citations: list[int] = field(default_factory=list)
 
 
 def merge_neighbours(hits: list[Hit]) -> list[Hit]:
