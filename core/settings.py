@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         description="Threads per task (onnxruntime, BLAS); 0 = cores / (workers * concurrency).",
     )
     worker_nice: int = Field(10, ge=0, le=19, description="CPU niceness of workers (chat first).")
+    worker_max_memory_mb: int = Field(
+        1024, ge=0, description="Replace a worker process after a task that left it above this RSS."
+    )
     task_time_limit: int = Field(3600, ge=10, description="Hard limit for one document, seconds.")
     visibility_timeout: int = Field(
         7200, ge=5, description="Seconds before Redis redelivers a task whose worker vanished."

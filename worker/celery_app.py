@@ -27,6 +27,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_expires": 24 * 3600,
         "broker_connection_retry_on_startup": True,
         "worker_concurrency": settings.worker_concurrency,
+        # A huge document leaves the pool process at GBs (e.g. 2.6 GB after an 872-page docx);
+        # Python keeps that memory, so the process is replaced once the task is done.
+        "worker_max_memory_per_child": settings.worker_max_memory_mb * 1024 or None,
         "worker_hijack_root_logger": False,
         "task_default_queue": "ingest",
     }
