@@ -1,0 +1,1 @@
+"""Settings, database, service wiring and the gptu command."""

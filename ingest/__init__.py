@@ -1,0 +1,1 @@
+"""Ingestion library: parse, chunk, embed, index, search. No web or queue code."""

@@ -1,0 +1,1 @@
+"""gptu tests: unit, integration (real services) and e2e (browser)."""

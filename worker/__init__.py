@@ -1,0 +1,1 @@
+"""Celery worker: thin tasks over ingest.pipeline."""

@@ -1,0 +1,1 @@
+"""Integration tests against real Redis, Chroma, worker, API and model."""
