@@ -32,13 +32,7 @@ def allowed_collections(session: Session, asked: list[str] | None) -> list[str]:
 
 def sources(plan: Plan) -> list[SourceOut]:
     """The numbered passages as the asker sees them."""
-    return [
-        SourceOut(
-            n=p.n, document_id=p.document_id, filename=p.filename, collection=p.collection,
-            page=p.page, section=p.section, text=p.text, label=label(p), score=p.score,
-        )
-        for p in plan.passages
-    ]  # fmt: skip
+    return [SourceOut.model_validate({**vars(p), "label": label(p)}) for p in plan.passages]
 
 
 async def answer_pieces(answerer: Answerer, plan: Plan) -> AsyncIterator[str]:

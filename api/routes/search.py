@@ -31,17 +31,4 @@ async def search(body: SearchIn, session: SessionDep, services: ServicesDep) -> 
     names = [c.name for c in collections]
     k = body.k or services.settings.search_k
     hits = await run_in_threadpool(services.search().search, body.query, names, k)
-    return SearchOut(
-        results=[
-            SearchResult(
-                document_id=h.document_id,
-                filename=h.filename,
-                collection=h.collection,
-                page=h.page,
-                section=h.section,
-                text=h.text,
-                score=h.score,
-            )
-            for h in hits
-        ]
-    )
+    return SearchOut(results=[SearchResult.model_validate(h, from_attributes=True) for h in hits])
