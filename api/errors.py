@@ -56,7 +56,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(GptuError)
     async def gptu_error(request: Request, exc: GptuError) -> JSONResponse:
-        return envelope(request, exc.status, exc.code, exc.message)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return envelope(request, exc.status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

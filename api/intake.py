@@ -14,6 +14,7 @@ from typing import IO, Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from core.accounts import audit
 from core.db import FAILED, PROCESSING, QUEUED, Collection, Document, utcnow
 from core.errors import PayloadTooLarge
 from core.services import Services
@@ -52,7 +53,7 @@ class Intake:
                 )
 
     def accept(
-        self, session: Session, collection: Collection, uploads: list[Upload]
+        self, session: Session, collection: Collection, uploads: list[Upload], by: str
     ) -> list[Document]:
         """Store each file and record it queued (or failed when its type is unsupported)."""
         self.check_sizes(uploads)
@@ -64,6 +65,7 @@ class Intake:
                 filename=clean_name(upload.filename),
                 sha256=sha,
                 size=size,
+                uploaded_by=by,
             )
             if not is_supported(doc.filename):
                 shown = extension(doc.filename) or "(no extension)"
@@ -71,6 +73,8 @@ class Intake:
                 doc.error = f"unsupported file type {shown}; gptu reads {supported_list()}"
             session.add(doc)
             docs.append(doc)
+        audit(session, by, "document.upload", collection.name,
+              files=[{"filename": d.filename, "sha256": d.sha256} for d in docs])  # fmt: skip
         session.commit()
         # Largest first: with several workers the long documents start early instead of
         # becoming the last, lonely task of a batch (size is a rough proxy for work).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,8 +17,9 @@ from api.errors import install_error_handlers
 from api.intake import Intake
 from api.llm import LLM, Gate, load_llm
 from api.rag import Answerer
-from api.routes import chat, collections, documents, health, openai, search
+from api.routes import admin, chat, collections, documents, feedback, health, openai, search
 from api.sweeper import Sweeper
+from core.accounts import bootstrap_admin
 from core.offline import go_offline, quiet_libraries
 from core.services import Services, build_services
 from core.settings import Settings
@@ -45,6 +47,7 @@ def create_app(
         from worker.celery_app import make_celery
 
         services = builder(settings)
+        await run_in_threadpool(announce_admin, services, settings.admin_token)
         celery = make_celery(settings)
         intake = Intake(services, celery)
         app.state.services = services
@@ -73,7 +76,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, collections, documents, search, chat, openai):
+    for module in (health, admin, collections, documents, search, chat, openai, feedback):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
@@ -91,6 +94,21 @@ def create_app(
 def api_services(settings: Settings) -> Services:
     """The API's services: one embedder thread is plenty for questions, and leaves room."""
     return build_services(settings, threads=1)
+
+
+def announce_admin(services: Services, token: str) -> None:
+    """Create the admin on first start; print a generated key once (only its hash is kept)."""
+    with services.db.session() as session:
+        key = bootstrap_admin(session, token)
+    if key is not None:
+        line = "=" * 72
+        print(
+            f"{line}\ngptu: created the admin user 'admin'. Its API key, shown only now:\n\n"
+            f"    {key}\n\nSign in to the web chat with it; `gptu users key admin` makes a new "
+            f"one.\n{line}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def ping_redis(url: str) -> None:

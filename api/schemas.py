@@ -12,22 +12,44 @@ from core.db import Document
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
+GRANTS = Field(
+    None, max_length=100, description="Group names, `user:<name>` or `everyone`; default: you."
+)
+
+
 class CollectionIn(BaseModel):
     """A collection to create; readers and writers are group names."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, _ . - (max 64).")
-    readers: list[str] = Field(default_factory=list)
-    writers: list[str] = Field(default_factory=list)
+    readers: list[str] | None = GRANTS
+    writers: list[str] | None = GRANTS
+
+
+class CollectionAccessIn(BaseModel):
+    """New readers and/or writers of a collection."""
+
+    readers: list[str] | None = GRANTS
+    writers: list[str] | None = GRANTS
+
+
+class AccessOut(BaseModel):
+    """What the caller may do with a collection."""
+
+    read: bool
+    write: bool
+    manage: bool
 
 
 class CollectionOut(BaseModel):
-    """A collection and how many documents it holds."""
+    """A collection; counts and grants only for those who may read it."""
 
     name: str
     embedder: str
     readers: list[str]
     writers: list[str]
-    documents: int
+    owner: str | None
+    documents: int | None
+    access: AccessOut
     created_at: datetime
 
 
@@ -172,3 +194,94 @@ class ChatOut(BaseModel):
     citations: list[int]
     sources: list[SourceOut]
     trace_id: str | None
+
+
+class UserIn(BaseModel):
+    """A user to create."""
+
+    name: str = Field(description="Lower-case letters, digits, _ . - (max 64).")
+    email: str | None = Field(None, max_length=320)
+    groups: list[str] = Field(default_factory=list, max_length=100)
+    admin: bool = False
+
+
+class UserChangeIn(BaseModel):
+    """Fields of a user to change; absent ones stay."""
+
+    email: str | None = Field(None, max_length=320)
+    groups: list[str] | None = Field(None, max_length=100)
+    admin: bool | None = None
+    slack_id: str | None = Field(None, max_length=32, description="Slack member id (U…).")
+    default_collection: str | None = Field(None, description="Where Slack file shares go.")
+
+
+class UserOut(BaseModel):
+    """A user as admins see it."""
+
+    name: str
+    email: str | None
+    admin: bool
+    groups: list[str]
+    slack_id: str | None
+    default_collection: str | None
+    created_at: datetime
+
+
+class MeOut(BaseModel):
+    """The caller: name, admin flag and every group that grants access."""
+
+    name: str
+    admin: bool
+    groups: list[str]
+
+
+class KeyOut(BaseModel):
+    """An API key's record; `key` is shown only when it is created."""
+
+    id: str
+    user: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    key: str | None = None
+
+
+class GroupIn(BaseModel):
+    """A group to create."""
+
+    name: str
+
+
+class GroupOut(BaseModel):
+    """A group and its members."""
+
+    name: str
+    members: list[str]
+    created_at: datetime
+
+
+class AuditOut(BaseModel):
+    """One audit log entry."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, object]
+
+
+class FeedbackIn(BaseModel):
+    """A rating of one of your answers."""
+
+    trace_id: str = Field(min_length=1, max_length=64)
+    rating: Literal[1, -1]
+    comment: str | None = Field(None, max_length=4000)
+
+
+class FeedbackOut(BaseModel):
+    """Stored feedback."""
+
+    id: str
+    trace_id: str
+    rating: int

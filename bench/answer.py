@@ -93,7 +93,10 @@ def api_ask(stack: Stack, question: str) -> dict[str, float]:
     first = last = 0.0
     pieces = 0
     text = ""
-    with httpx.stream("POST", f"{stack.api_url}/v1/chat", json=body, timeout=600) as answer:
+    headers = {"Authorization": f"Bearer {stack.env['GPTU_ADMIN_TOKEN']}"}
+    with httpx.stream(
+        "POST", f"{stack.api_url}/v1/chat", json=body, headers=headers, timeout=600
+    ) as answer:
         name = ""
         for line in answer.iter_lines():
             if line.startswith("event: "):

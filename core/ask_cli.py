@@ -7,12 +7,15 @@ import json
 import httpx
 
 
-def run_ask(api_url: str, question: str, collections: list[str] | None) -> int:
+def run_ask(api_url: str, key: str, question: str, collections: list[str] | None) -> int:
     """Ask and print; exit code 1 on an error answer."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     body = {"messages": [{"role": "user", "content": question}], "collections": collections}
     sources: list[dict] = []
     try:
-        with httpx.stream("POST", f"{api_url}/v1/chat", json=body, timeout=600) as answer:
+        with httpx.stream(
+            "POST", f"{api_url}/v1/chat", json=body, headers=headers, timeout=600
+        ) as answer:
             if answer.status_code != 200:
                 answer.read()
                 print(f"error: {answer.json().get('error', {}).get('message', answer.text)}")

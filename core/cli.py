@@ -13,6 +13,7 @@ import typer
 from core.binaries import redis_server, venv_tool
 from core.offline import go_offline
 from core.settings import Settings
+from core.users_cli import groups_cli, users_cli
 
 cli = typer.Typer(help="gptu: answers from your organisation's documents.", no_args_is_help=True)
 
@@ -80,10 +81,13 @@ def ingest(
     """Import a folder through the API: new and changed files go in, unchanged ones are skipped."""
     from core.import_cli import run_import
 
-    code = run_import(Settings().api_url, path, collection, wait=wait, sync=sync)
+    settings = Settings()
+    code = run_import(settings.api_url, settings.api_key, path, collection, wait=wait, sync=sync)
     raise typer.Exit(code)
 
 
+cli.add_typer(users_cli, name="users")
+cli.add_typer(groups_cli, name="groups")
 models_cli = typer.Typer(help="The chat models of models/catalog.toml.")
 cli.add_typer(models_cli, name="models")
 
@@ -110,7 +114,8 @@ def ask(
     """Ask the running API; prints the answer as it streams, then its sources."""
     from core.ask_cli import run_ask
 
-    raise typer.Exit(run_ask(Settings().api_url, question, collection or None))
+    settings = Settings()
+    raise typer.Exit(run_ask(settings.api_url, settings.api_key, question, collection or None))
 
 
 def main() -> None:

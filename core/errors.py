@@ -21,6 +21,20 @@ class InvalidRequest(GptuError):
     code = "invalid_request"
 
 
+class Unauthorized(GptuError):
+    """No valid API key came with the request."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class PermissionDenied(GptuError):
+    """The caller is known but may not do this."""
+
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(GptuError):
     """The thing asked for does not exist."""
 

@@ -12,15 +12,19 @@ from rich.table import Table
 from core.importer import Importer, Outcome, make_plan, walk
 
 
-def run_import(api_url: str, root: Path, collection: str, wait: bool, sync: bool) -> int:
+def run_import(api_url: str, key: str, root: Path, collection: str, wait: bool, sync: bool) -> int:
     """Import root into collection; exit code 1 when any file failed."""
     console = Console()
-    with httpx.Client(base_url=api_url, timeout=300) as client:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with httpx.Client(base_url=api_url, timeout=300, headers=headers) as client:
         importer = Importer(client, collection)
         try:
-            importer.ensure_collection()
+            refused = importer.ensure_collection()
         except httpx.HTTPError as exc:
             console.print(f"[red]cannot reach gptu at {api_url}: {exc}[/red]")
+            return 2
+        if refused:
+            console.print(f"[red]gptu refused: {refused} (is GPTU_API_KEY set?)[/red]")
             return 2
         files = list(walk(root))
         plan = make_plan(files, importer.documents(), sync)

@@ -92,11 +92,16 @@ class Importer:
         self.client = client
         self.collection = collection
 
-    def ensure_collection(self) -> None:
-        """Create the collection unless it exists."""
-        found = self.client.get("/v1/collections").raise_for_status().json()
-        if self.collection not in {c["name"] for c in found}:
-            self.client.post("/v1/collections", json={"name": self.collection}).raise_for_status()
+    def ensure_collection(self) -> str | None:
+        """Create the collection unless it exists; the server's refusal as a message, if any."""
+        found = self.client.get("/v1/collections")
+        if found.status_code != 200:
+            return error_message(found)
+        if self.collection not in {c["name"] for c in found.json()}:
+            made = self.client.post("/v1/collections", json={"name": self.collection})
+            if made.status_code != 201:
+                return error_message(made)
+        return None
 
     def documents(self) -> list[dict[str, Any]]:
         """The collection's documents."""

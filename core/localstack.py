@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -84,9 +85,11 @@ class Stack:
     workers: list[Process] = field(default_factory=list)
     processes: list[Process] = field(default_factory=list)
 
-    def client(self) -> httpx.Client:
-        """An HTTP client for the API."""
-        return httpx.Client(base_url=self.api_url, timeout=120)
+    def client(self, key: str | None = None) -> httpx.Client:
+        """An HTTP client for the API, signed in with key (default: the admin's)."""
+        token = key or self.env["GPTU_ADMIN_TOKEN"]
+        headers = {"Authorization": f"Bearer {token}"}
+        return httpx.Client(base_url=self.api_url, timeout=120, headers=headers)
 
     def stop(self) -> None:
         """Stop every process, API first."""
@@ -104,6 +107,7 @@ def stack_env(folder: Path, **overrides: str) -> dict[str, str]:
         GPTU_PORT=str(free_port()),
     )
     env["GPTU_API_URL"] = f"http://127.0.0.1:{env['GPTU_PORT']}"
+    env["GPTU_ADMIN_TOKEN"] = env["GPTU_API_KEY"] = "gptu_admin_" + secrets.token_urlsafe(24)
     env.update(overrides)
     return env
 

@@ -70,6 +70,27 @@ class Settings(BaseSettings):
     )
     chat_k: int = Field(4, ge=1, le=20, description="Passages given to the model.")
     log_level: str = Field("INFO", description="Logging level.")
+    admin_token: str = Field(
+        "", description="API key of the admin made on first start; empty = generate, print once."
+    )
+    api_key: str = Field("", description="API key the CLI (gptu ingest, gptu ask) sends.")
+    slack_bot_token: str = Field("", description="Slack bot token (xoxb-…); empty = no Slack.")
+    slack_signing_secret: str = Field("", description="Slack signing secret (HTTP mode).")
+    slack_app_token: str = Field("", description="Slack app-level token (xapp-…, Socket Mode).")
+    slack_api_url: str = Field(
+        "https://slack.com/api/", description="Slack Web API base URL (a proxy or a test server)."
+    )
+    slack_wait: float = Field(
+        600, gt=0, description="Seconds a Slack question may wait for the model in a busy queue."
+    )
+
+    @field_validator("admin_token")
+    @classmethod
+    def long_token(cls, value: str) -> str:
+        """A guessable admin token would open everything."""
+        if value and len(value) < 16:
+            raise ValueError("GPTU_ADMIN_TOKEN must be at least 16 characters")
+        return value
 
     @field_validator("data_dir", "model_cache")
     @classmethod

@@ -10,24 +10,17 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from api.deps import AnswererDep, SessionDep
+from api.auth import CurrentUser
+from api.deps import AnswererDep, ServicesDep, SessionDep
 from api.rag import Answerer, Plan, citations, label
-from api.routes.collections import find_collection
+from api.routes.collections import readable_collections
 from api.schemas import ChatIn, ChatOut, SourceOut
 from api.streaming import from_thread
-from core.db import Collection
+from api.tracing import Draft, save
+from core.db import Database
 
 router = APIRouter(prefix="/v1", tags=["chat"])
-
-
-def allowed_collections(session: Session, asked: list[str] | None) -> list[str]:
-    """The collections to search: those asked for (each must exist), else all."""
-    if asked is None:
-        return list(session.scalars(select(Collection.name)).all())
-    return [find_collection(session, name).name for name in dict.fromkeys(asked)]
 
 
 def sources(plan: Plan) -> list[SourceOut]:
@@ -49,27 +42,46 @@ async def answer_pieces(answerer: Answerer, plan: Plan) -> AsyncIterator[str]:
         yield piece
 
 
+async def finish(db: Database, answerer: Answerer, draft: Draft, answer: str) -> str:
+    """Store the trace of a finished answer; returns its id."""
+    tokens = await run_in_threadpool(answerer.llm.count_tokens, answer)
+    return await run_in_threadpool(save, db, draft, answer, tokens)
+
+
 @router.post("/chat", response_model=ChatOut)
-async def chat(body: ChatIn, session: SessionDep, answerer: AnswererDep) -> Any:
-    """Answer the last user message from the documents; SSE `sources`/`token`/`done` by default."""
-    collections = allowed_collections(session, body.collections)
+async def chat(
+    body: ChatIn,
+    caller: CurrentUser,
+    session: SessionDep,
+    answerer: AnswererDep,
+    services: ServicesDep,
+) -> Any:
+    """Answer the last user message from the documents you may read; SSE by default."""
+    collections = readable_collections(session, caller, body.collections)
+    draft = Draft(caller.name, "chat", collections, answerer.llm.name)
     history = [m.model_dump() for m in body.messages]
-    plan = await run_in_threadpool(answerer.plan, history, collections, body.k)
+    plan = draft.plan = await run_in_threadpool(answerer.plan, history, collections, body.k)
     if not body.stream:
         answer = await run_in_threadpool(answerer.complete, plan)
+        draft.token_arrived()
+        trace_id = await finish(services.db, answerer, draft, answer)
         return ChatOut(
             answer=answer, citations=citations(answer, plan.passages), sources=sources(plan),
-            trace_id=None,
+            trace_id=trace_id,
         )  # fmt: skip
     pieces = answer_pieces(answerer, plan)
-    first = await anext(
-        pieces, ""
-    )  # waits for the model here, so busy is a 503, not a broken stream
-    return StreamingResponse(sse(plan, first, pieces), media_type="text/event-stream")
+    first = await anext(pieces, "")  # waits for the model here: busy is a 503, not a broken stream
+    draft.token_arrived()
+    stream = sse(services.db, answerer, draft, first, pieces)
+    return StreamingResponse(stream, media_type="text/event-stream")
 
 
-async def sse(plan: Plan, first: str, pieces: AsyncIterator[str]) -> AsyncIterator[str]:
-    """The event stream: sources, then tokens, then done with the citations."""
+async def sse(
+    db: Database, answerer: Answerer, draft: Draft, first: str, pieces: AsyncIterator[str]
+) -> AsyncIterator[str]:
+    """The event stream: sources, then tokens, then done with the citations and trace id."""
+    plan = draft.plan
+    assert plan is not None
     yield event("sources", [s.model_dump() for s in sources(plan)])
     answer = first
     if first:
@@ -80,7 +92,8 @@ async def sse(plan: Plan, first: str, pieces: AsyncIterator[str]) -> AsyncIterat
             yield event("token", {"text": piece})
     finally:
         await pieces.aclose()  # type: ignore[attr-defined]
-    done = {"answer": answer, "citations": citations(answer, plan.passages), "trace_id": None}
+    trace_id = await finish(db, answerer, draft, answer)
+    done = {"answer": answer, "citations": citations(answer, plan.passages), "trace_id": trace_id}
     yield event("done", done)
 
 

@@ -1,4 +1,4 @@
-"""Collections: named sets of documents."""
+"""Collections: named sets of documents, readable and writable by groups."""
 
 from __future__ import annotations
 
@@ -7,67 +7,141 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.auth import CurrentUser
 from api.deps import IntakeDep, ServicesDep, SessionDep
-from api.schemas import CollectionIn, CollectionOut, DeletedOut, aware
+from api.schemas import (
+    AccessOut,
+    CollectionAccessIn,
+    CollectionIn,
+    CollectionOut,
+    DeletedOut,
+    aware,
+)
+from core.accounts import PERSONAL, Caller, audit, check_grants
 from core.db import Collection, Document
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound, PermissionDenied
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
 
-def find_collection(session: Session, name: str) -> Collection:
-    """The collection called name, or 404."""
+def visible_collection(session: Session, caller: Caller, name: str) -> Collection:
+    """The collection if the caller may read or write it; otherwise 404, as if it did not exist."""
     found = session.scalar(select(Collection).where(Collection.name == name))
-    if found is None:
+    if found is None or not (caller.can_read(found) or caller.can_write(found)):
         raise NotFound(f"collection {name!r} does not exist")
     return found
 
 
-def collection_out(session: Session, collection: Collection) -> CollectionOut:
-    """The public view of a collection."""
+def readable_collections(session: Session, caller: Caller, asked: list[str] | None) -> list[str]:
+    """The collections to search: those asked for (each readable), else every readable one."""
+    if asked is None:
+        every = session.scalars(select(Collection).order_by(Collection.name)).all()
+        return [c.name for c in every if caller.can_read(c)]
+    names = []
+    for name in dict.fromkeys(asked):
+        collection = visible_collection(session, caller, name)
+        if not caller.can_read(collection):
+            raise PermissionDenied(f"you may add documents to {name!r} but not read it")
+        names.append(collection.name)
+    return names
+
+
+def writable_collection(session: Session, caller: Caller, name: str) -> Collection:
+    """The collection if the caller may add documents to it (404 unseen, 403 read-only)."""
+    collection = visible_collection(session, caller, name)
+    if not caller.can_write(collection):
+        raise PermissionDenied(f"you may read {name!r} but not add or delete documents")
+    return collection
+
+
+def collection_out(session: Session, caller: Caller, collection: Collection) -> CollectionOut:
+    """The caller's view: counts and grants only for those who may read it."""
+    readable = caller.can_read(collection)
     count = session.scalar(
         select(func.count()).select_from(Document).where(Document.collection_id == collection.id)
     )
     return CollectionOut(
         name=collection.name,
         embedder=collection.embedder,
-        readers=collection.readers,
-        writers=collection.writers,
-        documents=int(count or 0),
+        readers=collection.readers if readable else [],
+        writers=collection.writers if readable else [],
+        owner=collection.owner if readable else None,
+        documents=int(count or 0) if readable else None,
+        access=AccessOut(
+            read=readable, write=caller.can_write(collection), manage=caller.can_manage(collection)
+        ),
         created_at=aware(collection.created_at),
     )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_collection(
-    body: CollectionIn, session: SessionDep, services: ServicesDep
+    body: CollectionIn, caller: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> CollectionOut:
-    """Create a collection embedded with the running embedder."""
+    """Create a collection you own; readers and writers default to just you (`user:<you>`)."""
     if session.scalar(select(Collection).where(Collection.name == body.name)) is not None:
         raise Conflict(f"collection {body.name!r} already exists")
+    personal = [PERSONAL + caller.name]
     collection = Collection(
-        name=body.name, embedder=services.embedder.id, readers=body.readers, writers=body.writers
+        name=body.name,
+        embedder=services.embedder.id,
+        readers=check_grants(session, body.readers if body.readers is not None else personal),
+        writers=check_grants(session, body.writers if body.writers is not None else personal),
+        owner=caller.name,
     )
     session.add(collection)
+    audit(session, caller.name, "collection.create", body.name,
+          readers=collection.readers, writers=collection.writers)  # fmt: skip
     session.commit()
-    return collection_out(session, collection)
+    return collection_out(session, caller, collection)
 
 
 @router.get("")
-async def list_collections(session: SessionDep) -> list[CollectionOut]:
-    """Every collection, by name."""
-    collections = session.scalars(select(Collection).order_by(Collection.name)).all()
-    return [collection_out(session, c) for c in collections]
+async def list_collections(caller: CurrentUser, session: SessionDep) -> list[CollectionOut]:
+    """The collections you may read or add to, by name."""
+    every = session.scalars(select(Collection).order_by(Collection.name)).all()
+    mine = [c for c in every if caller.can_read(c) or caller.can_write(c)]
+    return [collection_out(session, caller, c) for c in mine]
+
+
+@router.get("/{name}")
+async def get_collection(name: str, caller: CurrentUser, session: SessionDep) -> CollectionOut:
+    """One collection you may read or add to."""
+    return collection_out(session, caller, visible_collection(session, caller, name))
+
+
+@router.patch("/{name}")
+async def change_access(
+    name: str, body: CollectionAccessIn, caller: CurrentUser, session: SessionDep
+) -> CollectionOut:
+    """Change who may read and write a collection (its owner or an admin)."""
+    collection = visible_collection(session, caller, name)
+    if not caller.can_manage(collection):
+        raise PermissionDenied(f"only the owner of {name!r} or an admin may change its access")
+    before = {"readers": collection.readers, "writers": collection.writers}
+    if body.readers is not None:
+        collection.readers = check_grants(session, body.readers)
+    if body.writers is not None:
+        collection.writers = check_grants(session, body.writers)
+    audit(session, caller.name, "collection.access", name, before=before,
+          readers=collection.readers, writers=collection.writers)  # fmt: skip
+    session.commit()
+    return collection_out(session, caller, collection)
 
 
 @router.delete("/{name}")
-async def delete_collection(name: str, session: SessionDep, intake: IntakeDep) -> DeletedOut:
-    """Delete a collection with all its documents, chunks and files."""
-    collection = find_collection(session, name)
+async def delete_collection(
+    name: str, caller: CurrentUser, session: SessionDep, intake: IntakeDep
+) -> DeletedOut:
+    """Delete a collection with all its documents, chunks and files (its owner or an admin)."""
+    collection = visible_collection(session, caller, name)
+    if not caller.can_manage(collection):
+        raise PermissionDenied(f"only the owner of {name!r} or an admin may delete it")
     docs = session.scalars(select(Document).where(Document.collection_id == collection.id)).all()
     for doc in docs:
         await run_in_threadpool(intake.delete, session, doc)
     await run_in_threadpool(intake.services.vectors.drop_collection, collection.name)
     session.delete(collection)
+    audit(session, caller.name, "collection.delete", name, documents=len(docs))
     session.commit()
     return DeletedOut(id=collection.id)

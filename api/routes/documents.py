@@ -1,4 +1,4 @@
-"""Documents: upload, list, inspect and delete."""
+"""Documents: upload, list, inspect, download and delete, as the calling user may."""
 
 from __future__ import annotations
 
@@ -6,14 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
+from fastapi.responses import FileResponse
+from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy.orm import Session
 
-from api.deps import IntakeDep, SessionDep
+from api.auth import CurrentUser
+from api.deps import IntakeDep, ServicesDep, SessionDep
 from api.intake import Upload
-from api.routes.collections import find_collection
+from api.routes.collections import visible_collection, writable_collection
 from api.schemas import AcceptedOut, DeletedOut, DocumentOut
+from core.accounts import Caller, audit
 from core.db import STATES, Collection, Document
-from core.errors import InvalidRequest, NotFound
+from core.errors import InvalidRequest, NotFound, PermissionDenied
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 MAX_FILES = 1000
@@ -23,28 +27,40 @@ MAX_FILES = 1000
 async def upload_documents(
     file: Annotated[list[UploadFile], File(description="One or more files.")],
     collection: Annotated[str, Form(description="Target collection name.")],
+    caller: CurrentUser,
     session: SessionDep,
     intake: IntakeDep,
 ) -> list[AcceptedOut]:
     """Store the files and queue them for ingestion; 413 (nothing kept) if one is too large."""
     if len(file) > MAX_FILES:
         raise InvalidRequest(f"at most {MAX_FILES} files per request")
-    target = find_collection(session, collection)
+    target = writable_collection(session, caller, collection)
     uploads = [Upload(f.filename or "unnamed", f.file, f.size) for f in file]
-    docs = await run_in_threadpool(intake.accept, session, target, uploads)
+    docs = await run_in_threadpool(intake.accept, session, target, uploads, caller.name)
     return [AcceptedOut(id=d.id, filename=d.filename, status=d.status, error=d.error) for d in docs]
+
+
+def visible_to(session: Session, caller: Caller) -> ColumnElement[bool]:
+    """SQL condition: documents of collections the caller reads, plus the caller's uploads."""
+    if caller.admin:
+        return true()
+    every = session.scalars(select(Collection)).all()
+    readable = [c.id for c in every if caller.can_read(c)]
+    return or_(Document.collection_id.in_(readable), Document.uploaded_by == caller.name)
 
 
 @router.get("")
 async def list_documents(
+    caller: CurrentUser,
     session: SessionDep,
     collection: str | None = None,
     status: Annotated[str | None, Query(description="queued, processing, ready or failed")] = None,
 ) -> list[DocumentOut]:
-    """Documents, newest first, optionally of one collection and in one state."""
-    query = select(Document, Collection.name).join(Collection)
+    """Documents you may see, newest first, optionally of one collection and in one state."""
+    query = select(Document, Collection.name).join(Collection).where(visible_to(session, caller))
     if collection is not None:
-        query = query.where(Document.collection_id == find_collection(session, collection).id)
+        target = visible_collection(session, caller, collection)
+        query = query.where(Document.collection_id == target.id)
     if status is not None:
         if status not in STATES:
             raise InvalidRequest(f"status must be one of {', '.join(STATES)}")
@@ -53,10 +69,12 @@ async def list_documents(
     return [DocumentOut.of(doc, name) for doc, name in rows]
 
 
-def find_document(session: SessionDep, document_id: str) -> tuple[Document, str]:
-    """The document and its collection's name, or 404."""
+def find_document(session: Session, caller: Caller, document_id: str) -> tuple[Document, str]:
+    """The document and its collection's name if the caller may see it, or 404."""
     row = session.execute(
-        select(Document, Collection.name).join(Collection).where(Document.id == document_id)
+        select(Document, Collection.name)
+        .join(Collection)
+        .where(Document.id == document_id, visible_to(session, caller))
     ).first()
     if row is None:
         raise NotFound(f"document {document_id!r} does not exist")
@@ -64,15 +82,33 @@ def find_document(session: SessionDep, document_id: str) -> tuple[Document, str]
 
 
 @router.get("/{document_id}")
-async def get_document(document_id: str, session: SessionDep) -> DocumentOut:
+async def get_document(document_id: str, caller: CurrentUser, session: SessionDep) -> DocumentOut:
     """One document and its state."""
-    doc, name = find_document(session, document_id)
+    doc, name = find_document(session, caller, document_id)
     return DocumentOut.of(doc, name)
 
 
+@router.get("/{document_id}/file", response_class=FileResponse)
+async def download_document(
+    document_id: str, caller: CurrentUser, session: SessionDep, services: ServicesDep
+) -> FileResponse:
+    """The stored file, under the name it was uploaded with."""
+    doc, _ = find_document(session, caller, document_id)
+    path = services.settings.files_dir / doc.sha256
+    if not path.is_file():
+        raise NotFound(f"the file of document {document_id!r} is no longer stored")
+    return FileResponse(path, filename=doc.filename, media_type="application/octet-stream")
+
+
 @router.delete("/{document_id}")
-async def delete_document(document_id: str, session: SessionDep, intake: IntakeDep) -> DeletedOut:
+async def delete_document(
+    document_id: str, caller: CurrentUser, session: SessionDep, intake: IntakeDep
+) -> DeletedOut:
     """Delete a document; its chunks leave both indexes before this returns."""
-    doc, _ = find_document(session, document_id)
+    doc, name = find_document(session, caller, document_id)
+    collection = session.get(Collection, doc.collection_id)
+    if collection is None or not caller.can_write(collection):
+        raise PermissionDenied(f"you may read {name!r} but not delete its documents")
+    audit(session, caller.name, "document.delete", name, document_id=doc.id, filename=doc.filename)
     await run_in_threadpool(intake.delete, session, doc)
     return DeletedOut(id=document_id)

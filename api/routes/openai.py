@@ -13,10 +13,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import AnswererDep, SessionDep
+from api.auth import CurrentUser
+from api.deps import AnswererDep, ServicesDep, SessionDep
 from api.rag import Plan, citations
-from api.routes.chat import allowed_collections, answer_pieces, sources
+from api.routes.chat import answer_pieces, finish, sources
+from api.routes.collections import readable_collections
 from api.schemas import MAX_QUESTION_CHARS
+from api.tracing import Draft
+from core.db import Database
 from core.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -76,21 +80,30 @@ def history_of(body: CompletionIn) -> list[dict[str, str]]:
 
 
 @router.get("/models")
-async def models(answerer: AnswererDep) -> dict[str, Any]:
+async def models(_: CurrentUser, answerer: AnswererDep) -> dict[str, Any]:
     """The model answering questions."""
     model = {"id": answerer.llm.name, "object": "model", "created": 0, "owned_by": "gptu"}
     return {"object": "list", "data": [model]}
 
 
 @router.post("/chat/completions")
-async def completions(body: CompletionIn, session: SessionDep, answerer: AnswererDep) -> Any:
+async def completions(
+    body: CompletionIn,
+    caller: CurrentUser,
+    session: SessionDep,
+    answerer: AnswererDep,
+    services: ServicesDep,
+) -> Any:
     """Retrieval-augmented answer in OpenAI's format; `sources` holds the cited passages."""
     history = history_of(body)
-    collections = allowed_collections(session, body.collections)
-    plan = await run_in_threadpool(answerer.plan, history, collections, None)
+    collections = readable_collections(session, caller, body.collections)
+    draft = Draft(caller.name, "openai", collections, answerer.llm.name)
+    plan = draft.plan = await run_in_threadpool(answerer.plan, history, collections, None)
     ident, created, model = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), answerer.llm.name
     if not body.stream:
         answer = await run_in_threadpool(answerer.complete, plan)
+        draft.token_arrived()
+        trace_id = await finish(services.db, answerer, draft, answer)
         return {
             "id": ident, "object": "chat.completion", "created": created, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
@@ -98,17 +111,27 @@ async def completions(body: CompletionIn, session: SessionDep, answerer: Answere
             "usage": usage(answerer, plan, answer),
             "sources": [s.model_dump() for s in sources(plan)],
             "citations": citations(answer, plan.passages),
+            "trace_id": trace_id,
         }  # fmt: skip
     pieces = answer_pieces(answerer, plan)
     first = await anext(pieces, "")
+    draft.token_arrived()
     head = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
-    return StreamingResponse(chunks(head, plan, first, pieces), media_type="text/event-stream")
+    stream = chunks(services.db, answerer, draft, head, first, pieces)
+    return StreamingResponse(stream, media_type="text/event-stream")
 
 
 async def chunks(
-    head: dict[str, Any], plan: Plan, first: str, pieces: AsyncIterator[str]
+    db: Database,
+    answerer: Any,
+    draft: Draft,
+    head: dict[str, Any],
+    first: str,
+    pieces: AsyncIterator[str],
 ) -> AsyncIterator[str]:
     """OpenAI stream chunks, then [DONE]."""
+    plan = draft.plan
+    assert plan is not None
     answer = first
     opening = {"role": "assistant", "content": first}
     yield data(
@@ -124,6 +147,7 @@ async def chunks(
         **head,
         "choices": [delta({}, "stop")],
         "citations": citations(answer, plan.passages),
+        "trace_id": await finish(db, answerer, draft, answer),
     }
     yield data(closing)
     yield "data: [DONE]\n\n"

@@ -1,0 +1,156 @@
+"""`gptu users …` and `gptu groups …`: accounts managed on the server's own database."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from core import accounts
+from core.db import ApiKey, Database, Group, User
+from core.errors import GptuError
+from core.settings import Settings
+
+users_cli = typer.Typer(help="Users, their groups and API keys (acts on the database directly).")
+groups_cli = typer.Typer(help="Groups that collections grant reading and writing to.")
+ACTOR = "cli"
+
+
+def database() -> Database:
+    """The database the server uses (GPTU_DATABASE_URL or SQLite in GPTU_DATA_DIR)."""
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Database(settings.sqlalchemy_url)
+
+
+def fail(exc: GptuError) -> typer.Exit:
+    """Print the error's message; exit code 1."""
+    typer.echo(f"error: {exc.message}", err=True)
+    return typer.Exit(1)
+
+
+@users_cli.command("add")
+def add_user(
+    name: str,
+    email: Annotated[str | None, typer.Option(help="E-mail (links Slack users).")] = None,
+    group: Annotated[list[str] | None, typer.Option("--group", "-g", help="A group.")] = None,
+    admin: Annotated[bool, typer.Option(help="May manage users and see everything.")] = False,
+) -> None:
+    """Add a user; print nothing secret (make a key with `gptu users key NAME`)."""
+    try:
+        with database().session() as session:
+            accounts.create_user(session, ACTOR, name, email, group or [], admin)
+    except GptuError as exc:
+        raise fail(exc) from None
+    typer.echo(f"added user {name}")
+
+
+@users_cli.command("key")
+def new_key(name: str) -> None:
+    """Print a new API key for the user (shown only now)."""
+    try:
+        with database().session() as session:
+            key_id, key = accounts.issue_key(session, ACTOR, accounts.find_user(session, name))
+    except GptuError as exc:
+        raise fail(exc) from None
+    typer.echo(f"key id {key_id} for {name}:\n{key}")
+
+
+@users_cli.command("revoke")
+def revoke(key_id: str) -> None:
+    """Revoke an API key by its id; it stops working at once."""
+    try:
+        with database().session() as session:
+            accounts.revoke_key(session, ACTOR, key_id)
+    except GptuError as exc:
+        raise fail(exc) from None
+    typer.echo(f"revoked {key_id}")
+
+
+@users_cli.command("remove")
+def remove(name: str) -> None:
+    """Delete a user and their keys."""
+    try:
+        with database().session() as session:
+            accounts.delete_user(session, ACTOR, name)
+    except GptuError as exc:
+        raise fail(exc) from None
+    typer.echo(f"removed user {name}")
+
+
+@users_cli.command("set")
+def set_user(
+    name: str,
+    email: Annotated[str | None, typer.Option(help="New e-mail.")] = None,
+    group: Annotated[list[str] | None, typer.Option("--group", "-g", help="Groups.")] = None,
+    collection: Annotated[
+        str | None, typer.Option(help="Default collection for Slack file shares.")
+    ] = None,
+) -> None:
+    """Change a user's e-mail, groups (replaces them) or default collection."""
+    changes = {"email": email, "groups": group, "default_collection": collection}
+    given = {k: v for k, v in changes.items() if v is not None}
+    try:
+        with database().session() as session:
+            accounts.change_user(session, ACTOR, name, **given)
+    except GptuError as exc:
+        raise fail(exc) from None
+    typer.echo(f"updated {name}: {', '.join(given) or 'nothing'}")
+
+
+@users_cli.command("link")
+def link(name: str, slack: Annotated[str, typer.Option(help="Slack member id (U…).")]) -> None:
+    """Link a Slack member to the user, when their Slack e-mail differs from gptu's."""
+    try:
+        with database().session() as session:
+            accounts.change_user(session, ACTOR, name, slack_id=slack)
+    except GptuError as exc:
+        raise fail(exc) from None
+    typer.echo(f"linked Slack {slack} to {name}")
+
+
+@users_cli.command("list")
+def list_users() -> None:
+    """Users with their groups and live keys."""
+    with database().session() as session:
+        for user in session.scalars(select(User).order_by(User.name)):
+            keys = session.scalars(
+                select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+            ).all()
+            groups = ",".join(sorted(g.name for g in user.groups)) or "-"
+            role = "admin" if user.admin else "user"
+            live = " ".join(f"{k.id}({k.prefix}…)" for k in keys) or "-"
+            typer.echo(f"{user.name:20} {role:5} {user.email or '-':28} {groups:24} keys: {live}")
+
+
+@groups_cli.command("add")
+def add_group(name: str) -> None:
+    """Add a group."""
+    try:
+        with database().session() as session:
+            accounts.create_group(session, ACTOR, name)
+    except GptuError as exc:
+        raise fail(exc) from None
+    typer.echo(f"added group {name}")
+
+
+@groups_cli.command("remove")
+def remove_group(name: str) -> None:
+    """Delete a group and every grant made to it."""
+    try:
+        with database().session() as session:
+            accounts.delete_group(session, ACTOR, name)
+    except GptuError as exc:
+        raise fail(exc) from None
+    typer.echo(f"removed group {name}")
+
+
+@groups_cli.command("list")
+def list_groups() -> None:
+    """Groups and their members."""
+    with database().session() as session:
+        users = session.scalars(select(User)).all()
+        for group in session.scalars(select(Group).order_by(Group.name)):
+            members = sorted(u.name for u in users if group in u.groups)
+            typer.echo(f"{group.name:24} {', '.join(members) or '-'}")
