@@ -17,7 +17,17 @@ from api.errors import install_error_handlers
 from api.intake import Intake
 from api.llm import LLM, Gate, load_llm
 from api.rag import Answerer
-from api.routes import admin, chat, collections, documents, feedback, health, openai, search
+from api.routes import (
+    admin,
+    chat,
+    collections,
+    documents,
+    feedback,
+    health,
+    openai,
+    search,
+    slack,
+)
 from api.sweeper import Sweeper
 from core.accounts import bootstrap_admin
 from core.offline import go_offline, quiet_libraries
@@ -48,21 +58,20 @@ def create_app(
 
         services = builder(settings)
         await run_in_threadpool(announce_admin, services, settings.admin_token)
-        celery = make_celery(settings)
-        intake = Intake(services, celery)
+        intake = Intake(services, make_celery(settings))
         app.state.services = services
         app.state.intake = intake
-        app.state.answerer = Answerer(
-            services.search(),
-            await run_in_threadpool(load_model, settings),
-            Gate(),
-            k=settings.chat_k,
-            max_tokens=settings.max_answer_tokens,
-            min_similarity=settings.min_similarity,
-            queue_timeout=settings.queue_timeout,
-        )
+        llm = await run_in_threadpool(load_model, settings)
+        app.state.answerer = answerer = make_answerer(settings, services, llm)
         app.state.ping_redis = lambda: ping_redis(settings.redis_url)
-        sweeper = Sweeper(intake, settings.sweep_interval)
+        jobs: list[Callable[[], int | None]] = [intake.sweep]
+        app.state.slack = None
+        if settings.slack_bot_token and settings.slack_signing_secret:
+            from api.slack import SlackBot
+
+            app.state.slack = SlackBot(settings, answerer, intake)
+            jobs.append(app.state.slack.notify)
+        sweeper = Sweeper(settings.sweep_interval, *jobs)
         sweeper.start()
         try:
             yield
@@ -76,7 +85,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, admin, collections, documents, search, chat, openai, feedback):
+    for module in (health, admin, collections, documents, search, chat, openai, feedback, slack):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
@@ -89,6 +98,19 @@ def create_app(
         return FileResponse(WEB / "upload.html")
 
     return app
+
+
+def make_answerer(settings: Settings, services: Services, llm: LLM) -> Answerer:
+    """Retrieval, prompt and model with the configured limits."""
+    return Answerer(
+        services.search(),
+        llm,
+        Gate(),
+        k=settings.chat_k,
+        max_tokens=settings.max_answer_tokens,
+        min_similarity=settings.min_similarity,
+        queue_timeout=settings.queue_timeout,
+    )
 
 
 def api_services(settings: Settings) -> Services:

@@ -147,11 +147,11 @@ class Answerer:
             return
         yield from self.llm.stream(plan.messages, self.max_tokens, 0.1, cancel)
 
-    def complete(self, plan: Plan) -> str:
-        """The whole answer at once, waiting for the model in turn."""
+    def complete(self, plan: Plan, wait: float | None = None) -> str:
+        """The whole answer at once, waiting for the model in turn (default: queue_timeout)."""
         if not self.needs_model(plan):
             return "".join(self.generate(plan, threading.Event()))
-        with self.gate.held(self.queue_timeout):
+        with self.gate.held(self.queue_timeout if wait is None else wait):
             return "".join(self.generate(plan, threading.Event()))
 
 

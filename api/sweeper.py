@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
-
-from api.intake import Intake
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 
 class Sweeper:
-    """Calls `intake.sweep()` every `interval` seconds until stopped."""
+    """Runs each job (e.g. `intake.sweep`) every `interval` seconds until stopped."""
 
-    def __init__(self, intake: Intake, interval: float) -> None:
-        self.intake = intake
+    def __init__(self, interval: float, *jobs: Callable[[], int | None]) -> None:
+        self.jobs = jobs
         self.interval = interval
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="gptu-sweeper", daemon=True)
@@ -30,9 +29,10 @@ class Sweeper:
 
     def _loop(self) -> None:
         while not self.stopped.wait(self.interval):
-            try:
-                sent = self.intake.sweep()
-                if sent:
-                    log.info("sweeper queued %d waiting documents", sent)
-            except Exception:  # the sweeper must outlive any one failure
-                log.exception("sweep failed")
+            for job in self.jobs:
+                try:
+                    done = job()
+                    if done:
+                        log.info("%s handled %d item(s)", getattr(job, "__name__", "job"), done)
+                except Exception:  # the sweeper must outlive any one failure
+                    log.exception("sweep failed")

@@ -86,6 +86,27 @@ def ingest(
     raise typer.Exit(code)
 
 
+@cli.command()
+def slack(
+    socket: Annotated[bool, typer.Option(help="Socket Mode (no public URL needed).")] = False,
+) -> None:
+    """Run the Slack bot over Socket Mode; HTTP mode is served by `gptu serve` at /slack/events."""
+    settings = Settings()
+    if not socket:
+        print(
+            "HTTP mode: `gptu serve` answers Slack at /slack/events when GPTU_SLACK_BOT_TOKEN "
+            "and GPTU_SLACK_SIGNING_SECRET are set. Use --socket to connect out instead."
+        )
+        raise typer.Exit(2)
+    if not (settings.slack_bot_token and settings.slack_app_token):
+        print("error: Socket Mode needs GPTU_SLACK_BOT_TOKEN and GPTU_SLACK_APP_TOKEN")
+        raise typer.Exit(2)
+    from api.slack_socket import run_socket_mode
+
+    go_offline()
+    run_socket_mode(settings)
+
+
 cli.add_typer(users_cli, name="users")
 cli.add_typer(groups_cli, name="groups")
 models_cli = typer.Typer(help="The chat models of models/catalog.toml.")

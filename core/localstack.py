@@ -85,11 +85,13 @@ class Stack:
     workers: list[Process] = field(default_factory=list)
     processes: list[Process] = field(default_factory=list)
 
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        """The Authorization header for key (default: the admin's)."""
+        return {"Authorization": f"Bearer {key or self.env['GPTU_ADMIN_TOKEN']}"}
+
     def client(self, key: str | None = None) -> httpx.Client:
         """An HTTP client for the API, signed in with key (default: the admin's)."""
-        token = key or self.env["GPTU_ADMIN_TOKEN"]
-        headers = {"Authorization": f"Bearer {token}"}
-        return httpx.Client(base_url=self.api_url, timeout=120, headers=headers)
+        return httpx.Client(base_url=self.api_url, timeout=120, headers=self.headers(key))
 
     def stop(self) -> None:
         """Stop every process, API first."""

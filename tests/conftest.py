@@ -10,18 +10,33 @@ import pytest
 
 from core.localstack import GPTU, ROOT, Stack, stack_env, start_stack, wait_until
 from core.offline import go_offline
+from tests.servers import FakeSlack
 
 go_offline()
 CORPUS = ROOT.parent / "shared" / "corpus"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 __all__ = ["CORPUS", "GPTU", "ROOT", "Stack", "wait_until"]
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Redis, Chroma, one worker and the API, as the Procfile starts them."""
+def slack() -> Iterator[FakeSlack]:
+    """A local stand-in for Slack's Web API that records what the bot posts."""
+    server = FakeSlack()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterator[Stack]:
+    """Redis, Chroma, one worker and the API, as the Procfile starts them; Slack on."""
     tmp = tmp_path_factory.mktemp("stack")
     env = stack_env(
         tmp,
+        GPTU_SLACK_BOT_TOKEN="xoxb-test",
+        GPTU_SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        GPTU_SLACK_API_URL=f"{slack.url}/api/",
         GPTU_SWEEP_INTERVAL="0.5",
         GPTU_REQUEUE_AFTER="30",
         GPTU_VISIBILITY_TIMEOUT="20",

@@ -1,5 +1,6 @@
 // @ts-check
 /** Chat page: ask, stream the answer, show numbered sources, keep the conversation. */
+import { api, signIn } from "./auth.js";
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const form = /** @type {HTMLFormElement} */ ($("ask"));
@@ -8,12 +9,13 @@ const input = /** @type {HTMLTextAreaElement} */ ($("question"));
 let history = [];
 
 async function loadCollections() {
-  const res = await fetch("/v1/collections");
+  const res = await api("/v1/collections");
   const box = $("collections");
   if (!res.ok) return;
   const saved = JSON.parse(localStorage.getItem("gptu.chat.collections") || "null");
+  const readable = (await res.json()).filter((/** @type {any} */ c) => c.access.read);
   box.replaceChildren(
-    ...(await res.json()).map((/** @type {{name: string, documents: number}} */ c) => {
+    ...readable.map((/** @type {{name: string, documents: number}} */ c) => {
       const label = document.createElement("label");
       const check = document.createElement("input");
       check.type = "checkbox";
@@ -24,6 +26,7 @@ async function loadCollections() {
       return label;
     }),
   );
+  if (!readable.length) box.textContent = "You may not read any collection yet.";
 }
 
 function chosen() {
@@ -93,7 +96,7 @@ async function ask(question) {
   $("send").setAttribute("disabled", "");
   let answer = "";
   try {
-    const res = await fetch("/v1/chat", {
+    const res = await api("/v1/chat", {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ messages: history, collections: chosen(), stream: true }),
@@ -141,5 +144,6 @@ input.onkeydown = (e) => {
   if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
 };
 $("new-chat").onclick = () => { history = []; $("turns").replaceChildren(); input.focus(); };
-loadCollections();
+await signIn();
+await loadCollections();
 input.focus();

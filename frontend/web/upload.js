@@ -1,5 +1,6 @@
 // @ts-check
 /** Upload portal: pick or drop files into a collection and watch them become searchable. */
+import { api, signIn } from "./auth.js";
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const select = /** @type {HTMLSelectElement} */ ($("collection"));
@@ -24,13 +25,13 @@ function say(text, bad = false) {
 }
 
 async function loadCollections(selected = "") {
-  const res = await fetch("/v1/collections");
-  const collections = await res.json();
+  const res = await api("/v1/collections");
+  const collections = (await res.json()).filter((/** @type {any} */ c) => c.access.write);
   select.replaceChildren(
-    ...collections.map((/** @type {{name: string, documents: number}} */ c) => {
+    ...collections.map((/** @type {{name: string, documents: number | null}} */ c) => {
       const opt = document.createElement("option");
       opt.value = c.name;
-      opt.textContent = `${c.name} (${c.documents})`;
+      opt.textContent = c.documents === null ? `${c.name} (add only)` : `${c.name} (${c.documents})`;
       return opt;
     }),
   );
@@ -43,7 +44,7 @@ async function createCollection() {
   const input = /** @type {HTMLInputElement} */ ($("new-name"));
   const name = input.value.trim();
   if (!name) return say("Type a name for the new collection.", true);
-  const res = await fetch("/v1/collections", {
+  const res = await api("/v1/collections", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ name }),
@@ -63,7 +64,7 @@ async function send(files) {
   form.append("collection", select.value);
   for (const f of list) form.append("file", f, f.name);
   say(`Uploading ${list.length} file(s)…`);
-  const res = await fetch("/v1/documents", { method: "POST", body: form });
+  const res = await api("/v1/documents", { method: "POST", body: form });
   if (!res.ok) return say(await errorText(res), true);
   say(`${list.length} file(s) queued.`);
   refresh();
@@ -71,7 +72,7 @@ async function send(files) {
 
 /** @param {string} id */
 async function remove(id) {
-  const res = await fetch(`/v1/documents/${id}`, { method: "DELETE" });
+  const res = await api(`/v1/documents/${id}`, { method: "DELETE" });
   if (!res.ok) say(await errorText(res), true);
   refresh();
 }
@@ -102,7 +103,7 @@ async function refresh() {
   clearTimeout(timer);
   if (select.value) {
     localStorage.setItem("gptu.collection", select.value);
-    const res = await fetch(`/v1/documents?collection=${encodeURIComponent(select.value)}`);
+    const res = await api(`/v1/documents?collection=${encodeURIComponent(select.value)}`);
     if (res.ok) {
       const docs = await res.json();
       $("documents").querySelector("tbody")?.replaceChildren(...docs.map(row));
@@ -122,4 +123,5 @@ drop.ondrop = (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.
 picker.onchange = () => { if (picker.files) send(picker.files); picker.value = ""; };
 select.onchange = () => refresh();
 $("create").onclick = createCollection;
-loadCollections();
+await signIn();
+await loadCollections();

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import Stack, upload, wait_done
 
@@ -33,6 +33,40 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+def sign_in(page: Page, key: str) -> None:
+    """Type the key into the sign-in dialog."""
+    page.fill("#api-key", "wrong-key")
+    page.click("#signin button[type=submit]")
+    expect(page.locator("#signin .note")).to_contain_text("not valid")
+    page.fill("#api-key", key)
+    page.click("#signin button[type=submit]")
+    expect(page.locator("#signin")).not_to_be_visible()
+
+
+def test_signed_in_user_sees_only_their_collections(
+    browser: Browser, stack: Stack, api: httpx.Client
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    mine, theirs = f"mine-{tag}", f"theirs-{tag}"
+    api.post("/v1/users", json={"name": f"web-{tag}"}).raise_for_status()
+    key = api.post(f"/v1/users/web-{tag}/keys").json()["key"]
+    grant = [f"user:web-{tag}"]
+    api.post("/v1/collections", json={"name": mine, "readers": grant}).raise_for_status()
+    api.post("/v1/collections", json={"name": theirs}).raise_for_status()
+    page = browser.new_page()
+    page.goto(stack.api_url + "/")
+    sign_in(page, key)
+    expect(page.locator("#who")).to_contain_text(f"Signed in as web-{tag}")
+    expect(page.locator("#collections")).to_contain_text(mine)
+    expect(page.locator("#collections")).not_to_contain_text(theirs)
+    page.goto(stack.api_url + "/upload")  # the key is remembered; nothing to write to here
+    expect(page.locator("#who")).to_contain_text(f"web-{tag}")
+    expect(page.locator("#collection option")).to_have_count(0)
+    page.click("#sign-out")
+    expect(page.locator("#signin")).to_be_visible()
+    page.close()
+
+
 def test_chat_page_streams_an_answer_with_sources_and_follow_up(
     browser: Browser, stack: Stack, api: httpx.Client
 ) -> None:
@@ -43,6 +77,7 @@ def test_chat_page_streams_an_answer_with_sources_and_follow_up(
     wait_done(api, [item["id"]])
     page = browser.new_page(viewport={"width": 390, "height": 800})
     page.goto(stack.api_url + "/")
+    sign_in(page, stack.env["GPTU_ADMIN_TOKEN"])
     page.get_by_label(name, exact=False).check()
     page.fill("#question", "When does the Quorrin canteen serve lunch?")
     page.keyboard.press("Enter")
@@ -64,6 +99,7 @@ def test_upload_page_shows_files_going_ready(
 ) -> None:
     page = browser.new_page()
     page.goto(stack.api_url + "/upload")
+    sign_in(page, stack.env["GPTU_ADMIN_TOKEN"])
     name = f"up-{uuid.uuid4().hex[:8]}"
     page.fill("#new-name", name)
     page.click("#create")

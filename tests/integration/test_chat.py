@@ -104,7 +104,8 @@ def test_bad_questions_get_clear_errors(api: httpx.Client, facts: str) -> None:
 def test_client_disconnect_frees_the_model(stack: Stack, facts: str) -> None:
     body = {"messages": [{"role": "user", "content": "Describe the Zorblat office in detail."}],
             "collections": [facts]}  # fmt: skip
-    with httpx.stream("POST", f"{stack.api_url}/v1/chat", json=body, timeout=120) as answer:
+    url = f"{stack.api_url}/v1/chat"
+    with httpx.stream("POST", url, json=body, headers=stack.headers(), timeout=120) as answer:
         for line in answer.iter_lines():
             if line.startswith("event: token"):
                 break

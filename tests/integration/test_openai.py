@@ -22,7 +22,9 @@ QUESTION = "When does the Zorblat office open on Mondays?"
 @pytest.fixture
 def client(stack: Stack) -> openai.OpenAI:
     """The openai client pointed at gptu."""
-    return openai.OpenAI(base_url=f"{stack.api_url}/v1", api_key="unused", max_retries=0)
+    return openai.OpenAI(
+        base_url=f"{stack.api_url}/v1", api_key=stack.env["GPTU_ADMIN_TOKEN"], max_retries=0
+    )
 
 
 def test_models_and_completion(client: openai.OpenAI, facts: str) -> None:  # noqa: F811
@@ -66,7 +68,8 @@ def test_streaming_completion(client: openai.OpenAI, facts: str) -> None:  # noq
 )
 def test_bad_requests_get_openai_shaped_400s(stack: Stack, extra: dict, fragment: str) -> None:
     body = {"model": "smollm2-135m", "messages": [{"role": "user", "content": QUESTION}], **extra}
-    answer = httpx.post(f"{stack.api_url}/v1/chat/completions", json=body, timeout=60)
+    url = f"{stack.api_url}/v1/chat/completions"
+    answer = httpx.post(url, json=body, headers=stack.headers(), timeout=60)
     assert answer.status_code == 400, answer.text
     error = answer.json()["error"]
     assert error["type"] == "invalid_request_error" and fragment in error["message"]
