@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.intake import Intake
 from api.rag import Answerer
+from api.tracing import Tracer
 from core.services import Services
 
 
@@ -37,7 +38,14 @@ def get_answerer(request: Request) -> Answerer:
     return answerer
 
 
+def get_tracer(request: Request) -> Tracer:
+    """Stores answers as traces."""
+    tracer: Tracer = request.app.state.tracer
+    return tracer
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 SessionDep = Annotated[Session, Depends(get_session)]
 IntakeDep = Annotated[Intake, Depends(get_intake)]
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]
+TracerDep = Annotated[Tracer, Depends(get_tracer)]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -16,6 +16,8 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import install_error_handlers
 from api.intake import Intake
 from api.llm import LLM, Gate, load_llm
+from api.metrics import Metrics
+from api.observe import install_request_ids, setup_logging
 from api.rag import Answerer
 from api.routes import (
     admin,
@@ -27,8 +29,11 @@ from api.routes import (
     openai,
     search,
     slack,
+    traces,
 )
 from api.sweeper import Sweeper
+from api.tracing import Tracer
+from api.variants import load_experiment
 from core.accounts import bootstrap_admin
 from core.offline import go_offline, quiet_libraries
 from core.services import Services, build_services
@@ -46,9 +51,8 @@ def create_app(
     settings = settings or Settings()
     builder = build or api_services
     load_model = model or load_llm
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    setup_logging(settings.log_level, settings.log_format)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,14 +66,23 @@ def create_app(
         app.state.services = services
         app.state.intake = intake
         llm = await run_in_threadpool(load_model, settings)
-        app.state.answerer = answerer = make_answerer(settings, services, llm)
+        app.state.answerer = answerer = await run_in_threadpool(
+            make_answerer, settings, services, llm, load_model
+        )
         app.state.ping_redis = lambda: ping_redis(settings.redis_url)
+        app.state.tracer = Tracer(services.db, metrics)
+        metrics.watch(
+            services.db,
+            lambda: answerer.gate.waiting,
+            lambda: queue_depth(settings.redis_url),
+            lambda: workers_alive(intake.celery),
+        )
         jobs: list[Callable[[], int | None]] = [intake.sweep]
         app.state.slack = None
         if settings.slack_bot_token and settings.slack_signing_secret:
             from api.slack import SlackBot
 
-            app.state.slack = SlackBot(settings, answerer, intake)
+            app.state.slack = SlackBot(settings, answerer, intake, app.state.tracer)
             jobs.append(app.state.slack.notify)
         sweeper = Sweeper(settings.sweep_interval, *jobs)
         sweeper.start()
@@ -85,7 +98,20 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, admin, collections, documents, search, chat, openai, feedback, slack):
+    install_request_ids(app, metrics)
+    app.state.metrics = metrics
+    for module in (
+        health,
+        admin,
+        collections,
+        documents,
+        search,
+        chat,
+        openai,
+        feedback,
+        traces,
+        slack,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
@@ -100,16 +126,27 @@ def create_app(
     return app
 
 
-def make_answerer(settings: Settings, services: Services, llm: LLM) -> Answerer:
-    """Retrieval, prompt and model with the configured limits."""
+def make_answerer(
+    settings: Settings, services: Services, llm: LLM, load_model: ModelLoader = load_llm
+) -> Answerer:
+    """Retrieval, prompt and model(s) with the configured limits and A/B variants."""
+    experiment = load_experiment(settings.variants_file) if settings.variants_file else None
+    models = {}
+    for variant in experiment.variants if experiment else []:
+        if variant.model and variant.model not in models and variant.model != settings.model:
+            models[variant.model] = load_model(settings.model_copy(update={"model": variant.model}))
+    floor = settings.min_similarity
     return Answerer(
         services.search(),
         llm,
         Gate(),
         k=settings.chat_k,
         max_tokens=settings.max_answer_tokens,
-        min_similarity=settings.min_similarity,
+        min_similarity=max(floor, settings.min_support) if settings.grounded_only else floor,
         queue_timeout=settings.queue_timeout,
+        grounded_only=settings.grounded_only,
+        experiment=experiment,
+        models=models,
     )
 
 
@@ -131,6 +168,27 @@ def announce_admin(services: Services, token: str) -> None:
             file=sys.stderr,
             flush=True,
         )
+
+
+def queue_depth(url: str) -> int | None:
+    """Ingestion tasks waiting in Redis (None when Redis does not answer)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return int(client.llen("celery"))
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+
+
+def workers_alive(celery: Any) -> int | None:
+    """Workers that answer a ping within half a second (None when Redis does not answer)."""
+    try:
+        return len(celery.control.ping(timeout=0.5) or [])
+    except Exception:  # kombu raises many types for a broker that is down
+        return None
 
 
 def ping_redis(url: str) -> None:

@@ -65,6 +65,8 @@ class DocumentOut(BaseModel):
     chunks: int
     sha256: str
     size: int
+    flagged: int = Field(0, description="Chunks that look like instructions to an assistant.")
+    redacted: int = Field(0, description="Personal data items redacted (GPTU_REDACT_PII).")
     created_at: datetime
     updated_at: datetime
 
@@ -81,6 +83,8 @@ class DocumentOut(BaseModel):
             chunks=doc.chunks,
             sha256=doc.sha256,
             size=doc.size,
+            flagged=doc.flagged or 0,
+            redacted=doc.redacted or 0,
             created_at=aware(doc.created_at),
             updated_at=aware(doc.updated_at),
         )
@@ -285,3 +289,30 @@ class FeedbackOut(BaseModel):
     id: str
     trace_id: str
     rating: int
+
+
+class TraceOut(BaseModel):
+    """Why an answer came out as it did: retrieval, prompt, model, timings, feedback."""
+
+    id: str
+    request_id: str | None
+    user: str
+    surface: str
+    question: str
+    search_query: str
+    collections: list[str]
+    passages: list[dict[str, object]]
+    prompt_tokens: int
+    answer_tokens: int
+    model: str
+    variant: str | None
+    grounded: bool
+    answer: str
+    citations: list[int]
+    checks: dict[str, object]
+    first_token_ms: float | None
+    total_ms: float | None
+    tokens_per_s: float | None
+    rating: int | None
+    comment: str | None
+    created_at: datetime

@@ -16,7 +16,7 @@ from api.intake import Intake
 from api.rag import Answerer, label
 from api.routes.feedback import rate
 from api.slack_files import SlackFiles
-from api.tracing import Draft, save
+from api.tracing import Draft, Tracer
 from core.accounts import Caller, caller_of
 from core.db import Collection, User
 from core.errors import GptuError
@@ -37,10 +37,16 @@ class SlackBot:
     """A bolt App whose listeners run in a small pool, after Slack already got its ack."""
 
     def __init__(
-        self, settings: Settings, answerer: Answerer, intake: Intake, socket: bool = False
+        self,
+        settings: Settings,
+        answerer: Answerer,
+        intake: Intake,
+        tracer: Tracer,
+        socket: bool = False,
     ) -> None:
         self.settings = settings
         self.answerer = answerer
+        self.tracer = tracer
         self.intake = intake
         self.db = intake.services.db
         self.client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
@@ -181,11 +187,11 @@ class SlackBot:
             ).all()
         history = [{"role": t.role, "content": t.content} for t in reversed(turns)]
         history.append({"role": "user", "content": question})
-        draft = Draft(caller.name, "slack", readable, self.answerer.llm.name)
-        plan = draft.plan = self.answerer.plan(history, readable)
+        draft = Draft(caller.name, "slack", readable)
+        plan = draft.plan = self.answerer.plan(history, readable, user=caller.name)
         answer = self.answerer.complete(plan, wait=self.settings.slack_wait)
         draft.token_arrived()
-        trace_id = save(self.db, draft, answer, self.answerer.llm.count_tokens(answer))
+        trace_id, answer = self.tracer.finish(draft, answer, plan.llm.count_tokens(answer))
         with self.db.session() as session:
             session.add(SlackTurn(channel=channel, thread_ts=thread, role="user", content=question))
             session.add(

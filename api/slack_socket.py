@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from api.intake import Intake
 from api.llm import load_llm
 from api.main import announce_admin, api_services, make_answerer
+from api.observe import setup_logging
 from api.slack import SlackBot
 from api.sweeper import Sweeper
+from api.tracing import Tracer
 from core.offline import quiet_libraries
 from core.settings import Settings
 
@@ -19,13 +19,13 @@ def run_socket_mode(settings: Settings) -> None:
     """Build what answering needs (as the API does), then serve Slack until interrupted."""
     from worker.celery_app import make_celery
 
-    logging.basicConfig(level=settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     quiet_libraries()
     services = api_services(settings)
     announce_admin(services, settings.admin_token)
     intake = Intake(services, make_celery(settings))
     answerer = make_answerer(settings, services, load_llm(settings))
-    bot = SlackBot(settings, answerer, intake, socket=True)
+    bot = SlackBot(settings, answerer, intake, Tracer(services.db), socket=True)
     sweeper = Sweeper(settings.sweep_interval, bot.notify)
     sweeper.start()
     try:

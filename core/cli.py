@@ -11,6 +11,8 @@ from urllib.parse import urlparse
 import typer
 
 from core.binaries import redis_server, venv_tool
+from core.eval_cli import ab_cli, export_cli
+from core.eval_cli import run as eval_run
 from core.offline import go_offline
 from core.settings import Settings
 from core.users_cli import groups_cli, users_cli
@@ -26,7 +28,13 @@ def serve() -> None:
     settings = Settings()
     go_offline()
     print(f"gptu API on http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run("api.main:create_app", factory=True, host=settings.host, port=settings.port)
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,  # the API logs each request itself, with its request id
+    )
 
 
 @cli.command()
@@ -107,6 +115,9 @@ def slack(
     run_socket_mode(settings)
 
 
+cli.command("eval")(eval_run)
+cli.add_typer(export_cli, name="export")
+cli.add_typer(ab_cli, name="ab")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(groups_cli, name="groups")
 models_cli = typer.Typer(help="The chat models of models/catalog.toml.")

@@ -16,6 +16,7 @@ class Trace(Base):
 
     __tablename__ = "traces"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     user_name: Mapped[str] = mapped_column(String(64), index=True)
     surface: Mapped[str] = mapped_column(String(16))
     question: Mapped[str] = mapped_column(Text)
@@ -29,6 +30,8 @@ class Trace(Base):
     grounded: Mapped[bool] = mapped_column(Boolean, default=True)
     answer: Mapped[str] = mapped_column(Text, default="")
     citations: Mapped[list[int]] = mapped_column(JSON, default=list)
+    checks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tokens_per_s: Mapped[float | None] = mapped_column(Float, default=None)
     first_token_ms: Mapped[float | None] = mapped_column(Float, default=None)
     total_ms: Mapped[float | None] = mapped_column(Float, default=None)
     created_at: Mapped[datetime] = mapped_column(

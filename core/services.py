@@ -32,6 +32,7 @@ class Services:
             indexes=[self.vectors, self.lexical],
             chunk_chars=self.settings.chunk_chars,
             max_unpacked_bytes=self.settings.max_unpacked_bytes,
+            redact=self.settings.redact_pii,
         )
 
     def search(self) -> HybridSearch:

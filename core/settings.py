@@ -70,6 +70,21 @@ class Settings(BaseSettings):
     )
     chat_k: int = Field(4, ge=1, le=20, description="Passages given to the model.")
     log_level: str = Field("INFO", description="Logging level.")
+    log_format: str = Field("json", pattern="^(json|text)$", description="json lines or text.")
+    redact_pii: bool = Field(
+        False, description="Replace e-mails, phones, IBANs, card numbers in chunks at ingestion."
+    )
+    grounded_only: bool = Field(
+        False,
+        description="Refuse unless a passage reaches GPTU_MIN_SUPPORT and the answer's "
+        "words come from the passages (answers then arrive whole, not streamed).",
+    )
+    min_support: float = Field(
+        0.45, description="Best-passage cosine needed in grounded-only mode."
+    )
+    variants_file: Path | None = Field(
+        None, description="TOML file of A/B variants (prompt, chat_k, fusion, model); none = off."
+    )
     admin_token: str = Field(
         "", description="API key of the admin made on first start; empty = generate, print once."
     )

@@ -49,6 +49,7 @@ class Hit:
     section: str | None
     score: float
     similarity: float | None = None
+    lexical: float | None = None
 
 
 class Index(Protocol):
@@ -274,6 +275,7 @@ class LexicalIndex:
                 page=r[5],
                 section=r[6],
                 score=-float(r[7]),
+                lexical=-float(r[7]),
             )
             for r in rows
         ]
@@ -304,13 +306,28 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{w}"' for w in words)
 
 
-def fuse(result_lists: Iterable[list[Hit]], k: int) -> list[Hit]:
-    """Reciprocal rank fusion: each list adds 1/(60 + rank) to a chunk's score."""
+def fuse(
+    result_lists: Iterable[list[Hit]], k: int, weights: Sequence[float] | None = None
+) -> list[Hit]:
+    """Reciprocal rank fusion: list i adds weights[i]/(60 + rank) to a chunk's score.
+
+    The fused hit keeps each list's own score (vector similarity, lexical bm25).
+    """
     scores: dict[str, float] = {}
-    first: dict[str, Hit] = {}
-    for hits in result_lists:
+    merged: dict[str, Hit] = {}
+    for i, hits in enumerate(result_lists):
+        weight = 1.0 if weights is None else weights[i]
         for rank, hit in enumerate(hits, start=1):
-            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (RRF_K + rank)
-            first.setdefault(hit.id, hit)
+            scores[hit.id] = scores.get(hit.id, 0.0) + weight / (RRF_K + rank)
+            known = merged.get(hit.id)
+            merged[hit.id] = (
+                hit
+                if known is None
+                else replace(
+                    known,
+                    similarity=known.similarity if known.similarity is not None else hit.similarity,
+                    lexical=known.lexical if known.lexical is not None else hit.lexical,
+                )
+            )
     best = sorted(scores, key=lambda chunk_id: scores[chunk_id], reverse=True)[:k]
-    return [replace(first[chunk_id], score=scores[chunk_id]) for chunk_id in best]
+    return [replace(merged[chunk_id], score=scores[chunk_id]) for chunk_id in best]

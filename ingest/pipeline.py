@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.db import FAILED, PROCESSING, READY, Collection, Database, Document
 from ingest.chunk import Chunk, chunk_blocks
 from ingest.embed import Embedder
 from ingest.errors import IngestError, TransientIngestError
+from ingest.guard import looks_like_injection, redact_pii
 from ingest.index import ChunkRecord, Index
 from ingest.parse import parse_file
 
@@ -28,6 +29,16 @@ class Job:
     path: Path
 
 
+@dataclass
+class Built:
+    """A parsed, chunked and embedded document, with what the guardrails found."""
+
+    pages: int
+    records: list[ChunkRecord]
+    flagged: int
+    redacted: int
+
+
 class Pipeline:
     """Runs documents through parse → chunk → embed → index and records the outcome."""
 
@@ -40,6 +51,7 @@ class Pipeline:
         chunk_chars: int = 1000,
         max_unpacked_bytes: int = 1 << 30,
         max_attempts: int = 3,
+        redact: bool = False,
     ) -> None:
         self.db = db
         self.files_dir = files_dir
@@ -48,6 +60,7 @@ class Pipeline:
         self.chunk_chars = chunk_chars
         self.max_unpacked_bytes = max_unpacked_bytes
         self.max_attempts = max_attempts
+        self.redact = redact
 
     def run(self, document_id: str) -> dict[str, int | str]:
         """Ingest one document; running it again gives the same chunks, never duplicates."""
@@ -56,7 +69,8 @@ class Pipeline:
             return {"document_id": document_id, "status": "skipped"}
         started = time.monotonic()
         try:
-            pages, records = self.build(job)
+            built = self.build(job)
+            records = built.records
             for index in self.indexes:
                 index.replace_document(job.document_id, records)
         except IngestError as exc:
@@ -65,7 +79,9 @@ class Pipeline:
             return {"document_id": document_id, "status": FAILED}
         except (ConnectionError, TimeoutError, OSError) as exc:
             raise TransientIngestError(f"index unavailable: {exc}") from exc
-        if not self.finish(job.document_id, READY, pages=pages, chunks=len(records)):
+        pages = built.pages
+        if not self.finish(job.document_id, READY, pages=pages, chunks=len(records),
+                           flagged=built.flagged, redacted=built.redacted):  # fmt: skip
             self.drop_chunks(job.document_id)
             return {"document_id": document_id, "status": "deleted"}
         log.info(
@@ -105,8 +121,8 @@ class Pipeline:
             path=self.files_dir / doc.sha256,
         )
 
-    def build(self, job: Job) -> tuple[int, list[ChunkRecord]]:
-        """Parse, chunk and embed the job's file."""
+    def build(self, job: Job) -> Built:
+        """Parse, chunk, guard and embed the job's file."""
         if job.embedder != self.embedder.id:
             raise IngestError(
                 f"collection {job.collection} uses embedder {job.embedder}, "
@@ -116,9 +132,15 @@ class Pipeline:
             raise IngestError("the stored file is missing (deleted from data/files?)")
         parsed = parse_file(job.path, job.filename, self.max_unpacked_bytes)
         chunks = chunk_blocks(parsed.blocks, self.chunk_chars)
+        redacted = 0
+        if self.redact:
+            for i, chunk in enumerate(chunks):
+                text, found = redact_pii(chunk.text)
+                chunks[i], redacted = replace(chunk, text=text), redacted + found
+        flagged = sum(looks_like_injection(c.text) for c in chunks)
         vectors = self.embedder.embed([c.text for c in chunks])
         records = [to_record(job, c, v) for c, v in zip(chunks, vectors, strict=True)]
-        return parsed.pages, records
+        return Built(parsed.pages, records, flagged, redacted)
 
     def finish(
         self,
@@ -127,6 +149,8 @@ class Pipeline:
         error: str | None = None,
         pages: int = 0,
         chunks: int = 0,
+        flagged: int = 0,
+        redacted: int = 0,
     ) -> bool:
         """Record the outcome; False when the document was deleted meanwhile."""
         with self.db.session() as session:
@@ -134,6 +158,7 @@ class Pipeline:
             if doc is None:
                 return False
             doc.status, doc.error, doc.pages, doc.chunks = status, error, pages, chunks
+            doc.flagged, doc.redacted = flagged, redacted
             return True
 
     def fail(self, document_id: str, reason: str) -> None:

@@ -15,12 +15,18 @@ class HybridSearch:
         self.lexical = lexical
         self.pool = pool
 
-    def search(self, query: str, collections: list[str], k: int) -> list[Hit]:
-        """The k best chunks for query among collections."""
+    def search(
+        self,
+        query: str,
+        collections: list[str],
+        k: int,
+        weights: tuple[float, float] | None = None,
+    ) -> list[Hit]:
+        """The k best chunks for query among collections; weights: (vector, lexical) in RRF."""
         if not collections:
             return []
         pool = max(self.pool, k)
         vec = self.embedder.embed([query])[0]
         vector_hits = self.vector.search(query, vec, collections, pool)
         lexical_hits = self.lexical.search(query, vec, collections, pool)
-        return fuse([vector_hits, lexical_hits], k)
+        return fuse([vector_hits, lexical_hits], k, weights)

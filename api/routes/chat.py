@@ -12,13 +12,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from api.auth import CurrentUser
-from api.deps import AnswererDep, ServicesDep, SessionDep
+from api.deps import AnswererDep, SessionDep, TracerDep
 from api.rag import Answerer, Plan, citations, label
 from api.routes.collections import readable_collections
 from api.schemas import ChatIn, ChatOut, SourceOut
 from api.streaming import from_thread
-from api.tracing import Draft, save
-from core.db import Database
+from api.tracing import Draft, Tracer
 
 router = APIRouter(prefix="/v1", tags=["chat"])
 
@@ -42,10 +41,11 @@ async def answer_pieces(answerer: Answerer, plan: Plan) -> AsyncIterator[str]:
         yield piece
 
 
-async def finish(db: Database, answerer: Answerer, draft: Draft, answer: str) -> str:
-    """Store the trace of a finished answer; returns its id."""
-    tokens = await run_in_threadpool(answerer.llm.count_tokens, answer)
-    return await run_in_threadpool(save, db, draft, answer, tokens)
+async def finish(tracer: Tracer, draft: Draft, answer: str) -> tuple[str, str]:
+    """Check and store a finished answer; (trace id, answer without invalid citations)."""
+    assert draft.plan is not None
+    tokens = await run_in_threadpool(draft.plan.llm.count_tokens, answer)
+    return await run_in_threadpool(tracer.finish, draft, answer, tokens)
 
 
 @router.post("/chat", response_model=ChatOut)
@@ -54,17 +54,19 @@ async def chat(
     caller: CurrentUser,
     session: SessionDep,
     answerer: AnswererDep,
-    services: ServicesDep,
+    tracer: TracerDep,
 ) -> Any:
     """Answer the last user message from the documents you may read; SSE by default."""
     collections = readable_collections(session, caller, body.collections)
-    draft = Draft(caller.name, "chat", collections, answerer.llm.name)
+    draft = Draft(caller.name, "chat", collections)
     history = [m.model_dump() for m in body.messages]
-    plan = draft.plan = await run_in_threadpool(answerer.plan, history, collections, body.k)
+    plan = draft.plan = await run_in_threadpool(
+        answerer.plan, history, collections, body.k, caller.name
+    )
     if not body.stream:
         answer = await run_in_threadpool(answerer.complete, plan)
         draft.token_arrived()
-        trace_id = await finish(services.db, answerer, draft, answer)
+        trace_id, answer = await finish(tracer, draft, answer)
         return ChatOut(
             answer=answer, citations=citations(answer, plan.passages), sources=sources(plan),
             trace_id=trace_id,
@@ -72,12 +74,12 @@ async def chat(
     pieces = answer_pieces(answerer, plan)
     first = await anext(pieces, "")  # waits for the model here: busy is a 503, not a broken stream
     draft.token_arrived()
-    stream = sse(services.db, answerer, draft, first, pieces)
+    stream = sse(tracer, draft, first, pieces)
     return StreamingResponse(stream, media_type="text/event-stream")
 
 
 async def sse(
-    db: Database, answerer: Answerer, draft: Draft, first: str, pieces: AsyncIterator[str]
+    tracer: Tracer, draft: Draft, first: str, pieces: AsyncIterator[str]
 ) -> AsyncIterator[str]:
     """The event stream: sources, then tokens, then done with the citations and trace id."""
     plan = draft.plan
@@ -92,7 +94,7 @@ async def sse(
             yield event("token", {"text": piece})
     finally:
         await pieces.aclose()  # type: ignore[attr-defined]
-    trace_id = await finish(db, answerer, draft, answer)
+    trace_id, answer = await finish(tracer, draft, answer)
     done = {"answer": answer, "citations": citations(answer, plan.passages), "trace_id": trace_id}
     yield event("done", done)
 

@@ -1,4 +1,4 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.deps import ServicesDep
 
@@ -38,3 +39,10 @@ async def readyz(services: ServicesDep, request: Request) -> JSONResponse:
             results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
     ready = all(v == "ok" for v in results.values())
     return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: requests, latency, answers, queues, documents, workers, feedback."""
+    body = await run_in_threadpool(request.app.state.metrics.exposition)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -14,13 +14,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CurrentUser
-from api.deps import AnswererDep, ServicesDep, SessionDep
+from api.deps import AnswererDep, SessionDep, TracerDep
 from api.rag import Plan, citations
 from api.routes.chat import answer_pieces, finish, sources
 from api.routes.collections import readable_collections
 from api.schemas import MAX_QUESTION_CHARS
-from api.tracing import Draft
-from core.db import Database
+from api.tracing import Draft, Tracer
 from core.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -92,18 +91,20 @@ async def completions(
     caller: CurrentUser,
     session: SessionDep,
     answerer: AnswererDep,
-    services: ServicesDep,
+    tracer: TracerDep,
 ) -> Any:
     """Retrieval-augmented answer in OpenAI's format; `sources` holds the cited passages."""
     history = history_of(body)
     collections = readable_collections(session, caller, body.collections)
-    draft = Draft(caller.name, "openai", collections, answerer.llm.name)
-    plan = draft.plan = await run_in_threadpool(answerer.plan, history, collections, None)
-    ident, created, model = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), answerer.llm.name
+    draft = Draft(caller.name, "openai", collections)
+    plan = draft.plan = await run_in_threadpool(
+        answerer.plan, history, collections, None, caller.name
+    )
+    ident, created, model = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), plan.llm.name
     if not body.stream:
         answer = await run_in_threadpool(answerer.complete, plan)
         draft.token_arrived()
-        trace_id = await finish(services.db, answerer, draft, answer)
+        trace_id, answer = await finish(tracer, draft, answer)
         return {
             "id": ident, "object": "chat.completion", "created": created, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
@@ -117,13 +118,12 @@ async def completions(
     first = await anext(pieces, "")
     draft.token_arrived()
     head = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
-    stream = chunks(services.db, answerer, draft, head, first, pieces)
+    stream = chunks(tracer, draft, head, first, pieces)
     return StreamingResponse(stream, media_type="text/event-stream")
 
 
 async def chunks(
-    db: Database,
-    answerer: Any,
+    tracer: Tracer,
     draft: Draft,
     head: dict[str, Any],
     first: str,
@@ -143,11 +143,12 @@ async def chunks(
             yield data({**head, "choices": [delta({"content": piece})]})
     finally:
         await pieces.aclose()  # type: ignore[attr-defined]
+    trace_id, answer = await finish(tracer, draft, answer)
     closing = {
         **head,
         "choices": [delta({}, "stop")],
         "citations": citations(answer, plan.passages),
-        "trace_id": await finish(db, answerer, draft, answer),
+        "trace_id": trace_id,
     }
     yield data(closing)
     yield "data: [DONE]\n\n"

@@ -86,6 +86,91 @@ function renderSources(li, sources, id) {
   li.append(details);
 }
 
+/** 👍/👎 with an optional comment, and "why this answer". @param {HTMLElement} li @param {string} traceId */
+function renderTools(li, traceId) {
+  const bar = document.createElement("div");
+  bar.className = "tools";
+  /** @param {number} rating @param {string} [comment] */
+  const rate = async (rating, comment) => {
+    const res = await api("/v1/feedback", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ trace_id: traceId, rating, comment }),
+    });
+    bar.dataset.rated = res.ok ? String(rating) : "";
+    return res.ok;
+  };
+  const up = button("👍", "Good answer", async () => { if (await rate(1)) askComment(1); });
+  const down = button("👎", "Bad answer", async () => { if (await rate(-1)) askComment(-1); });
+  const why = button("Why this answer?", "Why this answer", () => showTrace(li, traceId));
+  why.className = "why";
+  /** @param {number} rating */
+  const askComment = (rating) => {
+    up.setAttribute("aria-pressed", String(rating === 1));
+    down.setAttribute("aria-pressed", String(rating === -1));
+    if (bar.querySelector(".comment")) return;
+    const box = document.createElement("input");
+    box.className = "comment";
+    box.placeholder = "Tell us more (optional), Enter to send";
+    box.setAttribute("aria-label", "Comment on this answer");
+    box.onkeydown = async (e) => {
+      if (e.key !== "Enter") return;
+      e.preventDefault();
+      if (await rate(Number(bar.dataset.rated), box.value)) box.replaceWith("Thanks!");
+    };
+    bar.append(box);
+  };
+  bar.append(up, down, why);
+  li.append(bar);
+}
+
+/** @param {string} text @param {string} label @param {() => void} onclick */
+function button(text, label, onclick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  b.setAttribute("aria-label", label);
+  b.onclick = onclick;
+  return b;
+}
+
+/** The trace of one of your answers. @param {HTMLElement} li @param {string} traceId */
+async function showTrace(li, traceId) {
+  li.querySelector(".trace")?.remove();
+  const res = await api(`/v1/traces/${traceId}`);
+  if (!res.ok) return;
+  const t = await res.json();
+  const box = document.createElement("details");
+  box.className = "trace";
+  box.open = true;
+  const summary = document.createElement("summary");
+  summary.textContent = "Why this answer";
+  const facts = document.createElement("p");
+  const ms = (/** @type {number | null} */ v) => (v == null ? "–" : `${Math.round(v)} ms`);
+  facts.textContent = `Searched for “${t.search_query}” in ${t.collections.length} collection(s); `
+    + `model ${t.model}${t.variant ? ` (variant ${t.variant})` : ""}; prompt ${t.prompt_tokens} tokens; `
+    + `first token ${ms(t.first_token_ms)}, total ${ms(t.total_ms)}`
+    + `${t.grounded ? "" : "; no passage was close enough, so nothing was generated"}.`;
+  const table = document.createElement("table");
+  table.innerHTML = "<thead><tr><th>#</th><th>Passage</th><th>Fused</th><th>Vector</th><th>Lexical</th></tr></thead>";
+  const body = document.createElement("tbody");
+  const num = (/** @type {number | null} */ v, /** @type {number} */ d) => (v == null ? "–" : v.toFixed(d));
+  for (const p of t.passages) {
+    const tr = document.createElement("tr");
+    const where = p.page ? `${p.filename}, p. ${p.page}` : p.filename;
+    for (const cell of [`[${p.n}]`, where + (p.flagged ? " ⚠ contains instructions" : ""),
+      num(p.score, 4), num(p.similarity, 2), num(p.lexical, 2)]) {
+      const td = document.createElement("td");
+      td.textContent = cell;
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+  table.append(body);
+  box.append(summary, facts, table);
+  li.append(box);
+}
+
 /** @param {string} question */
 async function ask(question) {
   addTurn("user", question);
@@ -119,7 +204,11 @@ async function ask(question) {
         const data = JSON.parse(block.match(/^data: (.*)$/m)?.[1] ?? "null");
         if (name === "sources") renderSources(li, data, id);
         if (name === "token") { answer += data.text; textEl.textContent = answer; }
-        if (name === "done") { answer = data.answer; renderAnswer(textEl, answer, id); }
+        if (name === "done") {
+          answer = data.answer;
+          renderAnswer(textEl, answer, id);
+          if (data.trace_id) renderTools(li, data.trace_id);
+        }
       }
     }
     history.push({ role: "assistant", content: answer });

@@ -1,0 +1,132 @@
+"""Scores for evaluation and A/B reports: answer overlap, percentiles, intervals, a z-test.
+
+Answer correctness, as documented in the README: both texts are normalised (Unicode NFKC,
+lower case, punctuation dropped, whitespace collapsed). An answer is correct when it contains
+the normalised expected answer, or at least 60 % of the expected answer's key words (words
+that are not stop words; numbers always count). The overlap score is that key-word share.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from statistics import NormalDist
+
+PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+        "which",
+        "who",
+        "what",
+        "when",
+        "where",
+        "why",
+        "how",
+        "does",
+        "do",
+        "did",
+        "not",
+        "no",
+        "yes",
+    ]
+)
+CORRECT_OVERLAP = 0.6
+ABSTAIN_MARKERS = (
+    "could not find this in the documents",
+    "i could not find",
+    "not in the documents",
+)
+
+
+def normalise(text: str) -> str:
+    """NFKC, lower case, no punctuation, single spaces."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return " ".join(PUNCTUATION.sub(" ", text).split())
+
+
+def key_words(text: str) -> list[str]:
+    """The words of text that carry the facts."""
+    return [w for w in normalise(text).split() if w not in STOP_WORDS]
+
+
+def overlap(expected: str, text: str) -> float:
+    """The share of expected's key words found in text (1.0 when it contains it whole)."""
+    if normalise(expected) and normalise(expected) in normalise(text):
+        return 1.0
+    wanted = key_words(expected)
+    if not wanted:
+        return 0.0
+    present = set(normalise(text).split())
+    return sum(w in present for w in wanted) / len(wanted)
+
+
+def is_correct(expected: str, answer: str) -> bool:
+    """Whether the answer states the expected fact (see the module docstring)."""
+    return overlap(expected, answer) >= CORRECT_OVERLAP
+
+
+def abstained(answer: str) -> bool:
+    """Whether the answer is gptu's refusal ('I could not find this in the documents')."""
+    said = normalise(answer)
+    return any(marker in said for marker in ABSTAIN_MARKERS)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by linear interpolation; None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    at = (len(ordered) - 1) * q / 100
+    low, high = math.floor(at), math.ceil(at)
+    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
+
+
+def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion; (0, 1) without observations."""
+    if n == 0:
+        return 0.0, 1.0
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def two_proportion_p(s1: int, n1: int, s2: int, n2: int) -> float | None:
+    """Two-sided p-value of a pooled two-proportion z-test; None when it is undefined."""
+    if n1 == 0 or n2 == 0:
+        return None
+    pooled = (s1 + s2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return None
+    z = (s1 / n1 - s2 / n2) / se
+    return 2 * (1 - NormalDist().cdf(abs(z)))
