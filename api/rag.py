@@ -105,7 +105,7 @@ class Answerer:
         gate: Gate,
         k: int = 5,
         max_tokens: int = 256,
-        min_similarity: float = 0.3,
+        min_similarity: float = 0.38,
         queue_timeout: float = 30,
         grounded_only: bool = False,
         experiment: Experiment | None = None,

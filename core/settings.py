@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     queue_timeout: float = Field(30, gt=0, description="Seconds a question waits for the model.")
     max_answer_tokens: int = Field(256, ge=16, description="Longest answer, in tokens.")
     min_similarity: float = Field(
-        0.3, description="Below this best-passage cosine the answer is 'not found'."
+        0.38, description="Below this best-passage cosine the answer is 'not found'."
     )
     chat_k: int = Field(4, ge=1, le=20, description="Passages given to the model.")
     log_level: str = Field("INFO", description="Logging level.")

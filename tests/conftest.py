@@ -44,6 +44,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterato
         GPTU_MAX_UPLOAD_MB="5",
         GPTU_QUEUE_TIMEOUT="5",
         GPTU_MAX_ANSWER_TOKENS="48",
+        GPTU_REDACT_PII="true",
     )
     running = start_stack(tmp, env)
     try:
