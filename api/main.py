@@ -174,9 +174,11 @@ def queue_depth(url: str) -> int | None:
     """Ingestion tasks waiting in Redis (None when Redis does not answer)."""
     import redis
 
+    from worker.celery_app import QUEUE
+
     client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
     try:
-        return int(client.llen("celery"))
+        return int(client.llen(QUEUE))
     except redis.RedisError:
         return None
     finally:

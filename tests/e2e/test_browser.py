@@ -85,6 +85,18 @@ def test_chat_page_streams_an_answer_with_sources_and_follow_up(
     expect(answer.locator(".sources li").first).to_contain_text("canteen.md", timeout=120_000)
     expect(page.locator("#send")).to_be_enabled(timeout=120_000)
     assert answer.locator(".text").inner_text().strip() not in ("", "…")
+    answer.get_by_role("button", name="Good answer").click()
+    expect(answer.get_by_role("button", name="Good answer")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    answer.get_by_label("Comment on this answer").fill("clear and short")
+    answer.get_by_label("Comment on this answer").press("Enter")
+    expect(answer.locator(".tools")).to_contain_text("Thanks!")
+    answer.get_by_role("button", name="Why this answer").click()
+    expect(answer.locator(".trace")).to_contain_text("canteen.md")
+    expect(answer.locator(".trace")).to_contain_text("prompt")
+    traces = api.get("/v1/traces", params={"limit": 5}).json()
+    assert any(t["rating"] == 1 and t["comment"] == "clear and short" for t in traces)
     page.fill("#question", "and on which days?")
     page.keyboard.press("Enter")
     expect(page.locator(".turn.assistant")).to_have_count(2, timeout=120_000)
