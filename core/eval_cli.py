@@ -39,9 +39,14 @@ def database() -> Any:
     return Database(Settings().sqlalchemy_url)
 
 
+def console() -> Console:
+    """A console that does not squeeze tables when the output is a file or a pipe."""
+    return Console(width=None if sys.stdout.isatty() else 150)
+
+
 def show_report(report: dict[str, Any], changes: dict[str, float | None] | None) -> None:
     """The metrics as a table (with deltas against --compare)."""
-    console = Console()
+    out = console()
     title = (
         f"{report['file']}: {report['questions']} questions "
         f"({report['answerable']} answerable, {report['unanswerable']} not)"
@@ -54,9 +59,9 @@ def show_report(report: dict[str, Any], changes: dict[str, float | None] | None)
             "-" if changes.get(name) is None else f"{changes[name]:+.3f}"
         ]  # fmt: skip
         table.add_row(name, shown, *delta)
-    console.print(table)
+    out.print(table)
     for skipped in report["skipped"]:
-        console.print(f"[yellow]line {skipped['line']} skipped: {skipped['error']}[/yellow]")
+        out.print(f"[yellow]line {skipped['line']} skipped: {skipped['error']}[/yellow]")
 
 
 def run(
@@ -145,7 +150,7 @@ def ab_report(
             rate(v["up_rate"], v["up_ci95"]), rate(v["abstention_rate"], v["abstention_ci95"]),
             num(v["latency_p50_s"]), num(v["latency_p95_s"]), num(v.get("p_value_vs_control")),
         )  # fmt: skip
-    Console().print(table)
+    console().print(table)
     typer.echo(report["verdict"])
 
 
