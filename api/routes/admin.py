@@ -7,11 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 
-from api.auth import AdminUser, CurrentUser
-from api.deps import SessionDep
-from api.schemas import (
+from api.account_schemas import (
     AuditOut,
-    DeletedOut,
     GroupIn,
     GroupOut,
     KeyOut,
@@ -19,8 +16,10 @@ from api.schemas import (
     UserChangeIn,
     UserIn,
     UserOut,
-    aware,
 )
+from api.auth import AdminUser, CurrentUser
+from api.deps import SessionDep
+from api.schemas import DeletedOut, aware
 from core import accounts
 from core.db import ApiKey, AuditEvent, Group, User
 

@@ -6,9 +6,9 @@ from fastapi import APIRouter, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.account_schemas import FeedbackIn, FeedbackOut
 from api.auth import CurrentUser
 from api.deps import SessionDep
-from api.schemas import FeedbackIn, FeedbackOut
 from core.errors import NotFound
 from core.records import Feedback, Trace
 

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
+from api.account_schemas import TraceOut
 from api.auth import CurrentUser
 from api.deps import SessionDep
-from api.schemas import TraceOut, aware
+from api.schemas import aware
 from core.errors import NotFound
 from core.records import Feedback, Trace
 

@@ -1,0 +1,126 @@
+"""Request and response bodies of the accounts, audit, feedback and trace endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class UserIn(BaseModel):
+    """A user to create."""
+
+    name: str = Field(description="Lower-case letters, digits, _ . - (max 64).")
+    email: str | None = Field(None, max_length=320)
+    groups: list[str] = Field(default_factory=list, max_length=100)
+    admin: bool = False
+
+
+class UserChangeIn(BaseModel):
+    """Fields of a user to change; absent ones stay."""
+
+    email: str | None = Field(None, max_length=320)
+    groups: list[str] | None = Field(None, max_length=100)
+    admin: bool | None = None
+    slack_id: str | None = Field(None, max_length=32, description="Slack member id (U…).")
+    default_collection: str | None = Field(None, description="Where Slack file shares go.")
+
+
+class UserOut(BaseModel):
+    """A user as admins see it."""
+
+    name: str
+    email: str | None
+    admin: bool
+    groups: list[str]
+    slack_id: str | None
+    default_collection: str | None
+    created_at: datetime
+
+
+class MeOut(BaseModel):
+    """The caller: name, admin flag and every group that grants access."""
+
+    name: str
+    admin: bool
+    groups: list[str]
+
+
+class KeyOut(BaseModel):
+    """An API key's record; `key` is shown only when it is created."""
+
+    id: str
+    user: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    key: str | None = None
+
+
+class GroupIn(BaseModel):
+    """A group to create."""
+
+    name: str
+
+
+class GroupOut(BaseModel):
+    """A group and its members."""
+
+    name: str
+    members: list[str]
+    created_at: datetime
+
+
+class AuditOut(BaseModel):
+    """One audit log entry."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, object]
+
+
+class FeedbackIn(BaseModel):
+    """A rating of one of your answers."""
+
+    trace_id: str = Field(min_length=1, max_length=64)
+    rating: Literal[1, -1]
+    comment: str | None = Field(None, max_length=4000)
+
+
+class FeedbackOut(BaseModel):
+    """Stored feedback."""
+
+    id: str
+    trace_id: str
+    rating: int
+
+
+class TraceOut(BaseModel):
+    """Why an answer came out as it did: retrieval, prompt, model, timings, feedback."""
+
+    id: str
+    request_id: str | None
+    user: str
+    surface: str
+    question: str
+    search_query: str
+    collections: list[str]
+    passages: list[dict[str, object]]
+    prompt_tokens: int
+    answer_tokens: int
+    model: str
+    variant: str | None
+    grounded: bool
+    answer: str
+    citations: list[int]
+    checks: dict[str, object]
+    first_token_ms: float | None
+    total_ms: float | None
+    tokens_per_s: float | None
+    rating: int | None
+    comment: str | None
+    created_at: datetime
