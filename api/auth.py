@@ -5,19 +5,25 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import get_services
 from core.accounts import Caller, authenticate
 from core.errors import PermissionDenied, Unauthorized
 
+# auto_error=False: our own 401 in the one error envelope; the scheme still shows in /docs.
+bearer = HTTPBearer(auto_error=False, description="A gptu API key (`gptu users key NAME`).")
 
-def current_user(request: Request) -> Caller:
+
+def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
     """The caller of this request, from `Authorization: Bearer <key>` (401 without a valid one)."""
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    if credentials is None or not credentials.credentials.strip():
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
     with get_services(request).db.session() as session:
-        return authenticate(session, key.strip())
+        return authenticate(session, credentials.credentials.strip())
 
 
 def admin_user(caller: Annotated[Caller, Depends(current_user)]) -> Caller:
