@@ -34,6 +34,7 @@ def serve() -> None:
         host=settings.host,
         port=settings.port,
         access_log=False,  # the API logs each request itself, with its request id
+        log_config=None,  # uvicorn's own lines go through our handler too (JSON lines)
     )
 
 
