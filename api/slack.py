@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from api.intake import Intake
@@ -18,7 +19,7 @@ from api.routes.feedback import rate
 from api.slack_files import SlackFiles
 from api.tracing import Draft, Tracer
 from core.accounts import Caller, caller_of
-from core.db import Collection, User
+from core.db import Collection, User, utcnow
 from core.errors import GptuError
 from core.records import SlackEvent, SlackTurn
 from core.settings import Settings
@@ -31,6 +32,7 @@ UNLINKED = (
     "Please ask an admin to link your account: `gptu users link <name> --slack {user}`."
 )
 TURNS_KEPT = 10
+EVENTS_KEPT = timedelta(days=1)  # Slack retries within minutes; a day of ids is plenty
 
 
 class SlackBot:
@@ -201,7 +203,9 @@ class SlackBot:
         return answer, answer_blocks(answer, lines, trace_id)
 
     def notify(self) -> int:
-        """Tell people whose Slack files finished ingesting (run by the sweeper)."""
+        """Tell people whose Slack files finished ingesting; forget old event ids (sweeper)."""
+        with self.db.session() as session:
+            session.execute(delete(SlackEvent).where(SlackEvent.at < utcnow() - EVENTS_KEPT))
         return self.files.notify()
 
 
