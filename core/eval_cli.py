@@ -52,7 +52,8 @@ def show_report(report: dict[str, Any], changes: dict[str, float | None] | None)
         f"({report['answerable']} answerable, {report['unanswerable']} not)"
     )
     extra = ["Δ vs compare"] if changes is not None else []
-    table = Table("metric", "value", *extra, title=title)
+    out.print(title)
+    table = Table("metric", "value", *extra)
     for name, value in report["metrics"].items():
         shown = "-" if value is None else f"{value:.3f}"
         delta = [] if changes is None else [
