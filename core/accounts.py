@@ -216,9 +216,17 @@ def forget_grant(session: Session, grant: str) -> None:
             collection.writers = [g for g in collection.writers if g != grant]
 
 
+def keep_an_admin(session: Session, user: User) -> None:
+    """Refuse to remove the last admin (nobody could manage gptu afterwards)."""
+    admins = session.scalar(select(func.count()).select_from(User).where(User.admin))
+    if user.admin and (admins or 0) <= 1:
+        raise Conflict(f"{user.name!r} is the last admin; make another admin first")
+
+
 def delete_user(session: Session, actor: str, name: str) -> None:
     """Delete a user; their keys stop working at once and their personal grants go."""
     user = find_user(session, name)
+    keep_an_admin(session, user)
     session.delete(user)
     forget_grant(session, PERSONAL + name)
     audit(session, actor, "user.delete", name)
@@ -242,6 +250,8 @@ def change_user(session: Session, actor: str, name: str, **changes: Any) -> User
     if "groups" in changes:
         user.groups = find_groups(session, changes["groups"])
     if "admin" in changes:
+        if not changes["admin"]:
+            keep_an_admin(session, user)
         user.admin = bool(changes["admin"])
     if "slack_id" in changes:
         user.slack_id = changes["slack_id"] or None

@@ -38,3 +38,12 @@ def test_users_cli_manages_accounts_on_the_database(tmp_path: object) -> None:
     key_id = key.stdout.split()[2]
     assert gptu("users", "revoke", key_id, **env).returncode == 0
     assert "keys: -" in gptu("users", "list", **env).stdout
+
+
+def test_the_last_admin_cannot_be_removed(tmp_path: object) -> None:
+    env = {"GPTU_DATA_DIR": str(tmp_path)}
+    assert gptu("users", "add", "root", "--admin", **env).returncode == 0
+    refused = gptu("users", "remove", "root", **env)
+    assert refused.returncode == 1 and "last admin" in refused.stderr
+    assert gptu("users", "add", "second", "--admin", **env).returncode == 0
+    assert gptu("users", "remove", "root", **env).returncode == 0
