@@ -134,7 +134,8 @@ def synthetic(stack: Stack, collection: str, count: int, already: int) -> None:
     """Add synthetic chunks straight into both indexes (a fake document per 1000)."""
     from core.services import chroma_client
     from core.settings import Settings
-    from ingest.index import ChromaIndex, ChunkRecord, LexicalIndex
+    from ingest.index import ChromaIndex, ChunkRecord
+    from ingest.lexical import LexicalIndex
 
     settings = Settings(data_dir=stack.data_dir, chroma_port=int(stack.env["GPTU_CHROMA_PORT"]))
     vectors = ChromaIndex(chroma_client(settings), "all-MiniLM-L6-v2-int8")

@@ -8,7 +8,8 @@ from typing import Any
 from core.db import Database
 from core.settings import Settings
 from ingest.embed import Embedder, MiniLMEmbedder
-from ingest.index import ChromaIndex, LexicalIndex
+from ingest.index import ChromaIndex
+from ingest.lexical import LexicalIndex
 from ingest.pipeline import Pipeline
 from ingest.search import HybridSearch
 

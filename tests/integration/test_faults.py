@@ -11,7 +11,8 @@ import psutil
 from core.services import chroma_client
 from core.settings import Settings
 from ingest.chunk import chunk_blocks
-from ingest.index import ChromaIndex, LexicalIndex
+from ingest.index import ChromaIndex
+from ingest.lexical import LexicalIndex
 from ingest.parse import parse_file
 from tests.conftest import CORPUS, Stack, upload, wait_done, wait_until
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ingest.embed import HashEmbedder
-from ingest.index import ChunkRecord, Hit, LexicalIndex, fts_query, fuse
+from ingest.index import ChunkRecord, Hit, fuse
+from ingest.lexical import LexicalIndex, fts_query
 
 
 def records(doc: str, collection: str, texts: list[str]) -> list[ChunkRecord]:
