@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.deps import get_services
+from api.deps import SessionDep
 from core.accounts import Caller, authenticate
 from core.errors import PermissionDenied, Unauthorized
 
@@ -16,14 +16,13 @@ bearer = HTTPBearer(auto_error=False, description="A gptu API key (`gptu users k
 
 
 def current_user(
-    request: Request,
+    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
     """The caller of this request, from `Authorization: Bearer <key>` (401 without a valid one)."""
     if credentials is None or not credentials.credentials.strip():
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-    with get_services(request).db.session() as session:
-        return authenticate(session, credentials.credentials.strip())
+    return authenticate(session, credentials.credentials.strip())
 
 
 def admin_user(caller: Annotated[Caller, Depends(current_user)]) -> Caller:

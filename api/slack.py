@@ -18,8 +18,8 @@ from api.rag import Answerer, label
 from api.routes.feedback import rate
 from api.slack_files import SlackFiles
 from api.tracing import Draft, Tracer
-from core.accounts import Caller, caller_of
-from core.db import Collection, User, utcnow
+from core.accounts import Caller, caller_of, readable
+from core.db import User, utcnow
 from core.errors import GptuError
 from core.records import SlackEvent, SlackTurn
 from core.settings import Settings
@@ -44,7 +44,6 @@ class SlackBot:
         answerer: Answerer,
         intake: Intake,
         tracer: Tracer,
-        socket: bool = False,
     ) -> None:
         self.settings = settings
         self.answerer = answerer
@@ -55,10 +54,11 @@ class SlackBot:
         self.files = SlackFiles(settings, intake, self.client)
         self.app = App(
             token=settings.slack_bot_token,
-            signing_secret=settings.slack_signing_secret or None,
             client=self.client,
             token_verification_enabled=False,
-            request_verification_enabled=not socket,
+            # /slack/events checks the signature itself (on the raw bytes, in our error
+            # envelope); Socket Mode needs none.
+            request_verification_enabled=False,
             listener_executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack"),
             logger=log,
         )
@@ -179,8 +179,7 @@ class SlackBot:
     ) -> tuple[str, list[dict[str, Any]]]:
         """The answer's text and blocks, with the conversation of this thread as history."""
         with self.db.session() as session:
-            every = session.scalars(select(Collection).order_by(Collection.name)).all()
-            readable = [c.name for c in every if caller.can_read(c)]
+            names = [c.name for c in readable(session, caller)]
             turns = session.scalars(
                 select(SlackTurn)
                 .where(SlackTurn.channel == channel, SlackTurn.thread_ts == thread)
@@ -189,8 +188,8 @@ class SlackBot:
             ).all()
         history = [{"role": t.role, "content": t.content} for t in reversed(turns)]
         history.append({"role": "user", "content": question})
-        draft = Draft(caller.name, "slack", readable)
-        plan = draft.plan = self.answerer.plan(history, readable, user=caller.name)
+        draft = Draft(caller.name, "slack", names)
+        plan = draft.plan = self.answerer.plan(history, names, user=caller.name)
         answer = self.answerer.complete(plan, wait=self.settings.slack_wait)
         draft.token_arrived()
         trace_id, answer = self.tracer.finish(draft, answer, plan.llm.count_tokens(answer))

@@ -25,7 +25,7 @@ def run_socket_mode(settings: Settings) -> None:
     announce_admin(services, settings.admin_token)
     intake = Intake(services, make_celery(settings))
     answerer = make_answerer(settings, services, load_llm(settings))
-    bot = SlackBot(settings, answerer, intake, Tracer(services.db), socket=True)
+    bot = SlackBot(settings, answerer, intake, Tracer(services.db))
     sweeper = Sweeper(settings.sweep_interval, bot.notify)
     sweeper.start()
     try:

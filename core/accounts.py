@@ -43,6 +43,12 @@ class Caller:
         return self.admin or collection.owner == self.name
 
 
+def readable(session: Session, caller: Caller) -> list[Collection]:
+    """The collections the caller may read, by name: what retrieval may search for them."""
+    every = session.scalars(select(Collection).order_by(Collection.name)).all()
+    return [c for c in every if caller.can_read(c)]
+
+
 def caller_of(user: User) -> Caller:
     """The caller a user row stands for: their groups, their personal group and everyone."""
     groups = {g.name for g in user.groups} | {PERSONAL + user.name, EVERYONE}

@@ -17,7 +17,7 @@ from api.schemas import (
     DeletedOut,
     aware,
 )
-from core.accounts import PERSONAL, Caller, audit, check_grants
+from core.accounts import PERSONAL, Caller, audit, check_grants, readable
 from core.db import Collection, Document
 from core.errors import Conflict, NotFound, PermissionDenied
 
@@ -35,8 +35,7 @@ def visible_collection(session: Session, caller: Caller, name: str) -> Collectio
 def readable_collections(session: Session, caller: Caller, asked: list[str] | None) -> list[str]:
     """The collections to search: those asked for (each readable), else every readable one."""
     if asked is None:
-        every = session.scalars(select(Collection).order_by(Collection.name)).all()
-        return [c.name for c in every if caller.can_read(c)]
+        return [c.name for c in readable(session, caller)]
     names = []
     for name in dict.fromkeys(asked):
         collection = visible_collection(session, caller, name)
@@ -51,6 +50,14 @@ def writable_collection(session: Session, caller: Caller, name: str) -> Collecti
     collection = visible_collection(session, caller, name)
     if not caller.can_write(collection):
         raise PermissionDenied(f"you may read {name!r} but not add or delete documents")
+    return collection
+
+
+def managed_collection(session: Session, caller: Caller, name: str) -> Collection:
+    """The collection if the caller owns it or is an admin (404 unseen, 403 otherwise)."""
+    collection = visible_collection(session, caller, name)
+    if not caller.can_manage(collection):
+        raise PermissionDenied(f"only the owner of {name!r} or an admin may change or delete it")
     return collection
 
 
@@ -115,9 +122,7 @@ async def change_access(
     name: str, body: CollectionAccessIn, caller: CurrentUser, session: SessionDep
 ) -> CollectionOut:
     """Change who may read and write a collection (its owner or an admin)."""
-    collection = visible_collection(session, caller, name)
-    if not caller.can_manage(collection):
-        raise PermissionDenied(f"only the owner of {name!r} or an admin may change its access")
+    collection = managed_collection(session, caller, name)
     before = {"readers": collection.readers, "writers": collection.writers}
     if body.readers is not None:
         collection.readers = check_grants(session, body.readers)
@@ -134,9 +139,7 @@ async def delete_collection(
     name: str, caller: CurrentUser, session: SessionDep, intake: IntakeDep
 ) -> DeletedOut:
     """Delete a collection with all its documents, chunks and files (its owner or an admin)."""
-    collection = visible_collection(session, caller, name)
-    if not caller.can_manage(collection):
-        raise PermissionDenied(f"only the owner of {name!r} or an admin may delete it")
+    collection = managed_collection(session, caller, name)
     docs = session.scalars(select(Document).where(Document.collection_id == collection.id)).all()
     for doc in docs:
         await run_in_threadpool(intake.delete, session, doc)

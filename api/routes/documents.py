@@ -15,7 +15,7 @@ from api.deps import IntakeDep, ServicesDep, SessionDep
 from api.intake import Upload
 from api.routes.collections import visible_collection, writable_collection
 from api.schemas import AcceptedOut, DeletedOut, DocumentOut
-from core.accounts import Caller, audit
+from core.accounts import Caller, audit, readable
 from core.db import STATES, Collection, Document
 from core.errors import InvalidRequest, NotFound, PermissionDenied
 
@@ -44,9 +44,8 @@ def visible_to(session: Session, caller: Caller) -> ColumnElement[bool]:
     """SQL condition: documents of collections the caller reads, plus the caller's uploads."""
     if caller.admin:
         return true()
-    every = session.scalars(select(Collection)).all()
-    readable = [c.id for c in every if caller.can_read(c)]
-    return or_(Document.collection_id.in_(readable), Document.uploaded_by == caller.name)
+    ids = [c.id for c in readable(session, caller)]
+    return or_(Document.collection_id.in_(ids), Document.uploaded_by == caller.name)
 
 
 @router.get("")

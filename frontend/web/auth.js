@@ -29,9 +29,25 @@ function showWho() {
   who.replaceChildren(`Signed in as ${me?.name}${me?.admin ? " (admin)" : ""} `, out);
 }
 
+/** The sign-in dialog, the same on every page. */
+function signInDialog() {
+  const dialog = document.createElement("dialog");
+  dialog.id = "signin";
+  dialog.setAttribute("aria-labelledby", "signin-title");
+  dialog.innerHTML = `<form method="dialog">
+      <h2 id="signin-title">Sign in</h2>
+      <label for="api-key">Your gptu API key</label>
+      <input id="api-key" type="password" autocomplete="current-password" required>
+      <p class="note" role="alert"></p>
+      <button type="submit">Sign in</button>
+    </form>`;
+  document.body.append(dialog);
+  return dialog;
+}
+
 /** Ask for a key until one works. @returns {Promise<string>} */
 function askForKey() {
-  const dialog = /** @type {HTMLDialogElement} */ (document.getElementById("signin"));
+  const dialog = /** @type {HTMLDialogElement} */ (document.getElementById("signin")) ?? signInDialog();
   const form = /** @type {HTMLFormElement} */ (dialog.querySelector("form"));
   const input = /** @type {HTMLInputElement} */ (dialog.querySelector("#api-key"));
   const note = /** @type {HTMLElement} */ (dialog.querySelector(".note"));
