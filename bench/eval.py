@@ -21,11 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.eval_cli import show_report
 from core.localstack import GPTU, ROOT, stack_env, start_stack, wait_until
 from core.offline import go_offline
-
-CORPUS = ROOT.parent / "shared" / "corpus"
-QUESTIONS = ROOT / "tests" / "eval" / "corpus.jsonl"
-DISTRACTORS = ["example-10k.html", "winter-sports.epub", "korean-text-with-tables.pdf",
-               "csv-with-long-lines.csv", "sample-presentation.pptx"]  # fmt: skip
+from tests.integration.test_eval import CORPUS, QUESTIONS, sources  # the gate's own file set
 
 
 def main() -> None:
@@ -35,8 +31,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", default="256")
     args = parser.parse_args()
     go_offline()
-    lines = [json.loads(x) for x in QUESTIONS.read_text().splitlines()]
-    files = sorted({f for x in lines for f in x.get("expected_sources", [])} | set(DISTRACTORS))
+    files = sources()
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
