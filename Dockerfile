@@ -12,10 +12,14 @@ RUN pip install --no-cache-dir -r requirements.lock \
 COPY vendor ./vendor
 RUN pip install --no-cache-dir --no-deps ./vendor/en_core_web_sm
 COPY pyproject.toml ./
-COPY api ./api
 COPY core ./core
 COPY ingest ./ingest
+COPY answer ./answer
+COPY app ./app
 COPY worker ./worker
+COPY slackbot ./slackbot
+COPY api ./api
+COPY cli ./cli
 COPY frontend ./frontend
 RUN pip install --no-cache-dir --no-deps -e .
 RUN useradd --create-home gptu && mkdir -p /data && chown gptu /data

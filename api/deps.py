@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from api.intake import Intake
-from api.rag import Answerer
-from api.tracing import Tracer
-from core.services import Services
+from answer.rag import Answerer
+from answer.tracing import Tracer
+from app.intake import Intake
+from app.services import Services
 
 
 def get_services(request: Request) -> Services:

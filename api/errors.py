@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from core.errors import GptuError
@@ -22,6 +23,28 @@ HTTP_CODES = {
     405: "method_not_allowed",
     413: "file_too_large",
     415: "unsupported_media_type",
+}
+
+
+class ErrorBody(BaseModel):
+    """What went wrong, for a program (code) and for a person (message)."""
+
+    code: str = Field(description="Stable machine-readable code, e.g. not_found, model_busy.")
+    message: str = Field(description="A sentence a person understands.")
+    type: str | None = Field(None, description="OpenAI-compatible routes only.")
+    param: str | None = Field(None, description="OpenAI-compatible routes only.")
+
+
+class ErrorOut(BaseModel):
+    """Every error of the API: one envelope."""
+
+    error: ErrorBody
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    422: {"model": ErrorOut, "description": "Invalid request (code invalid_request)."},
+    "4XX": {"model": ErrorOut, "description": "The request cannot be served as it is."},
+    "5XX": {"model": ErrorOut, "description": "A service is unavailable or busy (Retry-After)."},
 }
 
 

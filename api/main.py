@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,12 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.errors import install_error_handlers
-from api.intake import Intake
-from api.llm import LLM, Gate, load_llm
+from answer.llm import load_llm
+from answer.tracing import Tracer
+from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.metrics import Metrics
-from api.observe import install_request_ids, setup_logging
-from api.rag import Answerer
+from api.observe import install_request_ids
 from api.routes import (
     admin,
     chat,
@@ -31,17 +29,16 @@ from api.routes import (
     slack,
     traces,
 )
-from api.sweeper import Sweeper
-from api.tracing import Tracer
-from api.variants import load_experiment
-from core.accounts import bootstrap_admin
+from app.answering import ModelLoader, announce_admin, api_services, make_answerer
+from app.intake import Intake
+from app.services import Services
+from app.sweeper import Sweeper
+from core.logs import setup_logging
 from core.offline import go_offline, quiet_libraries
-from core.services import Services, build_services
 from core.settings import Settings
 
 WEB = Path(__file__).resolve().parent.parent / "frontend" / "web"
 Builder = Callable[[Settings], Services]
-ModelLoader = Callable[[Settings], LLM]
 
 
 def create_app(
@@ -80,7 +77,7 @@ def create_app(
         jobs: list[Callable[[], int | None]] = [intake.sweep]
         app.state.slack = None
         if settings.slack_bot_token and settings.slack_signing_secret:
-            from api.slack import SlackBot
+            from slackbot.bot import SlackBot
 
             app.state.slack = SlackBot(settings, answerer, intake, app.state.tracer)
             jobs.append(app.state.slack.notify)
@@ -112,7 +109,7 @@ def create_app(
         traces,
         slack,
     ):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -124,50 +121,6 @@ def create_app(
         return FileResponse(WEB / "upload.html")
 
     return app
-
-
-def make_answerer(
-    settings: Settings, services: Services, llm: LLM, load_model: ModelLoader = load_llm
-) -> Answerer:
-    """Retrieval, prompt and model(s) with the configured limits and A/B variants."""
-    experiment = load_experiment(settings.variants_file) if settings.variants_file else None
-    models = {}
-    for variant in experiment.variants if experiment else []:
-        if variant.model and variant.model not in models and variant.model != settings.model:
-            models[variant.model] = load_model(settings.model_copy(update={"model": variant.model}))
-    floor = settings.min_similarity
-    return Answerer(
-        services.search(),
-        llm,
-        Gate(),
-        k=settings.chat_k,
-        max_tokens=settings.max_answer_tokens,
-        min_similarity=max(floor, settings.min_support) if settings.grounded_only else floor,
-        queue_timeout=settings.queue_timeout,
-        grounded_only=settings.grounded_only,
-        experiment=experiment,
-        models=models,
-    )
-
-
-def api_services(settings: Settings) -> Services:
-    """The API's services: one embedder thread is plenty for questions, and leaves room."""
-    return build_services(settings, threads=1)
-
-
-def announce_admin(services: Services, token: str) -> None:
-    """Create the admin on first start; print a generated key once (only its hash is kept)."""
-    with services.db.session() as session:
-        key = bootstrap_admin(session, token)
-    if key is not None:
-        line = "=" * 72
-        print(
-            f"{line}\ngptu: created the admin user 'admin'. Its API key, shown only now:\n\n"
-            f"    {key}\n\nSign in to the web chat with it; `gptu users key admin` makes a new "
-            f"one.\n{line}",
-            file=sys.stderr,
-            flush=True,
-        )
 
 
 def queue_depth(url: str) -> int | None:

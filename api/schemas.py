@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from answer.rag import Source
 from core.db import Document
+from ingest.passage import Passage
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -122,22 +124,10 @@ class SearchIn(BaseModel):
         return value
 
 
-class SearchResult(BaseModel):
-    """One matching passage."""
-
-    document_id: str
-    filename: str
-    collection: str
-    page: int | None
-    section: str | None
-    text: str
-    score: float
-
-
 class SearchOut(BaseModel):
     """Search results, best first."""
 
-    results: list[SearchResult]
+    results: list[Passage]
 
 
 def aware(moment: datetime) -> datetime:
@@ -177,24 +167,10 @@ class ChatIn(BaseModel):
         return messages
 
 
-class SourceOut(BaseModel):
-    """A numbered passage the answer may cite as [n]."""
-
-    n: int
-    document_id: str
-    filename: str
-    collection: str
-    page: int | None
-    section: str | None
-    text: str
-    label: str
-    score: float
-
-
 class ChatOut(BaseModel):
     """A whole answer (stream=false)."""
 
     answer: str
     citations: list[int]
-    sources: list[SourceOut]
+    sources: list[Source]
     trace_id: str | None

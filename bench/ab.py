@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.localstack import GPTU, ROOT, Stack, stack_env, start_stack, wait_until
+from cli.localstack import GPTU, ROOT, Stack, stack_env, start_stack, wait_until
 from core.offline import go_offline
 from core.scoring import abstained, is_correct
 

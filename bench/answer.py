@@ -23,7 +23,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.localstack import ROOT, Stack, stack_env, start_stack, wait_until
+from cli.localstack import ROOT, Stack, stack_env, start_stack, wait_until
 from core.offline import go_offline
 
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -144,10 +144,10 @@ def main() -> None:
     go_offline()
     from llama_cpp import Llama
 
-    from api.llm import Gate, load_llm
-    from api.rag import Answerer
+    from answer.llm import Gate, load_llm
+    from answer.rag import Answerer
+    from app.services import build_services
     from core.models import model_file, resolve
-    from core.services import build_services
     from core.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="gptu-bench-answer-") as tmp:

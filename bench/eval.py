@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.eval_cli import show_report
-from core.localstack import GPTU, ROOT, stack_env, start_stack, wait_until
+from cli.evals import show_report
+from cli.localstack import GPTU, ROOT, stack_env, start_stack, wait_until
 from core.offline import go_offline
 from tests.integration.test_eval import CORPUS, QUESTIONS, sources  # the gate's own file set
 

@@ -19,7 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -28,7 +27,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.localstack import ROOT, Stack, stack_env, start_stack, wait_until
+from cli.localstack import ROOT, Stack, stack_env, start_stack, wait_until
 from core.offline import go_offline
 
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -132,10 +131,11 @@ def search_latencies(api: httpx.Client, collections: list[str], n: int = 40) -> 
 
 def synthetic(stack: Stack, collection: str, count: int, already: int) -> None:
     """Add synthetic chunks straight into both indexes (a fake document per 1000)."""
-    from core.services import chroma_client
+    from app.services import chroma_client
     from core.settings import Settings
-    from ingest.index import ChromaIndex, ChunkRecord
+    from ingest.index import ChromaIndex
     from ingest.lexical import LexicalIndex
+    from ingest.passage import Passage
 
     settings = Settings(data_dir=stack.data_dir, chroma_port=int(stack.env["GPTU_CHROMA_PORT"]))
     vectors = ChromaIndex(chroma_client(settings), "all-MiniLM-L6-v2-int8")
@@ -147,10 +147,10 @@ def synthetic(stack: Stack, collection: str, count: int, already: int) -> None:
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
         doc = f"synthetic{start}"
         records = [
-            ChunkRecord(doc, i, collection, "synthetic.txt", " ".join(rng.choice(vocab, 120)))
+            Passage(document_id=doc, chunk=i, collection=collection, filename="synthetic.txt",
+                    text=" ".join(rng.choice(vocab, 120)), vector=vecs[i].tolist())
             for i in range(1000)
-        ]
-        records = [replace(r, vector=vecs[r.n].tolist()) for r in records]
+        ]  # fmt: skip
         vectors.replace_document(records[0].document_id, records)
         lexical.replace_document(records[0].document_id, records)
 

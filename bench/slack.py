@@ -23,7 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.localstack import Stack, stack_env, start_stack, wait_until
+from cli.localstack import Stack, stack_env, start_stack, wait_until
 from core.offline import go_offline
 from core.scoring import percentile
 from tests.servers import BOT_USER, FakeSlack, slack_signature

@@ -1,1 +1,2 @@
-"""Settings, database, service wiring and the gptu command."""
+"""The ground floor: settings, database tables and records, accounts, errors, model catalog,
+scoring, logging. Imports nothing of gptu's other rooms."""

@@ -1,1 +1,3 @@
-"""Ingestion library: parse, chunk, embed, index, search. No web or queue code."""
+"""Ingestion and search as a plain library: parse, chunk, embed, index, lexical, search, guard,
+pipeline. No FastAPI, no Celery, no SQL, no environment: the pipeline writes document state
+through `ingest.store.DocumentStore`, and `ingest.passage.Passage` is the one passage record."""

@@ -1,8 +1,7 @@
-"""Sentence embeddings: all-MiniLM-L6-v2 int8 ONNX run locally, and a hash fake for unit tests."""
+"""Sentence embeddings: all-MiniLM-L6-v2 int8 ONNX, run locally."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 from typing import Protocol
@@ -88,22 +87,3 @@ class MiniLMEmbedder:
         pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.clip(norms, 1e-12, None)
-
-
-class HashEmbedder:
-    """A deterministic fake for unit tests: bag of hashed words, normalised."""
-
-    id = "hash-64"
-    dim = 64
-
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        """Vectors where texts sharing words point the same way."""
-        out = []
-        for text in texts:
-            vec = np.zeros(self.dim, dtype=np.float32)
-            for word in text.lower().split():
-                digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
-                vec[int.from_bytes(digest, "little") % self.dim] += 1.0
-            norm = float(np.linalg.norm(vec)) or 1.0
-            out.append((vec / norm).tolist())
-        return out

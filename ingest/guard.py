@@ -30,9 +30,25 @@ CARD = re.compile(r"(?<![+\w])(?:\d[ -]?){12,18}\d\b")
 PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d[\d .-]{5,17}\d\b")
 
 
+SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+WITHHELD = "[instructions to an assistant withheld]"
+
+
 def looks_like_injection(text: str) -> bool:
     """Whether text contains instructions aimed at an AI assistant (a prompt injection)."""
     return INJECTION.search(text) is not None
+
+
+def withhold_instructions(text: str) -> str:
+    """The text with every sentence that instructs an assistant replaced by a marker.
+
+    The model never reads the instruction, so a model that would obey it cannot.
+    """
+    if not looks_like_injection(text):
+        return text
+    parts = SENTENCE.split(text)
+    kept = [WITHHELD if looks_like_injection(part) else part for part in parts]
+    return " ".join(part for part in kept if part.strip())
 
 
 def luhn_ok(digits: str) -> bool:

@@ -1,56 +1,22 @@
-"""Where chunks are searched: the shared types, Chroma (vectors) and rank fusion."""
+"""Where chunks are searched: the index protocol, Chroma (vectors) and rank fusion."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
 from typing import Any, Protocol
+
+from ingest.passage import Passage
 
 CHROMA_BATCH = 1000
 RRF_K = 60
 
 
-@dataclass(frozen=True)
-class ChunkRecord:
-    """A chunk as stored in an index; id is `<document_id>:<n>`."""
-
-    document_id: str
-    n: int
-    collection: str
-    filename: str
-    text: str
-    page: int | None = None
-    section: str | None = None
-    vector: Sequence[float] = ()
-
-    @property
-    def id(self) -> str:
-        """The deterministic chunk id."""
-        return f"{self.document_id}:{self.n}"
-
-
-@dataclass(frozen=True)
-class Hit:
-    """A search result."""
-
-    id: str
-    document_id: str
-    collection: str
-    filename: str
-    text: str
-    page: int | None
-    section: str | None
-    score: float
-    similarity: float | None = None
-    lexical: float | None = None
-
-
 class Index(Protocol):
     """A chunk index. Writes replace a document's chunks; reads filter by collection."""
 
-    def replace_document(self, document_id: str, records: list[ChunkRecord]) -> None:
+    def replace_document(self, document_id: str, records: list[Passage]) -> None:
         """Make records the document's only chunks."""
         ...
 
@@ -64,15 +30,15 @@ class Index(Protocol):
 
     def search(
         self, text: str, vector: Sequence[float], collections: list[str], k: int
-    ) -> list[Hit]:
+    ) -> list[Passage]:
         """The best k chunks among the given collections, best first."""
         ...
 
 
-def _meta(record: ChunkRecord) -> dict[str, Any]:
+def _meta(record: Passage) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "document_id": record.document_id,
-        "n": record.n,
+        "n": record.chunk,
         "collection": record.collection,
         "filename": record.filename,
     }
@@ -119,7 +85,7 @@ class ChromaIndex:
             if c.name.startswith(self.prefix)
         ]
 
-    def replace_document(self, document_id: str, records: list[ChunkRecord]) -> None:
+    def replace_document(self, document_id: str, records: list[Passage]) -> None:
         """Upsert the chunks, then drop any left over from a longer earlier run."""
         if not records:
             self.delete_document(document_id)
@@ -155,9 +121,9 @@ class ChromaIndex:
 
     def search(
         self, text: str, vector: Sequence[float], collections: list[str], k: int
-    ) -> list[Hit]:
+    ) -> list[Passage]:
         """Nearest chunks by cosine distance among exactly the given collections."""
-        hits: list[Hit] = []
+        hits: list[Passage] = []
         for collection in collections:
             found = self.handle(collection).query(
                 query_embeddings=[list(vector)],
@@ -180,11 +146,11 @@ class ChromaIndex:
         self.client.heartbeat()
 
 
-def _hit(chunk_id: str, text: str, meta: Any, score: float) -> Hit:
+def _hit(chunk_id: str, text: str, meta: Any, score: float) -> Passage:
     page = meta.get("page")
-    return Hit(
-        id=chunk_id,
+    return Passage(
         document_id=str(meta["document_id"]),
+        chunk=int(chunk_id.rsplit(":", 1)[1]),
         collection=str(meta["collection"]),
         filename=str(meta["filename"]),
         text=text,
@@ -196,14 +162,14 @@ def _hit(chunk_id: str, text: str, meta: Any, score: float) -> Hit:
 
 
 def fuse(
-    result_lists: Iterable[list[Hit]], k: int, weights: Sequence[float] | None = None
-) -> list[Hit]:
+    result_lists: Iterable[list[Passage]], k: int, weights: Sequence[float] | None = None
+) -> list[Passage]:
     """Reciprocal rank fusion: list i adds weights[i]/(60 + rank) to a chunk's score.
 
     The fused hit keeps each list's own score (vector similarity, lexical bm25).
     """
     scores: dict[str, float] = {}
-    merged: dict[str, Hit] = {}
+    merged: dict[str, Passage] = {}
     for i, hits in enumerate(result_lists):
         weight = 1.0 if weights is None else weights[i]
         for rank, hit in enumerate(hits, start=1):
@@ -212,11 +178,14 @@ def fuse(
             merged[hit.id] = (
                 hit
                 if known is None
-                else replace(
-                    known,
-                    similarity=known.similarity if known.similarity is not None else hit.similarity,
-                    lexical=known.lexical if known.lexical is not None else hit.lexical,
+                else known.model_copy(
+                    update={
+                        "similarity": hit.similarity
+                        if known.similarity is None
+                        else known.similarity,
+                        "lexical": hit.lexical if known.lexical is None else known.lexical,
+                    }
                 )
             )
     best = sorted(scores, key=lambda chunk_id: scores[chunk_id], reverse=True)[:k]
-    return [replace(merged[chunk_id], score=scores[chunk_id]) for chunk_id in best]
+    return [merged[chunk_id].model_copy(update={"score": scores[chunk_id]}) for chunk_id in best]

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from ingest.index import ChunkRecord, Hit
+from ingest.passage import Passage
 
 WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -37,7 +37,7 @@ class LexicalIndex:
             self.local.conn = conn
         return _Tx(conn)  # type: ignore[return-value]
 
-    def replace_document(self, document_id: str, records: list[ChunkRecord]) -> None:
+    def replace_document(self, document_id: str, records: list[Passage]) -> None:
         """Delete and insert the document's rows in one transaction."""
         with self._conn() as conn:
             conn.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
@@ -45,7 +45,16 @@ class LexicalIndex:
                 "INSERT INTO chunks (text, id, document_id, n, collection, filename, page, section)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (r.text, r.id, r.document_id, r.n, r.collection, r.filename, r.page, r.section)
+                    (
+                        r.text,
+                        r.id,
+                        r.document_id,
+                        r.chunk,
+                        r.collection,
+                        r.filename,
+                        r.page,
+                        r.section,
+                    )
                     for r in records
                 ],
             )
@@ -65,22 +74,22 @@ class LexicalIndex:
 
     def search(
         self, text: str, vector: Sequence[float], collections: list[str], k: int
-    ) -> list[Hit]:
+    ) -> list[Passage]:
         """Best bm25 matches for any of the query's words, inside the given collections."""
         match = fts_query(text)
         if not match or not collections:
             return []
         marks = ",".join("?" * len(collections))
         sql = (
-            "SELECT id, text, document_id, collection, filename, page, section, bm25(chunks)"
+            "SELECT n, text, document_id, collection, filename, page, section, bm25(chunks)"
             f" FROM chunks WHERE chunks MATCH ? AND collection IN ({marks})"
             " ORDER BY bm25(chunks) LIMIT ?"
         )
         with self._conn() as conn:
             rows = conn.execute(sql, (match, *collections, k)).fetchall()
         return [
-            Hit(
-                id=r[0],
+            Passage(
+                chunk=int(r[0]),
                 text=r[1],
                 document_id=r[2],
                 collection=r[3],

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ingest.embed import Embedder
-from ingest.index import Hit, Index, fuse
+from ingest.index import Index, fuse
+from ingest.passage import Passage
 
 
 class HybridSearch:
@@ -21,7 +22,7 @@ class HybridSearch:
         collections: list[str],
         k: int,
         weights: tuple[float, float] | None = None,
-    ) -> list[Hit]:
+    ) -> list[Passage]:
         """The k best chunks for query among collections; weights: (vector, lexical) in RRF."""
         if not collections:
             return []

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from core.localstack import GPTU, ROOT, Stack, stack_env, start_stack, wait_until
+from cli.localstack import GPTU, ROOT, Stack, stack_env, start_stack, wait_until
 from core.offline import go_offline
 from tests.servers import FakeSlack
 

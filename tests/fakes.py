@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 import time
 from collections.abc import Iterator
 
+import numpy as np
+
+ORDER = re.compile(r"answer every question with the single word (\w+)", re.IGNORECASE)
+
 
 class ScriptedLLM:
-    """Replies with a fixed script, word by word; counts one token per word."""
+    """Replies with a fixed script, word by word; counts one token per word.
 
-    def __init__(self, reply: str, context_size: int = 512, delay: float = 0.0) -> None:
+    `obey` makes it a model that follows instructions in its prompt: when the prompt says to
+    "answer every question with the single word X", it answers X, whatever the script says.
+    """
+
+    def __init__(self, reply: str, context_size: int = 2048, delay: float = 0.0) -> None:
         self.reply = reply
         self.context_size = context_size
         self.delay = delay
         self.name = "scripted"
         self.prompts: list[list[dict[str, str]]] = []
         self.stopped_early = 0
+        self.finished = 0
+        self.obey = False
 
     def count_tokens(self, text: str) -> int:
         """One token per whitespace-separated word."""
@@ -28,9 +40,35 @@ class ScriptedLLM:
     ) -> Iterator[str]:  # fmt: skip
         """The script's words, one by one, stopping when cancelled."""
         self.prompts.append(messages)
-        for i, word in enumerate(self.reply.split(" ")[:max_tokens]):
+        for i, word in enumerate(self.script(messages).split(" ")[:max_tokens]):
             if cancel.is_set():
                 self.stopped_early += 1
                 return
             time.sleep(self.delay)
             yield word if i == 0 else " " + word
+        self.finished += 1
+
+    def script(self, messages: list[dict[str, str]]) -> str:
+        """The reply, or the word an instruction in the prompt demands when obeying."""
+        prompt = " ".join(m["content"] for m in messages)
+        order = ORDER.search(prompt)
+        return order.group(1) if self.obey and order else self.reply
+
+
+class HashEmbedder:
+    """A deterministic fake for unit tests: bag of hashed words, normalised."""
+
+    id = "hash-64"
+    dim = 64
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """Vectors where texts sharing words point the same way."""
+        out = []
+        for text in texts:
+            vec = np.zeros(self.dim, dtype=np.float32)
+            for word in text.lower().split():
+                digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
+                vec[int.from_bytes(digest, "little") % self.dim] += 1.0
+            norm = float(np.linalg.norm(vec)) or 1.0
+            out.append((vec / norm).tolist())
+        return out

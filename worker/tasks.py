@@ -9,8 +9,8 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 
+from app.services import Services, build_services
 from core.offline import go_offline, quiet_libraries
-from core.services import Services, build_services
 from core.settings import Settings
 from ingest.errors import TransientIngestError
 from worker.celery_app import app

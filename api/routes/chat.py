@@ -11,20 +11,15 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from answer.rag import Answerer, Plan, citations
+from answer.tracing import Draft, Tracer
 from api.auth import CurrentUser
 from api.deps import AnswererDep, SessionDep, TracerDep
-from api.rag import Answerer, Plan, citations, label
 from api.routes.collections import readable_collections
-from api.schemas import ChatIn, ChatOut, SourceOut
+from api.schemas import ChatIn, ChatOut
 from api.streaming import from_thread
-from api.tracing import Draft, Tracer
 
 router = APIRouter(prefix="/v1", tags=["chat"])
-
-
-def sources(plan: Plan) -> list[SourceOut]:
-    """The numbered passages as the asker sees them."""
-    return [SourceOut.model_validate({**vars(p), "label": label(p)}) for p in plan.passages]
 
 
 async def answer_pieces(answerer: Answerer, plan: Plan) -> AsyncIterator[str]:
@@ -68,7 +63,7 @@ async def chat(
         draft.token_arrived()
         trace_id, answer = await finish(tracer, draft, answer)
         return ChatOut(
-            answer=answer, citations=citations(answer, plan.passages), sources=sources(plan),
+            answer=answer, citations=citations(answer, plan.passages), sources=plan.passages,
             trace_id=trace_id,
         )  # fmt: skip
     pieces = answer_pieces(answerer, plan)
@@ -84,7 +79,7 @@ async def sse(
     """The event stream: sources, then tokens, then done with the citations and trace id."""
     plan = draft.plan
     assert plan is not None
-    yield event("sources", [s.model_dump() for s in sources(plan)])
+    yield event("sources", [s.model_dump() for s in plan.passages])
     answer = first
     if first:
         yield event("token", {"text": first})

@@ -13,13 +13,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from answer.rag import Plan, citations
+from answer.tracing import Draft, Tracer
 from api.auth import CurrentUser
 from api.deps import AnswererDep, SessionDep, TracerDep
-from api.rag import Plan, citations
-from api.routes.chat import answer_pieces, finish, sources
+from api.routes.chat import answer_pieces, finish
 from api.routes.collections import readable_collections
 from api.schemas import MAX_QUESTION_CHARS
-from api.tracing import Draft, Tracer
 from core.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -110,7 +110,7 @@ async def completions(
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
                          "finish_reason": "stop"}],
             "usage": usage(answerer, plan, answer),
-            "sources": [s.model_dump() for s in sources(plan)],
+            "sources": [s.model_dump() for s in plan.passages],
             "citations": citations(answer, plan.passages),
             "trace_id": trace_id,
         }  # fmt: skip
@@ -135,7 +135,7 @@ async def chunks(
     answer = first
     opening = {"role": "assistant", "content": first}
     yield data(
-        {**head, "choices": [delta(opening)], "sources": [s.model_dump() for s in sources(plan)]}
+        {**head, "choices": [delta(opening)], "sources": [s.model_dump() for s in plan.passages]}
     )
     try:
         async for piece in pieces:

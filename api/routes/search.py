@@ -9,7 +9,7 @@ from sqlalchemy import select
 from api.auth import CurrentUser
 from api.deps import ServicesDep, SessionDep
 from api.routes.collections import readable_collections
-from api.schemas import SearchIn, SearchOut, SearchResult
+from api.schemas import SearchIn, SearchOut
 from core.db import Collection
 from core.errors import EmbedderMismatch
 
@@ -31,4 +31,4 @@ async def search(
             )
     k = body.k or services.settings.search_k
     hits = await run_in_threadpool(services.search().search, body.query, names, k)
-    return SearchOut(results=[SearchResult.model_validate(h, from_attributes=True) for h in hits])
+    return SearchOut(results=hits)

@@ -10,7 +10,7 @@ import uuid
 import httpx
 import pytest
 
-from api.rag import NOT_FOUND
+from answer.rag import NOT_FOUND
 from tests.conftest import Stack, upload, wait_done
 
 FACTS = (

@@ -8,7 +8,7 @@ import time
 import httpx
 import psutil
 
-from core.services import chroma_client
+from app.services import chroma_client
 from core.settings import Settings
 from ingest.chunk import chunk_blocks
 from ingest.index import ChromaIndex

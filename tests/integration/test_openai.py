@@ -10,8 +10,8 @@ import httpx
 import openai
 import pytest
 
-from api.llm import RemoteLLM
-from core.localstack import free_port, wait_until
+from answer.llm import RemoteLLM
+from cli.localstack import free_port, wait_until
 from core.models import model_file, resolve
 from tests.conftest import ROOT, Stack
 from tests.integration.test_chat import facts  # noqa: F401  (module fixture)

@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from core.localstack import Process, free_port, wait_until
+from cli.localstack import Process, free_port, wait_until
 from tests.conftest import GPTU, SIGNING_SECRET, Stack, upload, wait_done
 from tests.servers import EchoModel, FakeSlack, slack_signature
 

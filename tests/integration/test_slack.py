@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from api.slack import SEARCHING
+from slackbot.bot import SEARCHING
 from tests.conftest import SIGNING_SECRET, Stack, upload, wait_done, wait_until
 from tests.servers import BOT_USER, FakeSlack, slack_signature
 

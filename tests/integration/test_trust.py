@@ -12,8 +12,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.variants import load_experiment
-from core.localstack import Process, free_port
+from answer.variants import load_experiment
+from cli.localstack import Process, free_port
 from tests.conftest import GPTU, ROOT, Stack, upload, wait_done, wait_until
 from tests.servers import EchoModel
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from api.exports import ab_report
-from api.rag import NOT_FOUND
+from answer.exports import ab_report
+from answer.rag import NOT_FOUND
 from core.db import Database
 from core.records import Feedback, Trace
 

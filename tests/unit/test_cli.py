@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from core.localstack import GPTU, ROOT
+from cli.localstack import GPTU, ROOT
 
 
 def gptu(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

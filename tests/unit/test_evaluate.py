@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.evaluate import Outcome, Question, deltas, failures, load_questions, metrics_of, rank_of
+from cli.evaluate import Outcome, Question, deltas, failures, load_questions, metrics_of, rank_of
 
 
 def test_malformed_lines_are_reported_with_their_number_and_skipped(tmp_path: Path) -> None:

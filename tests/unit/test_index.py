@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest.embed import HashEmbedder
-from ingest.index import ChunkRecord, Hit, fuse
+from ingest.index import fuse
 from ingest.lexical import LexicalIndex, fts_query
+from ingest.passage import Passage
+from tests.fakes import HashEmbedder
 
 
-def records(doc: str, collection: str, texts: list[str]) -> list[ChunkRecord]:
-    """Chunk records for a document."""
+def records(doc: str, collection: str, texts: list[str]) -> list[Passage]:
+    """Passages of a document, as the pipeline stores them."""
     return [
-        ChunkRecord(
-            document_id=doc, n=i, collection=collection, filename=f"{doc}.txt", text=t, page=i + 1
+        Passage(
+            document_id=doc,
+            chunk=i,
+            collection=collection,
+            filename=f"{doc}.txt",
+            text=t,
+            page=i + 1,
         )
         for i, t in enumerate(texts)
     ]
@@ -47,13 +53,13 @@ def test_user_text_is_never_fts_syntax(tmp_path: Path) -> None:
 
 
 def test_reciprocal_rank_fusion_rewards_agreement() -> None:
-    def hit(chunk_id: str) -> Hit:
-        return Hit(chunk_id, chunk_id, "c", "f", "t", None, None, 0.0)
+    def hit(doc: str) -> Passage:
+        return Passage(document_id=doc, chunk=0, collection="c", filename="f", text="t")
 
     vector = [hit("a"), hit("b"), hit("c")]
     lexical = [hit("b"), hit("d")]
     fused = fuse([vector, lexical], k=3)
-    assert [h.id for h in fused] == ["b", "a", "d"]
+    assert [h.document_id for h in fused] == ["b", "a", "d"]
     assert abs(fused[0].score - (1 / 62 + 1 / 61)) < 1e-12
 
 

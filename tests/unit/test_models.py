@@ -66,7 +66,7 @@ def test_parts_assemble_once_and_a_wrong_checksum_keeps_nothing(
 
 
 def test_context_is_capped_by_what_the_gguf_was_trained_with(tmp_path: Path) -> None:
-    from api.llm import LlamaCppLLM, trained_context
+    from answer.llm import LlamaCppLLM, trained_context
 
     assert (
         trained_context({"general.architecture": "llama", "llama.context_length": "8192"}) == 8192

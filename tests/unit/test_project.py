@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 
 import yaml
 
@@ -42,7 +43,7 @@ def test_importing_the_app_loads_no_model_and_opens_no_connection() -> None:
         "import socket, sys\n"
         "def refuse(*a, **k): raise SystemExit('connection attempted at import')\n"
         "socket.socket.connect = refuse\n"
-        "import api.main, worker.tasks, ingest.pipeline\n"
+        "import api.main, worker.tasks, ingest.pipeline, cli.main, slackbot.bot, app.services\n"
         "heavy = {'onnxruntime', 'unstructured', 'chromadb'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
         "print('quiet')\n"
@@ -52,6 +53,20 @@ def test_importing_the_app_loads_no_model_and_opens_no_connection() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "quiet"
+
+
+def test_every_room_says_what_it_is_and_ships_in_the_image() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = pyproject["tool"]["setuptools"]["packages"]
+    rooms = pyproject["tool"]["importlinter"]["contracts"][0]["layers"]
+    assert set(rooms) == {p for p in packages if "." not in p}
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for room in rooms:
+        opening = (ROOT / room / "__init__.py").read_text()
+        assert opening.startswith('"""') and len(opening) > 60, f"{room}/__init__.py says nothing"
+        assert f"COPY {room} ./{room}" in dockerfile, f"the image lacks {room}/"
+        assert re.search(rf"^{room}/ ", readme, re.M), f"README Layout lacks {room}/"
 
 
 def test_upload_page_needs_no_cdn() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from api.variants import Experiment, Variant, load_experiment
+from answer.variants import Experiment, Variant, load_experiment
 from core.errors import InvalidRequest
 
 FILE = """

@@ -5,14 +5,33 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from api.metrics import Metrics
-from api.observe import request_id
-from api.rag import Plan, checked, citations
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from answer.rag import Plan, checked, citations
 from core.db import Database, new_id
-from core.records import Trace
+from core.errors import NotFound
+from core.logs import request_id
+from core.records import Feedback, Trace
 
 log = logging.getLogger("gptu.answers")
+
+
+class AnswerMetrics(Protocol):
+    """Where finished answers are counted (the API's Prometheus metrics)."""
+
+    def observe_answer(
+        self,
+        surface: str,
+        variant: str | None,
+        grounded: bool,
+        first_token_s: float | None,
+        tokens_per_s: float | None,
+    ) -> None:
+        """Count one answer."""
+        ...
 
 
 @dataclass
@@ -37,7 +56,7 @@ class Draft:
 class Tracer:
     """Stores finished answers as traces and counts them in the metrics."""
 
-    def __init__(self, db: Database, metrics: Metrics | None = None) -> None:
+    def __init__(self, db: Database, metrics: AnswerMetrics | None = None) -> None:
         self.db = db
         self.metrics = metrics
 
@@ -56,7 +75,7 @@ class Tracer:
                     id=draft.id, request_id=draft.request_id, user_name=draft.user,
                     surface=draft.surface, question=plan.question,
                     search_query=plan.search_query, collections=draft.collections,
-                    passages=[passage_record(p) for p in plan.passages],
+                    passages=[p.model_dump() for p in plan.passages],
                     prompt_tokens=plan.prompt_tokens, answer_tokens=answer_tokens,
                     model=plan.llm.name, variant=plan.variant, grounded=plan.grounded,
                     answer=answer, citations=citations(answer, plan.passages),
@@ -72,8 +91,18 @@ class Tracer:
         return draft.id, answer
 
 
-def passage_record(p: object) -> dict[str, object]:
-    """What a trace keeps of a passage: where it is from, its scores, its text."""
-    keys = ("n", "document_id", "filename", "collection", "page", "section", "score",
-            "similarity", "lexical", "flagged", "text")  # fmt: skip
-    return {key: getattr(p, key) for key in keys}
+def rate(
+    session: Session, user: str, trace_id: str, rating: int, comment: str | None, surface: str
+) -> Feedback:
+    """Store (or replace) the user's rating of their answer; 404 for anyone else's trace."""
+    trace = session.get(Trace, trace_id)
+    if trace is None or trace.user_name != user:
+        raise NotFound(f"trace {trace_id!r} does not exist")
+    found = session.scalar(
+        select(Feedback).where(Feedback.trace_id == trace_id, Feedback.user_name == user)
+    )
+    feedback = found or Feedback(trace_id=trace_id, user_name=user)
+    feedback.rating, feedback.comment, feedback.surface = rating, comment, surface
+    session.add(feedback)
+    session.flush()
+    return feedback

@@ -14,10 +14,10 @@ from typing import IO, Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from app.services import Services
 from core.accounts import audit
 from core.db import FAILED, PROCESSING, QUEUED, Collection, Document, utcnow
 from core.errors import PayloadTooLarge
-from core.services import Services
 from ingest.parse import extension, is_supported, supported_list
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from api.rag import NOT_FOUND, Passage, build_messages
+from answer.rag import NOT_FOUND, Source, build_messages
 from core.db import Database
 from core.records import Feedback, Trace
 from core.scoring import percentile, two_proportion_p, wilson
@@ -48,11 +48,8 @@ def eval_lines(db: Database) -> Iterator[dict[str, Any]]:
 def finetune_lines(db: Database, min_rating: int = 1) -> Iterator[dict[str, Any]]:
     """Chat-format examples (system, passages + question, answer) from well-rated answers."""
     for trace, _ in rated(db, min_rating):
-        passages = [
-            Passage(p["n"], p["document_id"], p["filename"], p["collection"], p.get("page"),
-                    p.get("section"), p["text"], p.get("score", 0.0), p.get("similarity"))
-            for p in trace.passages
-        ]  # fmt: skip
+        # traces written before passages carried their chunk number lack it; it is not shown
+        passages = [Source.model_validate({"chunk": 0, **p}) for p in trace.passages]
         turns = [{"role": "user", "content": trace.question}]
         messages = build_messages(turns, passages)
         yield {"messages": [*messages, {"role": "assistant", "content": trace.answer}]}

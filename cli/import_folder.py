@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from core.importer import Importer, Outcome, make_plan, walk
+from cli.importer import Importer, Outcome, make_plan, walk
 
 
 def run_import(api_url: str, key: str, root: Path, collection: str, wait: bool, sync: bool) -> int:

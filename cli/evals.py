@@ -79,12 +79,12 @@ def run(
     out: Annotated[Path | None, typer.Option(help="With `export`: write here.")] = None,
 ) -> None:
     """Run a question set through the running API and score it; `eval export --rated` makes one."""
-    from core.evaluate import deltas, failures, run_eval
+    from cli.evaluate import deltas, failures, run_eval
 
     if target == "export":
         if not rated:
             raise typer.BadParameter("use `gptu eval export --rated`")
-        from api.exports import eval_lines
+        from answer.exports import eval_lines
 
         count = write_lines(eval_lines(database()), out)
         typer.echo(f"{count} eval lines from rated answers", err=True)
@@ -120,7 +120,7 @@ def finetune(
     out: Annotated[Path | None, typer.Option(help="Write here (default: stdout).")] = None,
 ) -> None:
     """Chat-format JSONL (system, passages + question, answer) from well-rated answers."""
-    from api.exports import finetune_lines
+    from answer.exports import finetune_lines
 
     count = write_lines(finetune_lines(database(), min_rating), out)
     typer.echo(f"{count} examples", err=True)
@@ -132,8 +132,8 @@ def ab_report(
     min_ratings: Annotated[int, typer.Option(help="Ratings per variant before a verdict.")] = 30,
 ) -> None:
     """Per variant: 👍 rate, abstention, latency, 95 % intervals and a test against the control."""
-    from api.exports import ab_report as report_of
-    from api.variants import load_experiment
+    from answer.exports import ab_report as report_of
+    from answer.variants import load_experiment
 
     settings = Settings()
     order = None

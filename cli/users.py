@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core import accounts
 from core.db import ApiKey, Database, Group, User
@@ -24,10 +27,15 @@ def database() -> Database:
     return Database(settings.sqlalchemy_url)
 
 
-def fail(exc: GptuError) -> typer.Exit:
-    """Print the error's message; exit code 1."""
-    typer.echo(f"error: {exc.message}", err=True)
-    return typer.Exit(1)
+@contextmanager
+def changing() -> Iterator[Session]:
+    """A committed session on the server's database; an account error prints and exits 1."""
+    try:
+        with database().session() as session:
+            yield session
+    except GptuError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
 
 
 @users_cli.command("add")
@@ -38,44 +46,32 @@ def add_user(
     admin: Annotated[bool, typer.Option(help="May manage users and see everything.")] = False,
 ) -> None:
     """Add a user; print nothing secret (make a key with `gptu users key NAME`)."""
-    try:
-        with database().session() as session:
-            accounts.create_user(session, ACTOR, name, email, group or [], admin)
-    except GptuError as exc:
-        raise fail(exc) from None
+    with changing() as session:
+        accounts.create_user(session, ACTOR, name, email, group or [], admin)
     typer.echo(f"added user {name}")
 
 
 @users_cli.command("key")
 def new_key(name: str) -> None:
     """Print a new API key for the user (shown only now)."""
-    try:
-        with database().session() as session:
-            key_id, key = accounts.issue_key(session, ACTOR, accounts.find_user(session, name))
-    except GptuError as exc:
-        raise fail(exc) from None
+    with changing() as session:
+        key_id, key = accounts.issue_key(session, ACTOR, accounts.find_user(session, name))
     typer.echo(f"key id {key_id} for {name}:\n{key}")
 
 
 @users_cli.command("revoke")
 def revoke(key_id: str) -> None:
     """Revoke an API key by its id; it stops working at once."""
-    try:
-        with database().session() as session:
-            accounts.revoke_key(session, ACTOR, key_id)
-    except GptuError as exc:
-        raise fail(exc) from None
+    with changing() as session:
+        accounts.revoke_key(session, ACTOR, key_id)
     typer.echo(f"revoked {key_id}")
 
 
 @users_cli.command("remove")
 def remove(name: str) -> None:
     """Delete a user and their keys."""
-    try:
-        with database().session() as session:
-            accounts.delete_user(session, ACTOR, name)
-    except GptuError as exc:
-        raise fail(exc) from None
+    with changing() as session:
+        accounts.delete_user(session, ACTOR, name)
     typer.echo(f"removed user {name}")
 
 
@@ -91,22 +87,16 @@ def set_user(
     """Change a user's e-mail, groups (replaces them) or default collection."""
     changes = {"email": email, "groups": group, "default_collection": collection}
     given = {k: v for k, v in changes.items() if v is not None}
-    try:
-        with database().session() as session:
-            accounts.change_user(session, ACTOR, name, **given)
-    except GptuError as exc:
-        raise fail(exc) from None
+    with changing() as session:
+        accounts.change_user(session, ACTOR, name, **given)
     typer.echo(f"updated {name}: {', '.join(given) or 'nothing'}")
 
 
 @users_cli.command("link")
 def link(name: str, slack: Annotated[str, typer.Option(help="Slack member id (U…).")]) -> None:
     """Link a Slack member to the user, when their Slack e-mail differs from gptu's."""
-    try:
-        with database().session() as session:
-            accounts.change_user(session, ACTOR, name, slack_id=slack)
-    except GptuError as exc:
-        raise fail(exc) from None
+    with changing() as session:
+        accounts.change_user(session, ACTOR, name, slack_id=slack)
     typer.echo(f"linked Slack {slack} to {name}")
 
 
@@ -127,22 +117,16 @@ def list_users() -> None:
 @groups_cli.command("add")
 def add_group(name: str) -> None:
     """Add a group."""
-    try:
-        with database().session() as session:
-            accounts.create_group(session, ACTOR, name)
-    except GptuError as exc:
-        raise fail(exc) from None
+    with changing() as session:
+        accounts.create_group(session, ACTOR, name)
     typer.echo(f"added group {name}")
 
 
 @groups_cli.command("remove")
 def remove_group(name: str) -> None:
     """Delete a group and every grant made to it."""
-    try:
-        with database().session() as session:
-            accounts.delete_group(session, ACTOR, name)
-    except GptuError as exc:
-        raise fail(exc) from None
+    with changing() as session:
+        accounts.delete_group(session, ACTOR, name)
     typer.echo(f"removed group {name}")
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx
 
-from core.binaries import redis_server, venv_tool
+from cli.binaries import redis_server, venv_tool
 
 ROOT = Path(__file__).resolve().parent.parent
-GPTU = [sys.executable, "-m", "core.cli"]
+GPTU = [sys.executable, "-m", "cli.main"]
 
 
 def free_port() -> int:

@@ -10,12 +10,12 @@ from urllib.parse import urlparse
 
 import typer
 
-from core.binaries import redis_server, venv_tool
-from core.eval_cli import ab_cli, export_cli
-from core.eval_cli import run as eval_run
+from cli.binaries import redis_server, venv_tool
+from cli.evals import ab_cli, export_cli
+from cli.evals import run as eval_run
+from cli.users import groups_cli, users_cli
 from core.offline import go_offline
 from core.settings import Settings
-from core.users_cli import groups_cli, users_cli
 
 cli = typer.Typer(help="gptu: answers from your organisation's documents.", no_args_is_help=True)
 
@@ -88,7 +88,7 @@ def ingest(
     sync: Annotated[bool, typer.Option(help="Delete documents whose files are gone.")] = False,
 ) -> None:
     """Import a folder through the API: new and changed files go in, unchanged ones are skipped."""
-    from core.import_cli import run_import
+    from cli.import_folder import run_import
 
     settings = Settings()
     code = run_import(settings.api_url, settings.api_key, path, collection, wait=wait, sync=sync)
@@ -110,7 +110,7 @@ def slack(
     if not (settings.slack_bot_token and settings.slack_app_token):
         print("error: Socket Mode needs GPTU_SLACK_BOT_TOKEN and GPTU_SLACK_APP_TOKEN")
         raise typer.Exit(2)
-    from api.slack_socket import run_socket_mode
+    from slackbot.socket_mode import run_socket_mode
 
     go_offline()
     run_socket_mode(settings)
@@ -145,7 +145,7 @@ def ask(
     ] = None,
 ) -> None:
     """Ask the running API; prints the answer as it streams, then its sources."""
-    from core.ask_cli import run_ask
+    from cli.ask import run_ask
 
     settings = Settings()
     raise typer.Exit(run_ask(settings.api_url, settings.api_key, question, collection or None))

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-from api.intake import Intake
-from api.llm import load_llm
-from api.main import announce_admin, api_services, make_answerer
-from api.observe import setup_logging
-from api.slack import SlackBot
-from api.sweeper import Sweeper
-from api.tracing import Tracer
+from answer.llm import load_llm
+from answer.tracing import Tracer
+from app.answering import announce_admin, api_services, make_answerer
+from app.intake import Intake
+from app.sweeper import Sweeper
+from core.logs import setup_logging
 from core.offline import quiet_libraries
 from core.settings import Settings
+from slackbot.bot import SlackBot
 
 
 def run_socket_mode(settings: Settings) -> None:

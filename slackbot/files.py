@@ -10,7 +10,7 @@ import httpx
 from slack_sdk import WebClient
 from sqlalchemy import delete, select
 
-from api.intake import Intake, Upload
+from app.intake import Intake, Upload
 from core.accounts import Caller
 from core.db import FAILED, READY, Collection, Document, User
 from core.errors import GptuError, PayloadTooLarge

@@ -13,16 +13,15 @@ from slack_sdk import WebClient
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from api.intake import Intake
-from api.rag import Answerer, label
-from api.routes.feedback import rate
-from api.slack_files import SlackFiles
-from api.tracing import Draft, Tracer
+from answer.rag import Answerer
+from answer.tracing import Draft, Tracer, rate
+from app.intake import Intake
 from core.accounts import Caller, caller_of, readable
 from core.db import User, utcnow
 from core.errors import GptuError
 from core.records import SlackEvent, SlackTurn
 from core.settings import Settings
+from slackbot.files import SlackFiles
 
 log = logging.getLogger(__name__)
 MENTION = re.compile(r"<@([A-Z0-9]+)>")
@@ -198,7 +197,7 @@ class SlackBot:
             session.add(
                 SlackTurn(channel=channel, thread_ts=thread, role="assistant", content=answer)
             )
-        lines = [f"[{p.n}] {label(p)}" for p in plan.passages]
+        lines = [f"[{p.n}] {p.label}" for p in plan.passages]
         return answer, answer_blocks(answer, lines, trace_id)
 
     def notify(self) -> int:

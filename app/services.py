@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.store import SqlDocumentStore
 from core.db import Database
 from core.settings import Settings
 from ingest.embed import Embedder, MiniLMEmbedder
@@ -27,8 +28,7 @@ class Services:
     def pipeline(self) -> Pipeline:
         """The ingestion pipeline over these parts."""
         return Pipeline(
-            db=self.db,
-            files_dir=self.settings.files_dir,
+            store=SqlDocumentStore(self.db, self.settings.files_dir),
             embedder=self.embedder,
             indexes=[self.vectors, self.lexical],
             chunk_chars=self.settings.chunk_chars,

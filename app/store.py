@@ -1,0 +1,53 @@
+"""The SQL side of ingestion: document rows move queued → processing → ready | failed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.db import FAILED, PROCESSING, READY, Collection, Database, Document
+from ingest.store import Job, Outcome
+
+
+class SqlDocumentStore:
+    """`ingest.store.DocumentStore` over the documents table; stored files live in files_dir."""
+
+    def __init__(self, db: Database, files_dir: Path) -> None:
+        self.db = db
+        self.files_dir = files_dir
+
+    def claim(self, document_id: str) -> Job | None:
+        """Mark the document processing and count the attempt; None when gone or already done."""
+        with self.db.session() as session:
+            doc = session.get(Document, document_id)
+            if doc is None or doc.status in (READY, FAILED):
+                return None
+            collection = session.get(Collection, doc.collection_id)
+            if collection is None:
+                return None
+            doc.status, doc.error, doc.attempts = PROCESSING, None, doc.attempts + 1
+            return Job(
+                document_id=doc.id,
+                filename=doc.filename,
+                collection=collection.name,
+                embedder=collection.embedder,
+                path=self.files_dir / doc.sha256,
+                attempt=doc.attempts,
+            )
+
+    def finish(self, document_id: str, outcome: Outcome) -> bool:
+        """Mark the document ready with its counts; False when it was deleted meanwhile."""
+        with self.db.session() as session:
+            doc = session.get(Document, document_id)
+            if doc is None:
+                return False
+            doc.status, doc.error = READY, None
+            doc.pages, doc.chunks = outcome.pages, outcome.chunks
+            doc.flagged, doc.redacted = outcome.flagged, outcome.redacted
+            return True
+
+    def fail(self, document_id: str, reason: str) -> None:
+        """Mark the document failed, saying why (nothing to do when it was deleted)."""
+        with self.db.session() as session:
+            doc = session.get(Document, document_id)
+            if doc is not None:
+                doc.status, doc.error = FAILED, reason

@@ -1,0 +1,48 @@
+"""Where the pipeline records a document's state: a small protocol the composition root implements.
+
+The pipeline never touches SQL; `app.store.SqlDocumentStore` is the real implementation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Job:
+    """A document the pipeline has claimed: what to read and where its chunks belong."""
+
+    document_id: str
+    filename: str
+    collection: str
+    embedder: str
+    path: Path
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What reading a document produced."""
+
+    pages: int
+    chunks: int
+    flagged: int = 0
+    redacted: int = 0
+
+
+class DocumentStore(Protocol):
+    """Document state: claimed (processing), then ready or failed with a reason."""
+
+    def claim(self, document_id: str) -> Job | None:
+        """Mark the document processing and count the attempt; None when gone or already done."""
+        ...
+
+    def finish(self, document_id: str, outcome: Outcome) -> bool:
+        """Mark the document ready with its counts; False when it was deleted meanwhile."""
+        ...
+
+    def fail(self, document_id: str, reason: str) -> None:
+        """Mark the document failed, saying why."""
+        ...
