@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install system run services test test-fast lint format bench lock clean model-qwen
+.PHONY: install system run services test test-fast lint format openapi bench lock clean model-qwen
 
 install: $(STAMP) system
 
@@ -65,6 +65,10 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Accept a change to the API contract: rewrite the OpenAPI snapshot the contract test compares.
+openapi: install
+	$(BIN)/python scripts/openapi.py
 
 bench: install
 	$(BIN)/python bench/ingest.py

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import Field, computed_field
 
 from answer.llm import LLM, Gate, Message
+from answer.quote import Quote, choose, label
 from answer.variants import Experiment, Variant
 from ingest.guard import looks_like_injection, withhold_instructions
 from ingest.passage import Passage
@@ -23,6 +24,7 @@ SYSTEM_TEMPLATE = (
     "used as [1], [2]. If the passages do not contain the answer, reply exactly: {not_found}"
 )
 SYSTEM_PROMPT = SYSTEM_TEMPLATE.format(not_found=NOT_FOUND)
+FENCE = re.compile(r"<(/?)\s*passages\s*>", re.IGNORECASE)
 CITATION = re.compile(r"\[(\d{1,2})\]")
 WORDS = re.compile(r"[^\W_]{3,}", re.UNICODE)
 MIN_ANSWER_SUPPORT = 0.5
@@ -54,6 +56,7 @@ class Plan:
     grounded: bool
     llm: LLM
     variant: str | None = None
+    quote: list[Quote] = field(default_factory=list)
 
 
 def merge_neighbours(hits: list[Passage]) -> list[Passage]:
@@ -147,9 +150,11 @@ class Answerer:
         ]
         grounded = any((p.similarity or 0) >= self.min_similarity for p in passages)
         messages, passages, tokens = self.fit(history, passages, llm, system or SYSTEM_PROMPT)
+        grounded = grounded and bool(passages)
+        quote = choose(question, passages, self.search.embedder) if grounded else []
         return Plan(
-            question, search_query, passages, messages, tokens, grounded and bool(passages), llm,
-            variant.name if variant else None,
+            question, search_query, passages, messages, tokens, grounded, llm,
+            variant.name if variant else None, quote,
         )  # fmt: skip
 
     def fit(
@@ -228,7 +233,7 @@ def build_messages(
 ) -> list[Message]:
     """System prompt first (fixed, so its evaluation is cached), passages fenced as data."""
     fenced = "\n\n".join(
-        f"[{p.n}] ({label(p)}){WARNING if p.flagged else ''}\n{withhold_instructions(p.text)}"
+        f"[{p.n}] ({label(p)}){WARNING if p.flagged else ''}\n{fenced_text(p.text)}"
         for p in passages
     )
     question = turns[-1]["content"].strip()
@@ -241,9 +246,9 @@ def build_messages(
     ]
 
 
-def label(passage: Passage) -> str:
-    """'file, p. 3' for citations."""
-    return f"{passage.filename}, p. {passage.page}" if passage.page else passage.filename
+def fenced_text(text: str) -> str:
+    """Passage text as the model reads it: no instructions, and no tag that ends the fence."""
+    return FENCE.sub("\u2039\\1passages\u203a", withhold_instructions(text))
 
 
 def citations(answer: str, passages: list[Source]) -> list[int]:

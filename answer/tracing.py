@@ -80,7 +80,8 @@ class Tracer:
                     model=plan.llm.name, variant=plan.variant, grounded=plan.grounded,
                     answer=answer, citations=citations(answer, plan.passages),
                     checks={"invalid_citations": wrong,
-                            "flagged_passages": [p.n for p in plan.passages if p.flagged]},
+                            "flagged_passages": [p.n for p in plan.passages if p.flagged],
+                            "quote": [q.model_dump() for q in plan.quote]},
                     first_token_ms=None if first is None else first * 1000,
                     total_ms=total * 1000, tokens_per_s=speed,
                 )

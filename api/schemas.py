@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from answer.quote import Quote
 from answer.rag import Source
 from core.db import Document
 from ingest.passage import Passage
@@ -171,6 +172,7 @@ class ChatOut(BaseModel):
     """A whole answer (stream=false)."""
 
     answer: str
+    quote: list[Quote] = Field(description="Source sentences that most likely answer, verbatim.")
     citations: list[int]
     sources: list[Source]
     trace_id: str | None

@@ -1,10 +1,16 @@
-"""Run a blocking token generator in a thread and consume it from async code."""
+"""Answers streamed from the model's thread to async routes, and stored when finished."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+
+from fastapi.concurrency import run_in_threadpool
+
+from answer.llm import Gate
+from answer.rag import Answerer, Plan
+from answer.tracing import Draft, Tracer
 
 _END = object()
 
@@ -40,3 +46,55 @@ async def from_thread(
             yield str(item)
     finally:
         cancel.set()
+
+
+class Turn:
+    """The model's turn, taken before a response starts; released exactly once.
+
+    The answer's generator releases it when generation stops. A response whose body never ran
+    (the client left at once) releases it through `release_unused`, run after the response.
+    """
+
+    def __init__(self, gate: Gate | None) -> None:
+        self.gate = gate
+        self.started = False
+        self.lock = threading.Lock()
+
+    def release(self) -> None:
+        """Give the model back (once)."""
+        with self.lock:
+            gate, self.gate = self.gate, None
+        if gate is not None:
+            gate.release()
+
+    def release_unused(self) -> None:
+        """Give the model back if generation never started."""
+        if not self.started:
+            self.release()
+
+
+async def take_turn(answerer: Answerer, plan: Plan) -> Turn:
+    """Wait for the model in turn (503 model_busy after the queue timeout), if it is needed."""
+    if not answerer.needs_model(plan):
+        return Turn(None)
+    await run_in_threadpool(answerer.gate.acquire, answerer.queue_timeout)
+    return Turn(answerer.gate)
+
+
+async def answer_pieces(answerer: Answerer, plan: Plan, turn: Turn) -> AsyncIterator[str]:
+    """The answer's pieces as the model makes them, in the turn already taken."""
+    turn.started = True
+    cancel = threading.Event()
+    if turn.gate is None:
+        for piece in answerer.generate(plan, cancel):
+            yield piece
+        return
+    async for piece in from_thread(lambda: answerer.generate(plan, cancel), cancel, turn.release):
+        yield piece
+
+
+async def finish(tracer: Tracer, draft: Draft, answer: str) -> tuple[str, str]:
+    """Check and store a finished answer; (trace id, answer without invalid citations)."""
+    assert draft.plan is not None
+    tokens = await run_in_threadpool(draft.plan.llm.count_tokens, answer)
+    return await run_in_threadpool(tracer.finish, draft, answer, tokens)

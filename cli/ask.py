@@ -1,4 +1,4 @@
-"""The terminal side of `gptu ask`: stream the answer, then list its sources."""
+"""The terminal side of `gptu ask`: the quote first, then the answer as it streams, then sources."""
 
 from __future__ import annotations
 
@@ -28,8 +28,13 @@ def run_ask(api_url: str, key: str, question: str, collections: list[str] | None
                     data = json.loads(line[6:])
                     if name == "sources":
                         sources = data
+                    elif name == "quote":
+                        show_quote(data)
                     elif name == "token":
                         print(data["text"], end="", flush=True)
+                    elif name == "error":
+                        print(f"\nerror: {data['message']}")
+                        return 1
     except httpx.HTTPError as exc:
         print(f"error: cannot reach gptu at {api_url}: {exc}")
         return 2
@@ -37,3 +42,12 @@ def run_ask(api_url: str, key: str, question: str, collections: list[str] | None
     for source in sources:
         print(f"[{source['n']}] {source['label']}")
     return 0
+
+
+def show_quote(quotes: list[dict]) -> None:
+    """The source sentences that most likely answer, verbatim, before the model's answer."""
+    for quote in quotes:
+        text = " ".join(quote["text"].split())
+        print(f"> {text}\n  ({quote['label']}) [{quote['n']}]")
+    if quotes:
+        print(flush=True)

@@ -198,7 +198,8 @@ class SlackBot:
                 SlackTurn(channel=channel, thread_ts=thread, role="assistant", content=answer)
             )
         lines = [f"[{p.n}] {p.label}" for p in plan.passages]
-        return answer, answer_blocks(answer, lines, trace_id)
+        quoted = [f"> {' '.join(q.text.split())}\n({q.label}) [{q.n}]" for q in plan.quote]
+        return answer, answer_blocks(answer, lines, trace_id, quoted)
 
     def notify(self) -> int:
         """Tell people whose Slack files finished ingesting; forget old event ids (sweeper)."""
@@ -207,11 +208,15 @@ class SlackBot:
         return self.files.notify()
 
 
-def answer_blocks(answer: str, sources: list[str], trace_id: str) -> list[dict[str, Any]]:
-    """Answer, sources and 👍/👎 buttons as Slack blocks."""
+def answer_blocks(
+    answer: str, sources: list[str], trace_id: str, quotes: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The quote above the answer, then sources and 👍/👎 buttons, as Slack blocks."""
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": answer[:2900] or "…"}}
+        {"type": "section", "text": {"type": "mrkdwn", "text": quote[:2900]}}
+        for quote in quotes or []
     ]
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": answer[:2900] or "…"}})
     if sources:
         listed = "\n".join(sources)[:2900]
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": listed}]})

@@ -38,15 +38,21 @@ class ScriptedLLM:
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float,
         cancel: threading.Event,
     ) -> Iterator[str]:  # fmt: skip
-        """The script's words, one by one, stopping when cancelled."""
+        """The script's words, one by one, stopping when cancelled or closed."""
         self.prompts.append(messages)
-        for i, word in enumerate(self.script(messages).split(" ")[:max_tokens]):
-            if cancel.is_set():
+        done = False
+        try:
+            for i, word in enumerate(self.script(messages).split(" ")[:max_tokens]):
+                if cancel.is_set():
+                    return
+                time.sleep(self.delay)
+                yield word if i == 0 else " " + word
+            done = True
+        finally:  # also when the consumer closes the generator (GeneratorExit at the yield)
+            if done:
+                self.finished += 1
+            else:
                 self.stopped_early += 1
-                return
-            time.sleep(self.delay)
-            yield word if i == 0 else " " + word
-        self.finished += 1
 
     def script(self, messages: list[dict[str, str]]) -> str:
         """The reply, or the word an instruction in the prompt demands when obeying."""

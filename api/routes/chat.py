@@ -1,46 +1,26 @@
-"""Chat: cited answers from the documents, streamed as server-sent events or as one JSON."""
+"""Chat: the quote at once, then a cited answer, as server-sent events or as one JSON."""
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
-from answer.rag import Answerer, Plan, citations
+from answer.rag import citations
 from answer.tracing import Draft, Tracer
 from api.auth import CurrentUser
 from api.deps import AnswererDep, SessionDep, TracerDep
-from api.routes.collections import readable_collections
 from api.schemas import ChatIn, ChatOut
-from api.streaming import from_thread
+from api.streaming import answer_pieces, finish, take_turn
+from core.access import readable_collections
+from core.errors import GptuError
 
 router = APIRouter(prefix="/v1", tags=["chat"])
-
-
-async def answer_pieces(answerer: Answerer, plan: Plan) -> AsyncIterator[str]:
-    """Take the model in turn (503 model_busy after the queue timeout), then stream from it."""
-    cancel = threading.Event()
-    if not answerer.needs_model(plan):
-        for piece in answerer.generate(plan, cancel):
-            yield piece
-        return
-    await run_in_threadpool(answerer.gate.acquire, answerer.queue_timeout)
-    async for piece in from_thread(
-        lambda: answerer.generate(plan, cancel), cancel, answerer.gate.release
-    ):
-        yield piece
-
-
-async def finish(tracer: Tracer, draft: Draft, answer: str) -> tuple[str, str]:
-    """Check and store a finished answer; (trace id, answer without invalid citations)."""
-    assert draft.plan is not None
-    tokens = await run_in_threadpool(draft.plan.llm.count_tokens, answer)
-    return await run_in_threadpool(tracer.finish, draft, answer, tokens)
 
 
 @router.post("/chat", response_model=ChatOut)
@@ -63,30 +43,31 @@ async def chat(
         draft.token_arrived()
         trace_id, answer = await finish(tracer, draft, answer)
         return ChatOut(
-            answer=answer, citations=citations(answer, plan.passages), sources=plan.passages,
-            trace_id=trace_id,
+            answer=answer, quote=plan.quote, citations=citations(answer, plan.passages),
+            sources=plan.passages, trace_id=trace_id,
         )  # fmt: skip
-    pieces = answer_pieces(answerer, plan)
-    first = await anext(pieces, "")  # waits for the model here: busy is a 503, not a broken stream
-    draft.token_arrived()
-    stream = sse(tracer, draft, first, pieces)
-    return StreamingResponse(stream, media_type="text/event-stream")
+    turn = await take_turn(answerer, plan)  # model busy: a 503 before any byte is sent
+    stream = sse(tracer, draft, answer_pieces(answerer, plan, turn))
+    return StreamingResponse(
+        stream, media_type="text/event-stream", background=BackgroundTask(turn.release_unused)
+    )
 
 
-async def sse(
-    tracer: Tracer, draft: Draft, first: str, pieces: AsyncIterator[str]
-) -> AsyncIterator[str]:
-    """The event stream: sources, then tokens, then done with the citations and trace id."""
+async def sse(tracer: Tracer, draft: Draft, pieces: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The event stream: sources and the quote at once, then tokens, then done."""
     plan = draft.plan
     assert plan is not None
     yield event("sources", [s.model_dump() for s in plan.passages])
-    answer = first
-    if first:
-        yield event("token", {"text": first})
+    yield event("quote", [q.model_dump() for q in plan.quote])
+    answer = ""
     try:
         async for piece in pieces:
+            draft.token_arrived()
             answer += piece
             yield event("token", {"text": piece})
+    except GptuError as exc:
+        yield event("error", {"code": exc.code, "message": exc.message})
+        return
     finally:
         await pieces.aclose()  # type: ignore[attr-defined]
     trace_id, answer = await finish(tracer, draft, answer)

@@ -17,48 +17,12 @@ from api.schemas import (
     DeletedOut,
     aware,
 )
-from core.accounts import PERSONAL, Caller, audit, check_grants, readable
+from core.access import managed_collection, visible_collection
+from core.accounts import PERSONAL, Caller, audit, check_grants
 from core.db import Collection, Document
-from core.errors import Conflict, NotFound, PermissionDenied
+from core.errors import Conflict
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
-
-
-def visible_collection(session: Session, caller: Caller, name: str) -> Collection:
-    """The collection if the caller may read or write it; otherwise 404, as if it did not exist."""
-    found = session.scalar(select(Collection).where(Collection.name == name))
-    if found is None or not (caller.can_read(found) or caller.can_write(found)):
-        raise NotFound(f"collection {name!r} does not exist")
-    return found
-
-
-def readable_collections(session: Session, caller: Caller, asked: list[str] | None) -> list[str]:
-    """The collections to search: those asked for (each readable), else every readable one."""
-    if asked is None:
-        return [c.name for c in readable(session, caller)]
-    names = []
-    for name in dict.fromkeys(asked):
-        collection = visible_collection(session, caller, name)
-        if not caller.can_read(collection):
-            raise PermissionDenied(f"you may add documents to {name!r} but not read it")
-        names.append(collection.name)
-    return names
-
-
-def writable_collection(session: Session, caller: Caller, name: str) -> Collection:
-    """The collection if the caller may add documents to it (404 unseen, 403 read-only)."""
-    collection = visible_collection(session, caller, name)
-    if not caller.can_write(collection):
-        raise PermissionDenied(f"you may read {name!r} but not add or delete documents")
-    return collection
-
-
-def managed_collection(session: Session, caller: Caller, name: str) -> Collection:
-    """The collection if the caller owns it or is an admin (404 unseen, 403 otherwise)."""
-    collection = visible_collection(session, caller, name)
-    if not caller.can_manage(collection):
-        raise PermissionDenied(f"only the owner of {name!r} or an admin may change or delete it")
-    return collection
 
 
 def collection_out(session: Session, caller: Caller, collection: Collection) -> CollectionOut:

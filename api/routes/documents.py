@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from api.auth import CurrentUser
 from api.deps import IntakeDep, ServicesDep, SessionDep
-from api.routes.collections import visible_collection, writable_collection
 from api.schemas import AcceptedOut, DeletedOut, DocumentOut
 from app.intake import Upload
+from core.access import visible_collection, writable_collection
 from core.accounts import Caller, audit, readable
 from core.db import STATES, Collection, Document
 from core.errors import InvalidRequest, NotFound, PermissionDenied

@@ -12,14 +12,15 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 
 from answer.rag import Plan, citations
 from answer.tracing import Draft, Tracer
 from api.auth import CurrentUser
 from api.deps import AnswererDep, SessionDep, TracerDep
-from api.routes.chat import answer_pieces, finish
-from api.routes.collections import readable_collections
 from api.schemas import MAX_QUESTION_CHARS
+from api.streaming import answer_pieces, finish, take_turn
+from core.access import readable_collections
 from core.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -111,15 +112,19 @@ async def completions(
                          "finish_reason": "stop"}],
             "usage": usage(answerer, plan, answer),
             "sources": [s.model_dump() for s in plan.passages],
+            "quote": [q.model_dump() for q in plan.quote],
             "citations": citations(answer, plan.passages),
             "trace_id": trace_id,
         }  # fmt: skip
-    pieces = answer_pieces(answerer, plan)
+    turn = await take_turn(answerer, plan)  # model busy: a 503 before any byte is sent
+    pieces = answer_pieces(answerer, plan, turn)
     first = await anext(pieces, "")
     draft.token_arrived()
     head = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
     stream = chunks(tracer, draft, head, first, pieces)
-    return StreamingResponse(stream, media_type="text/event-stream")
+    return StreamingResponse(
+        stream, media_type="text/event-stream", background=BackgroundTask(turn.release_unused)
+    )
 
 
 async def chunks(
@@ -134,9 +139,9 @@ async def chunks(
     assert plan is not None
     answer = first
     opening = {"role": "assistant", "content": first}
-    yield data(
-        {**head, "choices": [delta(opening)], "sources": [s.model_dump() for s in plan.passages]}
-    )
+    sources = [s.model_dump() for s in plan.passages]
+    quote = [q.model_dump() for q in plan.quote]
+    yield data({**head, "choices": [delta(opening)], "sources": sources, "quote": quote})
     try:
         async for piece in pieces:
             answer += piece

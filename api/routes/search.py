@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from api.auth import CurrentUser
 from api.deps import ServicesDep, SessionDep
-from api.routes.collections import readable_collections
 from api.schemas import SearchIn, SearchOut
+from core.access import readable_collections
 from core.db import Collection
 from core.errors import EmbedderMismatch
 

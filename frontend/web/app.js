@@ -86,6 +86,31 @@ function renderSources(li, sources, id) {
   li.append(details);
 }
 
+/**
+ * The source sentences that most likely answer, shown at once: each quote highlighted inside
+ * a little of its passage, with file and page. @param {HTMLElement} li @param {any[]} quotes
+ * @param {any[]} sources @param {string} id
+ */
+function renderQuote(li, quotes, sources, id) {
+  for (const q of quotes) {
+    const passage = sources.find((s) => s.n === q.n)?.text ?? q.text;
+    const box = document.createElement("blockquote");
+    box.className = "quote";
+    const before = passage.slice(Math.max(0, q.start - 160), q.start);
+    const after = passage.slice(q.end, q.end + 160);
+    const mark = document.createElement("mark");
+    mark.textContent = q.text;
+    const text = document.createElement("p");
+    text.append(`${q.start > 160 ? "…" : ""}${before}`, mark, `${after}${q.end + 160 < passage.length ? "…" : ""}`);
+    const cite = document.createElement("a");
+    cite.href = `#${id}-src-${q.n}`;
+    cite.className = "cite";
+    cite.textContent = `${q.label} [${q.n}]`;
+    box.append(text, cite);
+    li.insertBefore(box, li.querySelector(".text"));
+  }
+}
+
 /** 👍/👎 with an optional comment, and "why this answer". @param {HTMLElement} li @param {string} traceId */
 function renderTools(li, traceId) {
   const bar = document.createElement("div");
@@ -180,6 +205,8 @@ async function ask(question) {
   const id = `t${history.length}`;
   $("send").setAttribute("disabled", "");
   let answer = "";
+  /** @type {any[]} */
+  let sources = [];
   try {
     const res = await api("/v1/chat", {
       method: "POST",
@@ -202,8 +229,10 @@ async function ask(question) {
         buffer = buffer.slice(cut + 2);
         const name = block.match(/^event: (.*)$/m)?.[1];
         const data = JSON.parse(block.match(/^data: (.*)$/m)?.[1] ?? "null");
-        if (name === "sources") renderSources(li, data, id);
+        if (name === "sources") { sources = data; renderSources(li, data, id); }
+        if (name === "quote") renderQuote(li, data, sources, id);
         if (name === "token") { answer += data.text; textEl.textContent = answer; }
+        if (name === "error") throw new Error(data.message);
         if (name === "done") {
           answer = data.answer;
           renderAnswer(textEl, answer, id);

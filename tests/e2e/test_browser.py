@@ -33,6 +33,19 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+# Records, in order, when the last answer first shows a quote and first shows answer text.
+SEEN_FIRST = """() => {
+  window.seen = [];
+  new MutationObserver(() => {
+    const turn = [...document.querySelectorAll(".turn.assistant")].pop();
+    if (!turn) return;
+    const text = turn.querySelector(".text")?.textContent ?? "";
+    if (turn.querySelector(".quote") && !window.seen.includes("quote")) window.seen.push("quote");
+    if (text && text !== "…" && !window.seen.includes("answer")) window.seen.push("answer");
+  }).observe(document.body, { subtree: true, childList: true, characterData: true });
+}"""
+
+
 def sign_in(page: Page, key: str) -> None:
     """Type the key into the sign-in dialog."""
     page.fill("#api-key", "wrong-key")
@@ -79,12 +92,16 @@ def test_chat_page_streams_an_answer_with_sources_and_follow_up(
     page.goto(stack.api_url + "/")
     sign_in(page, stack.env["GPTU_ADMIN_TOKEN"])
     page.get_by_label(name, exact=False).check()
+    page.evaluate(SEEN_FIRST)
     page.fill("#question", "When does the Quorrin canteen serve lunch?")
     page.keyboard.press("Enter")
     answer = page.locator(".turn.assistant").last
     expect(answer.locator(".sources li").first).to_contain_text("canteen.md", timeout=120_000)
+    expect(answer.locator(".quote mark")).to_contain_text("11:30 to 14:00")
+    expect(answer.locator(".quote .cite")).to_contain_text("canteen.md [1]")
     expect(page.locator("#send")).to_be_enabled(timeout=120_000)
     assert answer.locator(".text").inner_text().strip() not in ("", "…")
+    assert page.evaluate("window.seen") == ["quote", "answer"]  # the evidence came first
     answer.get_by_role("button", name="Good answer").click()
     expect(answer.get_by_role("button", name="Good answer")).to_have_attribute(
         "aria-pressed", "true"

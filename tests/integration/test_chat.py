@@ -1,16 +1,18 @@
-"""Cited answers from the real packaged GGUF through /v1/chat, the API and its failure modes."""
+"""Cited answers from the real packaged GGUF through /v1/chat, the API and its failure modes.
+
+Cancellation and the injection defence are tested with a scripted model in test_scripted.py,
+where a broken defence would show."""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 
 import httpx
 import pytest
 
-from answer.rag import NOT_FOUND
+from answer.rag import CITATION, NOT_FOUND
 from tests.conftest import Stack, upload, wait_done
 
 FACTS = (
@@ -63,28 +65,28 @@ def test_streamed_answer_has_sources_tokens_and_valid_citations(
     )
     got = events(answer)
     names = [name for name, _ in got]
-    assert names[0] == "sources" and names[-1] == "done" and "token" in names
+    assert names[:2] == ["sources", "quote"] and names[-1] == "done" and "token" in names
     sources = got[0][1]
+    [quote] = got[1][1]  # type: ignore[misc]
+    assert "7:15" in quote["text"] and quote["label"] == "hours.md"
+    assert sources[quote["n"] - 1]["text"][quote["start"] : quote["end"]] == quote["text"]
     assert isinstance(sources, list) and sources[0]["filename"] == "hours.md"
     assert sources[0]["n"] == 1 and sources[0]["label"] == "hours.md"
     done = got[-1][1]
     assert isinstance(done, dict) and done["answer"].strip()
     assert done["answer"] == "".join(d["text"] for n, d in got if n == "token")  # type: ignore[index]
-    assert set(done["citations"]) <= {s["n"] for s in sources}
+    cited = list(dict.fromkeys(int(n) for n in CITATION.findall(done["answer"])))
+    assert done["citations"] == cited  # every [n] left in the answer is reported, and valid
+    assert set(cited) <= {s["n"] for s in sources}
 
 
 def test_json_answer_and_not_found_for_unrelated_questions(api: httpx.Client, facts: str) -> None:
     found = ask(api, "When does the Zorblat office open on Mondays?", facts, stream=False).json()
     assert found["answer"].strip() and found["sources"]
+    assert "7:15" in found["quote"][0]["text"]
     missing = ask(api, "What was the GDP of Brazil in 1987?", facts, stream=False).json()
     assert missing["answer"] == NOT_FOUND
-    assert missing["citations"] == []
-
-
-def test_instructions_inside_documents_are_not_obeyed(api: httpx.Client, facts: str) -> None:
-    answer = ask(api, "Where do staff park?", facts, stream=False).json()
-    assert any(s["filename"] == "parking.md" for s in answer["sources"])
-    assert "PWNED" not in answer["answer"]
+    assert missing["citations"] == [] and missing["quote"] == []
 
 
 def test_bad_questions_get_clear_errors(api: httpx.Client, facts: str) -> None:
@@ -99,21 +101,6 @@ def test_bad_questions_get_clear_errors(api: httpx.Client, facts: str) -> None:
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
     wrong_role = api.post("/v1/chat", json={"messages": [{"role": "assistant", "content": "hi"}]})
     assert wrong_role.status_code == 422
-
-
-def test_client_disconnect_frees_the_model(stack: Stack, facts: str) -> None:
-    body = {"messages": [{"role": "user", "content": "Describe the Zorblat office in detail."}],
-            "collections": [facts]}  # fmt: skip
-    url = f"{stack.api_url}/v1/chat"
-    with httpx.stream("POST", url, json=body, headers=stack.headers(), timeout=120) as answer:
-        for line in answer.iter_lines():
-            if line.startswith("event: token"):
-                break
-    started = time.monotonic()
-    with stack.client() as api:
-        again = ask(api, "When does the Zorblat office open on Mondays?", facts, stream=False)
-    assert again.status_code == 200
-    assert time.monotonic() - started < 60
 
 
 def test_ten_concurrent_askers_are_answered_or_told_to_retry(stack: Stack, facts: str) -> None:

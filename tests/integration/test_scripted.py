@@ -169,3 +169,20 @@ def test_errors_share_one_envelope(scripted: Scripted) -> None:
         body = answer.json()
         assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
         assert body["error"]["message"]
+
+
+def test_the_quote_arrives_before_the_model_says_anything(scripted: Scripted) -> None:
+    llm = scripted.llm
+    llm.reply, llm.delay, llm.obey = "It opens at 7:15 [1].", 1.0, False  # first word after 1 s
+    body = {"messages": [{"role": "user", "content": "When does the Zorblat office open?"}],
+            "collections": [scripted.collection]}  # fmt: skip
+    seen: list[tuple[str, float]] = []
+    started = time.monotonic()
+    with scripted.client() as api, api.stream("POST", "/v1/chat", json=body) as answer:
+        for line in answer.iter_lines():
+            if line.startswith("event: "):
+                seen.append((line[7:], time.monotonic() - started))
+    names = [name for name, _ in seen]
+    assert names[:3] == ["sources", "quote", "token"] and names[-1] == "done"
+    assert seen[1][1] < 1.0 <= seen[2][1]  # the evidence is out before the model's first word
+    llm.delay = 0.0

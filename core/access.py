@@ -1,0 +1,47 @@
+"""Which collections a caller may see, read, write or manage: answers or 404/403 errors."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.accounts import Caller, readable
+from core.db import Collection
+from core.errors import NotFound, PermissionDenied
+
+
+def visible_collection(session: Session, caller: Caller, name: str) -> Collection:
+    """The collection if the caller may read or write it; otherwise 404, as if it did not exist."""
+    found = session.scalar(select(Collection).where(Collection.name == name))
+    if found is None or not (caller.can_read(found) or caller.can_write(found)):
+        raise NotFound(f"collection {name!r} does not exist")
+    return found
+
+
+def readable_collections(session: Session, caller: Caller, asked: list[str] | None) -> list[str]:
+    """The collections to search: those asked for (each readable), else every readable one."""
+    if asked is None:
+        return [c.name for c in readable(session, caller)]
+    names = []
+    for name in dict.fromkeys(asked):
+        collection = visible_collection(session, caller, name)
+        if not caller.can_read(collection):
+            raise PermissionDenied(f"you may add documents to {name!r} but not read it")
+        names.append(collection.name)
+    return names
+
+
+def writable_collection(session: Session, caller: Caller, name: str) -> Collection:
+    """The collection if the caller may add documents to it (404 unseen, 403 read-only)."""
+    collection = visible_collection(session, caller, name)
+    if not caller.can_write(collection):
+        raise PermissionDenied(f"you may read {name!r} but not add or delete documents")
+    return collection
+
+
+def managed_collection(session: Session, caller: Caller, name: str) -> Collection:
+    """The collection if the caller owns it or is an admin (404 unseen, 403 otherwise)."""
+    collection = visible_collection(session, caller, name)
+    if not caller.can_manage(collection):
+        raise PermissionDenied(f"only the owner of {name!r} or an admin may change or delete it")
+    return collection

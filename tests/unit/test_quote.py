@@ -1,0 +1,50 @@
+"""The quote: the best source sentence(s), verbatim, chosen without the model."""
+
+from __future__ import annotations
+
+from answer.quote import MAX_SENTENCE, choose, sentences
+from ingest.passage import Passage
+from tests.fakes import HashEmbedder
+
+POLICY_2023 = (
+    "Travel policy 2023. Employees may claim 0.30 EUR per kilometre for private cars. "
+    "Receipts are kept for seven years."
+)
+POLICY_2024 = (
+    "Travel policy 2024. Meals abroad are refunded up to 45 EUR a day. The mileage "
+    "allowance for a private car is 0.35 EUR per kilometre from 1 March 2024. Trains go first."
+)
+
+
+def passage(text: str, page: int | None = 1, name: str = "travel.pdf") -> Passage:
+    """A retrieved passage."""
+    return Passage(document_id=name, chunk=0, collection="c", filename=name, text=text, page=page)
+
+
+def test_the_answering_sentence_wins_among_look_alikes_and_is_verbatim() -> None:
+    passages = [passage(POLICY_2023, name="2023.pdf"), passage(POLICY_2024, name="2024.pdf")]
+    [quote] = choose("What is the mileage allowance for a private car?", passages, HashEmbedder())
+    assert quote.n == 2 and quote.label == "2024.pdf, p. 1"
+    assert "0.35 EUR per kilometre" in quote.text
+    assert passages[1].text[quote.start : quote.end] == quote.text
+
+
+def test_a_short_sentence_is_widened_to_its_neighbour() -> None:
+    text = "Parking. Staff park north. Visitors use the south car park near the gate."
+    [quote] = choose("Where do staff park?", [passage(text)], None)
+    assert quote.text == "Staff park north. Visitors use the south car park near the gate."
+
+
+def test_nothing_is_quoted_when_no_word_of_the_question_is_there() -> None:
+    assert choose("Quelle est la capitale?", [passage(POLICY_2024)], HashEmbedder()) == []
+    assert choose("?", [passage(POLICY_2024)], HashEmbedder()) == []
+    assert choose("mileage", [], HashEmbedder()) == []
+
+
+def test_one_huge_line_still_gives_bounded_sentences() -> None:
+    line = " ".join(f"word{i}" for i in range(6000)) + " mileage allowance 0.35 EUR"
+    found = sentences(1, line)
+    assert all(len(s.text) <= MAX_SENTENCE for s in found) and len(found) > 50
+    assert all(line[s.start : s.end] == s.text for s in found)
+    [quote] = choose("mileage allowance", [passage(line)], HashEmbedder())
+    assert "mileage allowance" in quote.text and len(quote.text) <= MAX_SENTENCE
