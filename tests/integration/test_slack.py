@@ -96,6 +96,8 @@ def test_mention_gets_searching_then_a_cited_answer_once_despite_retries(
     assert [p["text"] for p in posts] == [SEARCHING] and posts[0]["thread_ts"] == "1.0001"
     assert len(slack.posts("chat.update", channel=channel)) == 1
     assert "greenhouse.md" in json.dumps(answer["blocks"])
+    quote = answer["blocks"][0]["text"]["text"]  # the evidence first, above the answer
+    assert quote.startswith("> ") and "every Tuesday at 6:00" in quote and "greenhouse.md" in quote
     buttons = answer["blocks"][-1]["elements"]
     assert [b["action_id"] for b in buttons] == ["feedback_up", "feedback_down"]
     trace_id = buttons[0]["value"]
