@@ -13,6 +13,12 @@ from core.errors import ModelBusy, ModelError
 Message = dict[str, str]
 
 
+# The prompt's own markup never belongs in an answer: generation stops where it would start.
+STOP = ["<passages>", "</passages>", "\nQuestion:", "Question: "]
+REPEAT_PENALTY = 1.1  # llama.cpp's penalty on tokens repeated within the last 64
+FREQUENCY_PENALTY = 0.3  # OpenAI-style servers' nearest equivalent
+
+
 class LLM(Protocol):
     """A chat model: counts tokens and streams a reply to messages."""
 
@@ -116,6 +122,8 @@ class LlamaCppLLM:
             messages=messages,
             max_tokens=max_tokens,
             temperature=temperature,
+            repeat_penalty=REPEAT_PENALTY,
+            stop=STOP,
             stream=True,
         )
         try:
@@ -165,7 +173,8 @@ class RemoteLLM:
 
         body = {
             "model": self.name, "messages": messages, "max_tokens": max_tokens,
-            "temperature": temperature, "stream": True,
+            "temperature": temperature, "stream": True, "stop": STOP,
+            "frequency_penalty": FREQUENCY_PENALTY,
         }  # fmt: skip
         try:
             with self.client.stream("POST", "/chat/completions", json=body) as answer:

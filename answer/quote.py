@@ -1,15 +1,16 @@
-"""The quote: the source sentences that most likely answer the question, chosen without the model.
+"""The quote and the excerpts: source sentences that most likely answer, chosen without the model.
 
 Every sentence of the retrieved passages is scored by the question's rare words it contains
-(idf-weighted, over those sentences) and by its embedding's cosine to the question's; the best
-one, widened to its neighbour when it is short, is shown verbatim at once with file and page.
+(idf-weighted, over those sentences) and by its embedding's cosine to the question's. The best
+one, widened to its neighbour when it is short, is the quote shown verbatim at once with file
+and page; the best ones with their neighbours, up to a token budget, are what the model reads.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
@@ -28,7 +29,10 @@ STOP_WORDS = (
 STOP = frozenset(STOP_WORDS.split(" "))
 MAX_SENTENCE = 400  # characters; longer runs (a 38k-character line) are cut at spaces
 SHORT = 90  # a best sentence shorter than this is widened to its neighbour
-EMBEDDED = 24  # sentences (best by words) whose embeddings are compared with the question's
+# Sentences (best by words) whose embeddings are compared with the question's, cut to
+# EMBEDDED_CHARS: one thread embeds ~8 short sentences in ~100 ms, 24 long ones took ~1 s.
+EMBEDDED = 8
+EMBEDDED_CHARS = 240
 LEXICAL_WEIGHT = 0.5
 
 
@@ -98,26 +102,43 @@ def lexical_scores(question: set[str], found: list[Sentence]) -> list[float]:
     return [sum(idf[t] for t in question & bag) / whole for bag in bags]
 
 
-def choose(
-    question: str, passages: Sequence[Passage], embedder: Embedder | None, count: int = 1
-) -> list[Quote]:
-    """The best sentence window(s) of the numbered passages (1-based, in order) for question."""
+@dataclass(frozen=True)
+class Scored:
+    """Every sentence of the numbered passages with its score for one question."""
+
+    found: list[Sentence]
+    scores: list[float]
+    lexical: list[float]
+
+    def best_first(self) -> list[int]:
+        """Sentence indexes, best first (ties: earlier passage, earlier in it)."""
+        found, scores = self.found, self.scores
+        return sorted(range(len(found)), key=lambda i: (-scores[i], found[i].n, found[i].start))
+
+
+def score(question: str, passages: Sequence[Passage], embedder: Embedder | None) -> Scored:
+    """Score each sentence by the question's weighted words it holds and by embedding cosine."""
     found = [s for n, p in enumerate(passages, start=1) for s in sentences(n, p.text)]
     wanted = terms(question)
     if not found or not wanted:
-        return []
+        return Scored(found, [0.0] * len(found), [0.0] * len(found))
     lexical = lexical_scores(wanted, found)
     scores = [LEXICAL_WEIGHT * x for x in lexical]
     if embedder is not None:
         ranked = sorted(range(len(found)), key=lambda i: (-lexical[i], found[i].n))[:EMBEDDED]
-        vectors = embedder.embed([question, *(found[i].text for i in ranked)])
+        vectors = embedder.embed([question, *(found[i].text[:EMBEDDED_CHARS] for i in ranked)])
         for i, vector in zip(ranked, vectors[1:], strict=True):
             cosine = sum(a * b for a, b in zip(vectors[0], vector, strict=True))
             scores[i] += (1 - LEXICAL_WEIGHT) * max(0.0, cosine)
-    order = sorted(range(len(found)), key=lambda i: (-scores[i], found[i].n, found[i].start))
+    return Scored(found, scores, lexical)
+
+
+def choose(passages: Sequence[Passage], scored: Scored, count: int = 1) -> list[Quote]:
+    """The best sentence window(s) of the numbered passages (1-based, in order)."""
+    found = scored.found
     quotes: list[Quote] = []
-    for i in order:
-        if len(quotes) == count or lexical[i] == 0:
+    for i in scored.best_first():
+        if len(quotes) == count or scored.lexical[i] == 0:
             break
         window = widen(found, i)
         if any(q.n == window.n and q.start < window.end and window.start < q.end for q in quotes):
@@ -126,8 +147,40 @@ def choose(
         text = source.text[window.start : window.end]
         quotes.append(Quote(n=window.n, label=label(source), filename=source.filename,
                             page=source.page, text=text, start=window.start,
-                            end=window.end, score=round(scores[i], 4)))  # fmt: skip
+                            end=window.end, score=round(scored.scores[i], 4)))  # fmt: skip
     return quotes
+
+
+def excerpts(
+    passages: Sequence[Passage], scored: Scored, budget: int, count: Callable[[str], int]
+) -> dict[int, str]:
+    """Per passage number, what the model reads of it: its best sentences with their neighbours,
+    in document order (verbatim; gaps shown as …), all passages together within budget tokens."""
+    found = scored.found
+    chosen: set[int] = set()
+    used = 0
+    for i in scored.best_first():
+        if scored.scores[i] <= 0:
+            break
+        around = [j for j in (i, i - 1, i + 1) if 0 <= j < len(found) and found[j].n == found[i].n]
+        for j in around:
+            cost = count(found[j].text)
+            if j not in chosen and used + cost <= budget:
+                chosen.add(j)
+                used += cost
+        if used >= budget:
+            break
+    shown: dict[int, str] = {}
+    for j in sorted(chosen):
+        sentence, text = found[j], passages[found[j].n - 1].text
+        if sentence.n not in shown:
+            shown[sentence.n] = "" if sentence.start == 0 else "… "
+        elif j - 1 not in chosen:
+            shown[sentence.n] += " … "
+        else:
+            shown[sentence.n] += text[found[j - 1].end : sentence.start]
+        shown[sentence.n] += sentence.text
+    return {n: shown[n] for n in sorted(shown)}
 
 
 def widen(found: list[Sentence], i: int) -> Sentence:

@@ -30,6 +30,7 @@ def make_answerer(
         llm,
         Gate(),
         k=settings.chat_k,
+        context_tokens=settings.context_tokens,
         max_tokens=settings.max_answer_tokens,
         min_similarity=max(floor, settings.min_support) if settings.grounded_only else floor,
         queue_timeout=settings.queue_timeout,

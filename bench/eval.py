@@ -1,10 +1,13 @@
-"""The eval question set against one model: `gptu eval` on a fresh stack, report printed.
+"""The eval question set against one model, for one or more prompt budgets, in one run.
 
-Ingests the question set's corpus files plus the same large distractors as the test gate,
-then runs `gptu eval tests/eval/corpus.jsonl` and prints its table (and writes the JSON report
-to bench/out/eval-<model>.json, to compare runs with `gptu eval … --compare`).
+Ingests the question set's corpus files plus the same large distractors as the test gate once,
+then for each `--context-tokens` value restarts the API with it, runs `gptu eval
+tests/eval/corpus.jsonl` and times streamed answers (quote event, first token). Prints one
+table with a column per budget (0 = the old prompt of whole passages) and ratios against the
+first, and writes each JSON report to bench/out/eval-<model>-<budget>.json (`gptu eval …
+--compare` reads them).
 
-Run: `.venv/bin/python bench/eval.py [--model qwen2.5-coder-0.5b] [--max-tokens 256]`.
+Run: `.venv/bin/python bench/eval.py [--model qwen2.5-coder-0.5b] [--context-tokens 0 400]`.
 """
 
 from __future__ import annotations
@@ -14,48 +17,122 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cli.evals import show_report
-from cli.localstack import GPTU, ROOT, stack_env, start_stack, wait_until
+from cli.evaluate import load_questions
+from cli.localstack import GPTU, ROOT, Stack, stack_env, start_stack, wait_until
 from core.offline import go_offline
 from tests.integration.test_eval import CORPUS, QUESTIONS, sources  # the gate's own file set
 
+SHOWN = ("recall@5", "mrr", "answer_correct", "quote_correct", "seen_correct",
+         "citation_precision", "abstention", "false_abstention", "latency_p50_s")  # fmt: skip
+
+
+def ingest(stack: Stack) -> None:
+    """The gate's files into collection 'eval'."""
+    with stack.client() as admin:
+        admin.post("/v1/collections", json={"name": "eval"}).raise_for_status()
+        handles = [("file", (f, (CORPUS / f).read_bytes())) for f in sources()]
+        admin.post("/v1/documents", data={"collection": "eval"}, files=handles)
+
+        def ingested() -> bool:
+            docs = admin.get("/v1/documents", params={"collection": "eval"}).json()
+            return all(d["status"] in ("ready", "failed") for d in docs)
+
+        wait_until(ingested, 900, "ingestion")
+
+
+def restart_api(stack: Stack, **env: str) -> None:
+    """Stop the API, change its settings, start it again and wait until it is ready."""
+    api = stack.processes[-1]
+    api.stop()
+    api.env = {**api.env, **env}
+    api.start()
+    wait_until(lambda: httpx.get(f"{stack.api_url}/readyz").status_code == 200, 120, "API ready")
+
+
+def timings(stack: Stack, questions: list[str]) -> dict[str, float]:
+    """p50/p95 of the quote event and of the first answer token, streamed through /v1/chat."""
+    quotes, firsts = [], []
+    for question in questions:
+        body = {"messages": [{"role": "user", "content": question}], "collections": ["eval"]}
+        started = time.perf_counter()
+        quoted = first = 0.0
+        with httpx.stream("POST", f"{stack.api_url}/v1/chat", json=body,
+                          headers=stack.headers(), timeout=600) as answer:  # fmt: skip
+            for line in answer.iter_lines():
+                now = time.perf_counter() - started
+                if line == "event: quote":
+                    quoted = now
+                elif line == "event: token" and not first:
+                    first = now
+        quotes.append(quoted)
+        if first:
+            firsts.append(first)
+    return {"quote_p50_s": pct(quotes, 50), "ttft_p50_s": pct(firsts, 50),
+            "ttft_p95_s": pct(firsts, 95)}  # fmt: skip
+
+
+def pct(values: list[float], q: int) -> float:
+    """A percentile (nearest rank)."""
+    ordered = sorted(values) or [0.0]
+    return ordered[max(0, round(q / 100 * len(ordered)) - 1)]
+
 
 def main() -> None:
-    """Start, ingest, evaluate, print."""
+    """Start, ingest, then evaluate and time each budget; print one table."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--max-tokens", default="256")
+    parser.add_argument("--context-tokens", nargs="+", default=["0", "400"])
+    parser.add_argument("--timed", type=int, default=20, help="Answerable questions to time.")
     args = parser.parse_args()
     go_offline()
-    files = sources()
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)
+    questions, _ = load_questions(QUESTIONS)
+    timed = [q.question for q in questions if q.answerable][: args.timed]
+    results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         env = stack_env(Path(tmp), GPTU_MODEL=args.model, GPTU_MAX_ANSWER_TOKENS=args.max_tokens)
         stack = start_stack(Path(tmp), env)
         try:
-            with stack.client() as admin:
-                admin.post("/v1/collections", json={"name": "eval"}).raise_for_status()
-                handles = [("file", (f, (CORPUS / f).read_bytes())) for f in files]
-                admin.post("/v1/documents", data={"collection": "eval"}, files=handles)
-
-                def ingested() -> bool:
-                    docs = admin.get("/v1/documents", params={"collection": "eval"}).json()
-                    return all(d["status"] in ("ready", "failed") for d in docs)
-
-                wait_until(ingested, 900, "ingestion")
-            report = out / f"eval-{Path(args.model).stem}.json"
-            command = [*GPTU, "eval", str(QUESTIONS), "--collection", "eval", "--json"]
-            done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
-            report.write_text(done.stdout)
-            print(f"model {args.model}, answers up to {args.max_tokens} tokens")
-            show_report(json.loads(done.stdout), None)
+            ingest(stack)
+            for worker in stack.workers:
+                worker.stop()  # nothing else competes for the two cores from here on
+            for budget in args.context_tokens:
+                restart_api(stack, GPTU_CONTEXT_TOKENS=budget)
+                command = [*GPTU, "eval", str(QUESTIONS), "--collection", "eval", "--json"]
+                done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+                report = json.loads(done.stdout)
+                name = f"eval-{Path(args.model).stem}-{budget}.json"
+                (out / name).write_text(done.stdout)
+                results[budget] = {**report["metrics"], **timings(stack, timed)}
         finally:
             stack.stop()
+    show(args, results)
+
+
+def show(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
+    """One row per metric, one column per budget, and the ratio of the last to the first."""
+    budgets = list(results)
+    print(f"model {args.model}, answers up to {args.max_tokens} tokens; "
+          f"GPTU_CONTEXT_TOKENS = {', '.join(budgets)} (0 = whole passages)")  # fmt: skip
+    rows = [*SHOWN, "quote_p50_s", "ttft_p50_s", "ttft_p95_s"]
+    print(f"{'metric':20}" + "".join(f"{b:>10}" for b in budgets) + f"{'last/first':>12}")
+    for row in rows:
+        values = [results[b].get(row) for b in budgets]
+        cells = "".join(f"{'-' if v is None else f'{v:.3f}':>10}" for v in values)
+        first, last = values[0], values[-1]
+        ratio = f"{last / first:.2f}x" if first and last is not None else "-"
+        print(f"{row:20}{cells}{ratio:>12}")
+    print(f"(quote and first-token times: {args.timed} answerable questions streamed one by one)")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ import httpx
 from core.scoring import abstained, is_correct, overlap, percentile
 
 QUALITY = ("recall@1", "recall@5", "recall@10", "mrr", "answer_correct", "answer_overlap",
-           "citation_precision", "abstention", "false_abstention")  # fmt: skip
+           "quote_correct", "seen_correct", "citation_precision", "abstention",
+           "false_abstention")  # fmt: skip
 LOWER_IS_BETTER = {"false_abstention", "latency_p50_s", "latency_p95_s"}
 
 
@@ -43,6 +44,9 @@ class Outcome:
     cited_supported: int
     seconds: float
     trace_id: str | None
+    quote: str = ""
+    quote_correct: bool | None = None
+    seen_correct: bool | None = None
 
 
 def parse_line(number: int, raw: str) -> Question:
@@ -115,13 +119,17 @@ def ask(client: httpx.Client, q: Question, collections: list[str] | None) -> Out
     answer, sources = reply["answer"], {s["n"]: s for s in reply["sources"]}
     cited = [sources[n] for n in reply["citations"] if n in sources]
     refused = abstained(answer)
-    right = None
+    quote = " ".join(x["text"] for x in reply.get("quote", []))
+    right = quoted = seen = None
     if q.expected_answer:
         right = not refused and is_correct(q.expected_answer, answer)
+        quoted = is_correct(q.expected_answer, quote)
+        seen = is_correct(q.expected_answer, f"{quote} {'' if refused else answer}")
     return Outcome(
         q.line, q.question, rank, answer, refused, right,
         overlap(q.expected_answer, answer) if q.expected_answer else None,
         len(cited), sum(supported(s, q) for s in cited), seconds, reply.get("trace_id"),
+        quote, quoted, seen,
     )  # fmt: skip
 
 
@@ -144,6 +152,9 @@ def metrics_of(questions: list[Question], outcomes: list[Outcome]) -> dict[str, 
         "mrr": sum(1 / r for r in ranked if r) / len(ranked) if ranked else None,
         "answer_correct": share([bool(o.correct) for o in graded]),
         "answer_overlap": sum(o.overlap or 0 for o in graded) / len(graded) if graded else None,
+        # what a person sees at once (the quote), and with the answer (quote + answer)
+        "quote_correct": share([bool(o.quote_correct) for o in graded]),
+        "seen_correct": share([bool(o.seen_correct) for o in graded]),
         "citation_precision": sum(o.cited_supported for o in outcomes) / cited if cited else None,
         "abstention": share([o.abstained for q, o in pairs if q.answerable is False]),
         "false_abstention": share([o.abstained for o in answerable]),

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         0.38, description="Below this best-passage cosine the answer is 'not found'."
     )
     chat_k: int = Field(4, ge=1, le=20, description="Passages given to the model.")
+    context_tokens: int = Field(
+        220,
+        ge=0,
+        description="Tokens of passage text the model reads: the best sentences with their "
+        "neighbours; 0 = whole passages.",
+    )
     log_level: str = Field("INFO", description="Logging level.")
     log_format: str = Field("json", pattern="^(json|text)$", description="json lines or text.")
     redact_pii: bool = Field(

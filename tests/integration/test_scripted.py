@@ -20,12 +20,9 @@ import uvicorn
 
 from answer.rag import CITATION, NOT_FOUND
 from api.main import create_app
-from app.services import Services, chroma_client
+from app.services import Services, build_services
 from cli.localstack import free_port, wait_until
-from core.db import Database
 from core.settings import Settings
-from ingest.index import ChromaIndex
-from ingest.lexical import LexicalIndex
 from tests.conftest import Stack
 from tests.fakes import HashEmbedder, ScriptedLLM
 
@@ -55,15 +52,7 @@ class Scripted:
 
 def fake_services(settings: Settings) -> Services:
     """Real SQLite and Chroma, a hash embedder instead of the ONNX model."""
-    settings.files_dir.mkdir(parents=True, exist_ok=True)
-    embedder = HashEmbedder()
-    return Services(
-        settings=settings,
-        db=Database(settings.sqlalchemy_url),
-        embedder=embedder,
-        vectors=ChromaIndex(chroma_client(settings), embedder.id),
-        lexical=LexicalIndex(settings.lexical_path),
-    )
+    return build_services(settings, embedder=HashEmbedder())
 
 
 @pytest.fixture(scope="module")

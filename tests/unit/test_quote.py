@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from answer.quote import MAX_SENTENCE, choose, sentences
+from answer.quote import MAX_SENTENCE, choose, excerpts, score, sentences
 from ingest.passage import Passage
 from tests.fakes import HashEmbedder
 
@@ -23,7 +23,8 @@ def passage(text: str, page: int | None = 1, name: str = "travel.pdf") -> Passag
 
 def test_the_answering_sentence_wins_among_look_alikes_and_is_verbatim() -> None:
     passages = [passage(POLICY_2023, name="2023.pdf"), passage(POLICY_2024, name="2024.pdf")]
-    [quote] = choose("What is the mileage allowance for a private car?", passages, HashEmbedder())
+    question = "What is the mileage allowance for a private car?"
+    [quote] = choose(passages, score(question, passages, HashEmbedder()))
     assert quote.n == 2 and quote.label == "2024.pdf, p. 1"
     assert "0.35 EUR per kilometre" in quote.text
     assert passages[1].text[quote.start : quote.end] == quote.text
@@ -31,14 +32,15 @@ def test_the_answering_sentence_wins_among_look_alikes_and_is_verbatim() -> None
 
 def test_a_short_sentence_is_widened_to_its_neighbour() -> None:
     text = "Parking. Staff park north. Visitors use the south car park near the gate."
-    [quote] = choose("Where do staff park?", [passage(text)], None)
+    [quote] = choose([passage(text)], score("Where do staff park?", [passage(text)], None))
     assert quote.text == "Staff park north. Visitors use the south car park near the gate."
 
 
 def test_nothing_is_quoted_when_no_word_of_the_question_is_there() -> None:
-    assert choose("Quelle est la capitale?", [passage(POLICY_2024)], HashEmbedder()) == []
-    assert choose("?", [passage(POLICY_2024)], HashEmbedder()) == []
-    assert choose("mileage", [], HashEmbedder()) == []
+    policy = [passage(POLICY_2024)]
+    assert choose(policy, score("Quelle est la capitale?", policy, HashEmbedder())) == []
+    assert choose(policy, score("?", policy, HashEmbedder())) == []
+    assert choose([], score("mileage", [], HashEmbedder())) == []
 
 
 def test_one_huge_line_still_gives_bounded_sentences() -> None:
@@ -46,5 +48,21 @@ def test_one_huge_line_still_gives_bounded_sentences() -> None:
     found = sentences(1, line)
     assert all(len(s.text) <= MAX_SENTENCE for s in found) and len(found) > 50
     assert all(line[s.start : s.end] == s.text for s in found)
-    [quote] = choose("mileage allowance", [passage(line)], HashEmbedder())
+    [quote] = choose([passage(line)], score("mileage allowance", [passage(line)], HashEmbedder()))
     assert "mileage allowance" in quote.text and len(quote.text) <= MAX_SENTENCE
+
+
+def words(text: str) -> int:
+    """One token per word, for budgets."""
+    return len(text.split())
+
+
+def test_excerpts_keep_the_best_sentences_with_neighbours_within_the_budget() -> None:
+    passages = [passage(POLICY_2023, name="2023.pdf"), passage(POLICY_2024, name="2024.pdf")]
+    scored = score("What is the mileage allowance for a private car?", passages, HashEmbedder())
+    shown = excerpts(passages, scored, 30, words)
+    assert sum(words(text) for text in shown.values()) <= 30
+    assert "0.35 EUR per kilometre from 1 March 2024." in shown[2]
+    assert shown[2].startswith("… Meals abroad")  # its neighbour, and a mark for what is cut
+    everything = excerpts(passages, scored, 10_000, words)
+    assert everything == {1: POLICY_2023, 2: POLICY_2024}  # verbatim when the budget allows

@@ -20,6 +20,7 @@ from answer.rag import (
     condense,
     merge_neighbours,
     support,
+    until_loop,
 )
 from core.errors import ModelBusy
 from ingest.passage import Passage
@@ -153,3 +154,12 @@ def test_passage_text_cannot_close_the_fence() -> None:
     content = build_messages([{"role": "user", "content": "q"}], [passage(1, text)])[-1]["content"]
     assert content.count("</passages>") == 1 and content.count("<passages>") == 1
     assert "Fine print \u2039/passages\u203a" in content
+
+
+def test_a_looping_answer_is_cut_and_an_empty_one_is_not_found() -> None:
+    loop = ["The", " year", " is", " 2022:", " 2022:", " 2022:", " 2022:", " 2022:", " 2022:"]
+    assert "".join(until_loop(iter(loop))) == "The year is 2022: 2022: 2022:"
+    fine = ["Opens at 7:15 [1].", " Closes at 16:00 [1]."]
+    assert list(until_loop(iter(fine))) == fine
+    silent = Answerer(search=None, llm=ScriptedLLM(""), gate=Gate())  # type: ignore[arg-type]
+    assert silent.complete(grounded_plan(ScriptedLLM(""), "Some text.")) == NOT_FOUND
