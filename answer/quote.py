@@ -93,9 +93,15 @@ def terms(text: str) -> set[str]:
     return {w for w in (m.lower() for m in WORD.findall(text)) if w not in STOP}
 
 
-def lexical_scores(question: set[str], found: list[Sentence]) -> list[float]:
-    """Per sentence: the idf weight of the question's words it holds, over all their weight."""
-    bags = [terms(s.text) for s in found]
+def lexical_scores(
+    question: set[str], found: list[Sentence], titles: dict[int, set[str]]
+) -> list[float]:
+    """Per sentence: the idf weight of the question's words it holds, over all their weight.
+
+    A sentence also holds the words of its passage's file name and section title, so a
+    question that names a file ("what does hours.md say?") finds that file's sentences.
+    """
+    bags = [terms(s.text) | titles.get(s.n, set()) for s in found]
     total = len(found)
     idf = {t: math.log(1 + (total + 0.5) / (sum(t in b for b in bags) + 0.5)) for t in question}
     whole = sum(idf.values()) or 1.0
@@ -122,7 +128,8 @@ def score(question: str, passages: Sequence[Passage], embedder: Embedder | None)
     wanted = terms(question)
     if not found or not wanted:
         return Scored(found, [0.0] * len(found), [0.0] * len(found))
-    lexical = lexical_scores(wanted, found)
+    titles = {n: terms(f"{p.filename} {p.section or ''}") for n, p in enumerate(passages, 1)}
+    lexical = lexical_scores(wanted, found, titles)
     scores = [LEXICAL_WEIGHT * x for x in lexical]
     if embedder is not None:
         ranked = sorted(range(len(found)), key=lambda i: (-lexical[i], found[i].n))[:EMBEDDED]

@@ -175,3 +175,26 @@ def test_the_quote_arrives_before_the_model_says_anything(scripted: Scripted) ->
     assert names[:3] == ["sources", "quote", "token"] and names[-1] == "done"
     assert seen[1][1] < 1.0 <= seen[2][1]  # the evidence is out before the model's first word
     llm.delay = 0.0
+
+
+@pytest.mark.parametrize(
+    ("question", "quoted"),
+    [
+        ("Wann öffnet das Zorblat-Büro montags?", True),  # another language
+        ("Zorblat", True),  # one word
+        (" ".join([FACTS.replace("\n", " ")] * 8), True),  # a pasted paragraph
+        ("What does hours.md say?", True),  # names a file
+        ("?!", False),  # nothing to look for
+    ],
+)
+def test_odd_questions_get_a_verbatim_quote_or_none_never_an_error(
+    scripted: Scripted, question: str, quoted: bool
+) -> None:
+    scripted.llm.reply, scripted.llm.delay, scripted.llm.obey = "It opens at 7:15 [1].", 0.0, False
+    answer = ask(scripted, question)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert bool(body["quote"]) == quoted
+    for quote in body["quote"]:
+        source = body["sources"][quote["n"] - 1]
+        assert source["text"][quote["start"] : quote["end"]] == quote["text"]
