@@ -55,6 +55,7 @@ function renderAnswer(el, text, id) {
       const a = document.createElement("a");
       a.href = `#${id}-src-${m[1]}`;
       a.className = "cite";
+      a.onclick = () => { const box = document.getElementById(`${id}-src-${m[1]}`)?.closest("details"); if (box) box.open = true; };
       a.textContent = part;
       el.append(a);
     } else {
@@ -63,27 +64,43 @@ function renderAnswer(el, text, id) {
   }
 }
 
-/** @param {HTMLElement} li @param {any[]} sources @param {string} id */
-function renderSources(li, sources, id) {
+/** One numbered source as a list item. @param {any} s @param {string} id */
+function sourceItem(s, id) {
+  const item = document.createElement("li");
+  item.id = `${id}-src-${s.n}`;
+  const title = document.createElement("strong");
+  title.textContent = `[${s.n}] ${s.label}`;
+  const text = document.createElement("p");
+  text.textContent = s.text.length > 400 ? `${s.text.slice(0, 400)}…` : s.text;
+  item.append(title, text);
+  return item;
+}
+
+/**
+ * Sources: those that support the answer (quoted or cited) first and open; the others folded
+ * under "Also searched". Before the answer is done, every source counts as supporting.
+ * @param {HTMLElement} li @param {any[]} sources @param {string} id @param {Set<number>} [supporting]
+ */
+function renderSources(li, sources, id, supporting) {
+  li.querySelectorAll("details.sources-box").forEach((d) => d.remove());
   if (!sources.length) return;
-  const details = document.createElement("details");
-  details.open = true;
-  const summary = document.createElement("summary");
-  summary.textContent = `Sources (${sources.length})`;
-  const list = document.createElement("ol");
-  list.className = "sources";
-  for (const s of sources) {
-    const item = document.createElement("li");
-    item.id = `${id}-src-${s.n}`;
-    const title = document.createElement("strong");
-    title.textContent = `[${s.n}] ${s.label}`;
-    const text = document.createElement("p");
-    text.textContent = s.text.length > 400 ? `${s.text.slice(0, 400)}…` : s.text;
-    item.append(title, text);
-    list.append(item);
-  }
-  details.append(summary, list);
-  li.append(details);
+  const shown = supporting ? sources.filter((s) => supporting.has(s.n)) : sources;
+  const folded = supporting ? sources.filter((s) => !supporting.has(s.n)) : [];
+  /** @param {string} label @param {any[]} items @param {boolean} open @param {string} kind */
+  const box = (label, items, open, kind) => {
+    const details = document.createElement("details");
+    details.className = `sources-box ${kind}`;
+    details.open = open;
+    const summary = document.createElement("summary");
+    summary.textContent = `${label} (${items.length})`;
+    const list = document.createElement("ol");
+    list.className = "sources";
+    for (const s of items) list.append(sourceItem(s, id));
+    details.append(summary, list);
+    li.append(details);
+  };
+  if (shown.length) box("Sources", shown, true, "supporting");
+  if (folded.length) box("Also searched", folded, false, "also");
 }
 
 /**
@@ -207,6 +224,8 @@ async function ask(question) {
   let answer = "";
   /** @type {any[]} */
   let sources = [];
+  /** @type {Set<number>} */
+  const supporting = new Set();
   try {
     const res = await api("/v1/chat", {
       method: "POST",
@@ -230,11 +249,16 @@ async function ask(question) {
         const name = block.match(/^event: (.*)$/m)?.[1];
         const data = JSON.parse(block.match(/^data: (.*)$/m)?.[1] ?? "null");
         if (name === "sources") { sources = data; renderSources(li, data, id); }
-        if (name === "quote") renderQuote(li, data, sources, id);
+        if (name === "quote") {
+          renderQuote(li, data, sources, id);
+          for (const q of data) supporting.add(q.n);
+        }
         if (name === "token") { answer += data.text; textEl.textContent = answer; }
         if (name === "error") throw new Error(data.message);
         if (name === "done") {
           answer = data.answer;
+          for (const n of data.citations) supporting.add(n);
+          renderSources(li, sources, id, supporting.size ? supporting : undefined);
           renderAnswer(textEl, answer, id);
           if (data.trace_id) renderTools(li, data.trace_id);
         }

@@ -86,8 +86,9 @@ def test_chat_page_streams_an_answer_with_sources_and_follow_up(
     name = f"web-{uuid.uuid4().hex[:8]}"
     api.post("/v1/collections", json={"name": name}).raise_for_status()
     text = b"# Canteen\n\nThe Quorrin canteen serves lunch from 11:30 to 14:00 every weekday.\n"
-    [item] = upload(api, name, [("canteen.md", text)])
-    wait_done(api, [item["id"]])
+    other = b"# Bikes\n\nBicycles are stored in the shed behind building C.\n"
+    items = upload(api, name, [("canteen.md", text), ("bikes.md", other)])
+    wait_done(api, [i["id"] for i in items])
     page = browser.new_page(viewport={"width": 390, "height": 800})
     page.goto(stack.api_url + "/")
     sign_in(page, stack.env["GPTU_ADMIN_TOKEN"])
@@ -102,6 +103,11 @@ def test_chat_page_streams_an_answer_with_sources_and_follow_up(
     expect(page.locator("#send")).to_be_enabled(timeout=120_000)
     assert answer.locator(".text").inner_text().strip() not in ("", "…")
     assert page.evaluate("window.seen") == ["quote", "answer"]  # the evidence came first
+    # the quoted source is listed first; one that is neither quoted nor cited is folded away
+    expect(answer.locator("details.supporting li").first).to_contain_text("canteen.md")
+    if "[2]" not in answer.locator(".text").inner_text():  # bikes.md is source 2
+        expect(answer.locator("details.also")).to_contain_text("bikes.md")
+        assert answer.locator("details.also").get_attribute("open") is None
     answer.get_by_role("button", name="Good answer").click()
     expect(answer.get_by_role("button", name="Good answer")).to_have_attribute(
         "aria-pressed", "true"
