@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from core.scoring import abstained, is_correct, overlap, percentile
+from core.scoring import abstained, echoes_prompt, is_correct, overlap, percentile
 
 QUALITY = ("recall@1", "recall@5", "recall@10", "mrr", "answer_correct", "answer_overlap",
            "quote_correct", "seen_correct", "citation_precision", "abstention",
@@ -122,9 +122,10 @@ def ask(client: httpx.Client, q: Question, collections: list[str] | None) -> Out
     quote = " ".join(x["text"] for x in reply.get("quote", []))
     right = quoted = seen = None
     if q.expected_answer:
-        right = not refused and is_correct(q.expected_answer, answer)
+        echo = echoes_prompt(answer, [s["filename"] for s in reply["sources"]])
+        right = not refused and not echo and is_correct(q.expected_answer, answer)
         quoted = is_correct(q.expected_answer, quote)
-        seen = is_correct(q.expected_answer, f"{quote} {'' if refused else answer}")
+        seen = is_correct(q.expected_answer, f"{quote} {'' if refused or echo else answer}")
     return Outcome(
         q.line, q.question, rank, answer, refused, right,
         overlap(q.expected_answer, answer) if q.expected_answer else None,

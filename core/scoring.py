@@ -4,6 +4,7 @@ Answer correctness, as documented in the README: both texts are normalised (Unic
 lower case, punctuation dropped, whitespace collapsed). An answer is correct when it contains
 the normalised expected answer, or at least 60 % of the expected answer's key words (words
 that are not stop words; numbers always count). The overlap score is that key-word share.
+An answer that only echoes the prompt (its markup, or file names) is never correct.
 """
 
 from __future__ import annotations
@@ -91,6 +92,23 @@ def overlap(expected: str, text: str) -> float:
 def is_correct(expected: str, answer: str) -> bool:
     """Whether the answer states the expected fact (see the module docstring)."""
     return overlap(expected, answer) >= CORRECT_OVERLAP
+
+
+PROMPT_MARKUP = ("<passages>", "</passages>", "question:")
+
+
+def echoes_prompt(answer: str, filenames: list[str]) -> bool:
+    """Whether the answer is the prompt's markup or file names rather than an answer.
+
+    It is when it repeats the prompt's fence or question label, or when, file names and
+    citation markers aside, fewer than two key words are left.
+    """
+    if any(mark in answer.lower() for mark in PROMPT_MARKUP):
+        return True
+    rest = re.sub(r"\[\d{1,2}\]", " ", answer)
+    for name in sorted(filenames, key=len, reverse=True):
+        rest = rest.replace(name, " ")
+    return len(key_words(rest)) < 2
 
 
 def abstained(answer: str) -> bool:

@@ -8,6 +8,7 @@ import pytest
 
 from core.scoring import (
     abstained,
+    echoes_prompt,
     is_correct,
     normalise,
     overlap,
@@ -53,3 +54,11 @@ def test_two_proportion_z_test_matches_a_hand_computation() -> None:
     assert two_proportion_p(10, 20, 10, 20) == pytest.approx(1.0)
     assert two_proportion_p(5, 0, 1, 2) is None and two_proportion_p(0, 5, 0, 5) is None
     assert math.isclose(two_proportion_p(25, 50, 40, 50) or 0, 0.001662, abs_tol=2e-5)
+
+
+def test_answers_that_echo_the_prompt_or_list_files_are_not_answers() -> None:
+    files = ["norwich-city.txt", "hours.md"]
+    assert echoes_prompt("The passage is: <passages> [1] (norwich-city.txt)", files)
+    assert echoes_prompt("norwich-city.txt [1], hours.md [2]", files)
+    assert echoes_prompt("Question: when was he born?", files)
+    assert not echoes_prompt("He was born on 26 June 1968 in Bangor [1].", files)
