@@ -4,10 +4,11 @@ Ingests the question set's corpus files plus the same large distractors as the t
 then for each `--context-tokens` value restarts the API with it, runs `gptu eval
 tests/eval/corpus.jsonl` and times streamed answers (quote event, first token). Prints one
 table with a column per budget (0 = the old prompt of whole passages) and ratios against the
-first, and writes each JSON report to bench/out/eval-<model>-<budget>.json (`gptu eval …
+first, and writes each JSON report to bench/out/eval-<set>-<model>-<budget>.json (`gptu eval …
 --compare` reads them).
 
-Run: `.venv/bin/python bench/eval.py [--model qwen2.5-coder-0.5b] [--context-tokens 0 400]`.
+Run: `.venv/bin/python bench/eval.py [--model qwen2.5-coder-0.5b] [--context-tokens 0 400]
+[--questions tests/eval/company.jsonl --documents tests/eval/company]`.
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ SHOWN = ("recall@5", "mrr", "answer_correct", "quote_correct", "seen_correct",
          "citation_precision", "abstention", "false_abstention", "latency_p50_s")  # fmt: skip
 
 
-def ingest(stack: Stack) -> None:
-    """The gate's files into collection 'eval'."""
+def ingest(stack: Stack, files: list[Path]) -> None:
+    """The files into collection 'eval'."""
     with stack.client() as admin:
         admin.post("/v1/collections", json={"name": "eval"}).raise_for_status()
-        handles = [("file", (f, (CORPUS / f).read_bytes())) for f in sources()]
+        handles = [("file", (f.name, f.read_bytes())) for f in files]
         admin.post("/v1/documents", data={"collection": "eval"}, files=handles)
 
         def ingested() -> bool:
@@ -92,26 +93,31 @@ def main() -> None:
     parser.add_argument("--max-tokens", default="256")
     parser.add_argument("--context-tokens", nargs="+", default=["0", "400"])
     parser.add_argument("--timed", type=int, default=20, help="Answerable questions to time.")
+    parser.add_argument("--questions", type=Path, default=QUESTIONS, help="A question set.")
+    parser.add_argument(
+        "--documents", type=Path, help="Folder of its documents (default: the gate's corpus files)"
+    )
     args = parser.parse_args()
     go_offline()
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)
-    questions, _ = load_questions(QUESTIONS)
+    files = sorted(args.documents.iterdir()) if args.documents else [CORPUS / f for f in sources()]
+    questions, _ = load_questions(args.questions)
     timed = [q.question for q in questions if q.answerable][: args.timed]
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         env = stack_env(Path(tmp), GPTU_MODEL=args.model, GPTU_MAX_ANSWER_TOKENS=args.max_tokens)
         stack = start_stack(Path(tmp), env)
         try:
-            ingest(stack)
+            ingest(stack, files)
             for worker in stack.workers:
                 worker.stop()  # nothing else competes for the two cores from here on
             for budget in args.context_tokens:
                 restart_api(stack, GPTU_CONTEXT_TOKENS=budget)
-                command = [*GPTU, "eval", str(QUESTIONS), "--collection", "eval", "--json"]
+                command = [*GPTU, "eval", str(args.questions), "--collection", "eval", "--json"]
                 done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
                 report = json.loads(done.stdout)
-                name = f"eval-{Path(args.model).stem}-{budget}.json"
+                name = f"eval-{args.questions.stem}-{Path(args.model).stem}-{budget}.json"
                 (out / name).write_text(done.stdout)
                 results[budget] = {**report["metrics"], **timings(stack, timed)}
         finally:
@@ -122,7 +128,7 @@ def main() -> None:
 def show(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
     """One row per metric, one column per budget, and the ratio of the last to the first."""
     budgets = list(results)
-    print(f"model {args.model}, answers up to {args.max_tokens} tokens; "
+    print(f"{args.questions.name}: model {args.model}, answers up to {args.max_tokens} tokens; "
           f"GPTU_CONTEXT_TOKENS = {', '.join(budgets)} (0 = whole passages)")  # fmt: skip
     rows = [*SHOWN, "quote_p50_s", "ttft_p50_s", "ttft_p95_s"]
     print(f"{'metric':20}" + "".join(f"{b:>10}" for b in budgets) + f"{'last/first':>12}")
