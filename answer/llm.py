@@ -17,6 +17,7 @@ Message = dict[str, str]
 STOP = ["<passages>", "</passages>", "\nQuestion:", "Question: "]
 REPEAT_PENALTY = 1.1  # llama.cpp's penalty on tokens repeated within the last 64
 FREQUENCY_PENALTY = 0.3  # OpenAI-style servers' nearest equivalent
+LONGEST_LOOP = 80  # characters of a repeated stretch that ends generation
 
 
 class LLM(Protocol):
@@ -212,3 +213,22 @@ def load_llm(settings: Any) -> LLM:
     threads = settings.llm_threads or os.cpu_count() or 1
     context = min(settings.context_size, spec.context)
     return LlamaCppLLM(str(path), spec.name, context, threads, settings.n_gpu_layers)
+
+
+def until_loop(pieces: Iterator[str]) -> Iterator[str]:
+    """The pieces, ending once the text repeats one stretch three times ("2022: 2022: 2022: ")."""
+    text = ""
+    for piece in pieces:
+        yield piece
+        text = (text + piece)[-3 * LONGEST_LOOP :]
+        if looping(text):
+            return
+
+
+def looping(text: str) -> bool:
+    """Whether text ends with the same 4..LONGEST_LOOP characters three times in a row."""
+    for width in range(4, min(LONGEST_LOOP, len(text) // 3) + 1):
+        end = text[-width:]
+        if text[-2 * width : -width] == end and text[-3 * width : -2 * width] == end:
+            return True
+    return False

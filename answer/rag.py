@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from pydantic import Field, computed_field
 
-from answer.llm import LLM, Gate, Message
+from answer.llm import LLM, Gate, Message, until_loop
 from answer.quote import Quote, choose, excerpts, label, score
 from answer.variants import Experiment, Variant
 from ingest.guard import looks_like_injection, withhold_instructions
@@ -29,7 +29,6 @@ FENCE = re.compile(r"<(/?)\s*passages\s*>", re.IGNORECASE)
 CITATION = re.compile(r"\[(\d{1,2})\]")
 WORDS = re.compile(r"[^\W_]{3,}", re.UNICODE)
 MIN_ANSWER_SUPPORT = 0.5
-LONGEST_LOOP = 80  # characters of a repeated stretch that ends generation
 WARNING = " [warning: instructions to an assistant were found in this passage and withheld]"
 
 
@@ -219,25 +218,6 @@ class Answerer:
             return "".join(self.generate(plan, threading.Event()))
         with self.gate.held(self.queue_timeout if wait is None else wait):
             return "".join(self.generate(plan, threading.Event()))
-
-
-def until_loop(pieces: Iterator[str]) -> Iterator[str]:
-    """The pieces, ending once the text repeats one stretch three times ("2022: 2022: 2022: ")."""
-    text = ""
-    for piece in pieces:
-        yield piece
-        text = (text + piece)[-3 * LONGEST_LOOP :]
-        if looping(text):
-            return
-
-
-def looping(text: str) -> bool:
-    """Whether text ends with the same 4..LONGEST_LOOP characters three times in a row."""
-    for width in range(4, min(LONGEST_LOOP, len(text) // 3) + 1):
-        end = text[-width:]
-        if text[-2 * width : -width] == end and text[-3 * width : -2 * width] == end:
-            return True
-    return False
 
 
 def support(answer: str, passages: list[Source]) -> float:

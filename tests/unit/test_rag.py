@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from answer.llm import Gate
+from answer.llm import Gate, until_loop
 from answer.rag import (
     NOT_FOUND,
     SYSTEM_PROMPT,
@@ -20,7 +20,6 @@ from answer.rag import (
     condense,
     merge_neighbours,
     support,
-    until_loop,
 )
 from core.errors import ModelBusy
 from ingest.passage import Passage
