@@ -76,7 +76,7 @@ def wait_done(api: httpx.Client, doc_ids: list[str], timeout: float = 180) -> di
     done: dict[str, dict] = {}
 
     def all_done() -> bool:
-        for doc_id in doc_ids:
+        for doc_id in [d for d in doc_ids if d not in done]:  # finished ones are not asked again
             doc = api.get(f"/v1/documents/{doc_id}").json()
             if doc["status"] in ("ready", "failed"):
                 done[doc_id] = doc
