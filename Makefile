@@ -68,7 +68,7 @@ format: install
 
 # Accept a change to the API contract: rewrite the OpenAPI snapshot the contract test compares.
 openapi: install
-	$(BIN)/python scripts/openapi.py
+	$(BIN)/gptu openapi --write tests/contract/openapi.json
 
 bench: install
 	$(BIN)/python bench/ingest.py

@@ -151,6 +151,20 @@ def ask(
     raise typer.Exit(run_ask(settings.api_url, settings.api_key, question, collection or None))
 
 
+@cli.command()
+def openapi(
+    write: Annotated[Path | None, typer.Option(help="Write to this file instead.")] = None,
+) -> None:
+    """Print the API's OpenAPI schema (`make openapi` pins it in tests/contract/openapi.json)."""
+    from cli.contract import openapi_schema, render
+
+    text = render(openapi_schema())
+    if write is None:
+        print(text, end="")
+    else:
+        write.write_text(text)
+
+
 def main() -> None:
     """Entry point of the `gptu` script."""
     cli()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from ingest.chunk import Chunk, chunk_blocks
 from ingest.embed import Embedder
@@ -16,16 +16,6 @@ from ingest.passage import Passage
 from ingest.store import DocumentStore, Job, Outcome
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Built:
-    """A parsed, chunked and embedded document, with what the guardrails found."""
-
-    pages: int
-    records: list[Passage]
-    flagged: int
-    redacted: int
 
 
 class Pipeline:
@@ -61,16 +51,15 @@ class Pipeline:
             return {"document_id": document_id, "status": "failed"}
         started = time.monotonic()
         try:
-            built = self.build(job)
+            records, outcome = self.build(job)
             for index in self.indexes:
-                index.replace_document(job.document_id, built.records)
+                index.replace_document(job.document_id, records)
         except IngestError as exc:
             self.fail(job.document_id, str(exc))
             log.info("document %s failed: %s", job.document_id, exc)
             return {"document_id": document_id, "status": "failed"}
         except (ConnectionError, TimeoutError, OSError) as exc:
             raise TransientIngestError(f"index unavailable: {exc}") from exc
-        outcome = Outcome(built.pages, len(built.records), built.flagged, built.redacted)
         if not self.store.finish(job.document_id, outcome):
             self.drop_chunks(job.document_id)
             return {"document_id": document_id, "status": "deleted"}
@@ -84,7 +73,7 @@ class Pipeline:
         return {"document_id": document_id, "status": "ready", "pages": outcome.pages,
                 "chunks": outcome.chunks}  # fmt: skip
 
-    def build(self, job: Job) -> Built:
+    def build(self, job: Job) -> tuple[list[Passage], Outcome]:
         """Parse, chunk, guard and embed the job's file."""
         if job.embedder != self.embedder.id:
             raise IngestError(
@@ -103,7 +92,7 @@ class Pipeline:
         flagged = sum(looks_like_injection(c.text) for c in chunks)
         vectors = self.embedder.embed([c.text for c in chunks])
         records = [to_record(job, c, v) for c, v in zip(chunks, vectors, strict=True)]
-        return Built(parsed.pages, records, flagged, redacted)
+        return records, Outcome(parsed.pages, len(records), flagged, redacted)
 
     def fail(self, document_id: str, reason: str) -> None:
         """Give up on a document: no chunks stay behind and it says why."""
