@@ -172,6 +172,7 @@ def main() -> None:
             answerer = Answerer(
                 services.search(), load_llm(settings), Gate(), k=settings.chat_k,
                 max_tokens=settings.max_answer_tokens, min_similarity=settings.min_similarity,
+                context_tokens=settings.context_tokens,  # the API's own prompt, for a fair ratio
             )  # fmt: skip
             for q in QUESTIONS:
                 plans.append(answerer.plan([{"role": "user", "content": q}], ["corpus"]))
