@@ -1,44 +1,75 @@
-"""Builds the long-lived parts (database, embedder, indexes, pipeline) from settings, once."""
+"""Builds the long-lived parts (database, embedders, indexes, pipeline) from settings, once."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from app.store import SqlDocumentStore
-from core.db import Database
+from core.db import Collection, Database
 from core.settings import Settings
-from ingest.embed import Embedder, MiniLMEmbedder
+from ingest.embed import Embedder, Embedders
 from ingest.index import ChromaIndex
 from ingest.lexical import LexicalIndex
 from ingest.pipeline import Pipeline
-from ingest.search import HybridSearch
+from ingest.search import Diversity, HybridSearch
+
+# Measured by bench/retrieval.py on the company set: see README "Choosing the embedder".
+DIVERSITY = Diversity(per_document=1, close=0.97)
 
 
 @dataclass
 class Services:
-    """The parts a process works with; built by `build_services`, or by a test with fakes."""
+    """The parts a process works with; built by `build_services`, or by a test with fakes.
+
+    `embedders` loads each embedder on first use: every collection is ingested and searched
+    with the one it records; `embedder` is the default one, which new collections get.
+    """
 
     settings: Settings
     db: Database
-    embedder: Embedder
+    embedders: Embedders
     vectors: ChromaIndex
     lexical: LexicalIndex
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder new collections get (GPTU_EMBEDDER), loaded on first use."""
+        return self.embedders.default
 
     def pipeline(self) -> Pipeline:
         """The ingestion pipeline over these parts."""
         return Pipeline(
             store=SqlDocumentStore(self.db, self.settings.files_dir),
-            embedder=self.embedder,
-            indexes=[self.vectors, self.lexical],
+            embedders=self.embedders.get,
+            vectors=self.vectors,
+            lexical=self.lexical,
             chunk_chars=self.settings.chunk_chars,
             max_unpacked_bytes=self.settings.max_unpacked_bytes,
             redact=self.settings.redact_pii,
         )
 
     def search(self) -> HybridSearch:
-        """Hybrid search over these parts."""
-        return HybridSearch(self.embedder, self.vectors, self.lexical, self.settings.search_pool)
+        """Hybrid search over these parts, each collection with its own embedder."""
+        return HybridSearch(
+            self.embedder,
+            self.vectors,
+            self.lexical,
+            self.settings.search_pool,
+            recorded=self.recorded_embedders,
+            embedders=self.embedders.get,
+            diversity=DIVERSITY,
+        )
+
+    def recorded_embedders(self, collections: list[str]) -> dict[str, str]:
+        """The embedder id each of these collections records."""
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Collection.name, Collection.embedder).where(Collection.name.in_(collections))
+            ).all()
+        return {name: embedder for name, embedder in rows}
 
 
 def chroma_client(settings: Settings) -> Any:
@@ -56,20 +87,23 @@ def chroma_client(settings: Settings) -> Any:
 def build_services(
     settings: Settings, embedder: Embedder | None = None, threads: int | None = None
 ) -> Services:
-    """Connect to the database and Chroma and load the embedder (unless one is given).
+    """Connect to the database and Chroma; embedders load on first use.
 
-    threads: onnxruntime threads of the embedder; default, the worker's share of the cores.
+    embedder: one given embedder (a test's fake) that becomes the default.
+    threads: onnxruntime threads of each embedder; default, the worker's share of the cores.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.files_dir.mkdir(parents=True, exist_ok=True)
-    if embedder is None:
-        embedder = MiniLMEmbedder(
-            threads=threads or settings.threads_per_task(), batch_size=settings.embed_batch
-        )
+    embedders = Embedders(
+        embedder.id if embedder else settings.embedder,
+        threads=threads or settings.threads_per_task(),
+        batch_size=settings.embed_batch,
+        given=[embedder] if embedder else [],
+    )
     return Services(
         settings=settings,
         db=Database(settings.sqlalchemy_url),
-        embedder=embedder,
-        vectors=ChromaIndex(chroma_client(settings), embedder.id),
+        embedders=embedders,
+        vectors=ChromaIndex(chroma_client(settings), embedders.default_id),
         lexical=LexicalIndex(settings.lexical_path),
     )

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     )
     chunk_chars: int = Field(1000, ge=200, description="Target characters per chunk.")
     embed_batch: int = Field(32, ge=1, description="Chunks per embedding batch.")
+    embedder: str = Field(
+        "minilm",
+        pattern="^(minilm|bge-small)$",
+        description="Embedder of new collections: minilm or bge-small (each collection keeps "
+        "its own; `gptu reindex` changes it).",
+    )
     worker_concurrency: int = Field(1, ge=1, description="Parallel tasks per worker process.")
     workers_per_host: int = Field(
         1, ge=1, description="Worker processes sharing this machine's cores (sizes threads)."

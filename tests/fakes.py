@@ -78,3 +78,7 @@ class HashEmbedder:
             norm = float(np.linalg.norm(vec)) or 1.0
             out.append((vec / norm).tolist())
         return out
+
+    def embed_query(self, texts: list[str]) -> list[list[float]]:
+        """Queries embed like passages."""
+        return self.embed(texts)

@@ -32,8 +32,8 @@ def services() -> Services:
 
 @worker_process_init.connect
 def _warm_up(**_: Any) -> None:
-    """Build services as each worker process starts, not on its first task."""
-    services()
+    """Build services (and load the default embedder) as each worker process starts."""
+    log.debug("default embedder %s loaded", services().embedder.id)
 
 
 @app.task(name="ingest.document", bind=True, acks_late=True, max_retries=MAX_RETRIES)

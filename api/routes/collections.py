@@ -55,7 +55,7 @@ async def create_collection(
     personal = [PERSONAL + caller.name]
     collection = Collection(
         name=body.name,
-        embedder=services.embedder.id,
+        embedder=services.embedders.default_id,
         readers=check_grants(session, body.readers if body.readers is not None else personal),
         writers=check_grants(session, body.writers if body.writers is not None else personal),
         owner=caller.name,

@@ -24,10 +24,10 @@ async def search(
     names = readable_collections(session, caller, body.collections)
     collections = session.scalars(select(Collection).where(Collection.name.in_(names))).all()
     for collection in collections:
-        if collection.embedder != services.embedder.id:
+        if collection.embedder not in services.embedders:
             raise EmbedderMismatch(
-                f"collection {collection.name!r} was built with {collection.embedder}; "
-                f"this server runs {services.embedder.id}. Re-ingest it into a new collection."
+                f"collection {collection.name!r} was built with {collection.embedder}, which "
+                f"this server cannot run; `gptu reindex {collection.name}` re-embeds it."
             )
     k = body.k or services.settings.search_k
     hits = await run_in_threadpool(services.search().search, body.query, names, k)
