@@ -1,4 +1,4 @@
-"""The `gptu` command: run the services, import folders."""
+"""The `gptu` command: run the services, import folders, re-embed collections."""
 
 from __future__ import annotations
 
@@ -149,6 +149,37 @@ def ask(
 
     settings = Settings()
     raise typer.Exit(run_ask(settings.api_url, settings.api_key, question, collection or None))
+
+
+@cli.command()
+def reindex(
+    collection: Annotated[str, typer.Argument(help="The collection to re-embed.")],
+    embedder: Annotated[
+        str | None,
+        typer.Option(help="minilm or bge-small; default GPTU_EMBEDDER (new collections')."),
+    ] = None,
+) -> None:
+    """Re-embed a collection with another embedder; search answers from the old vectors until
+    the new ones are complete. Talks to the database and Chroma directly (run it on the server)."""
+    from app.reindex import reindex as run_reindex
+    from app.services import build_services
+    from core.errors import GptuError
+
+    settings = Settings()
+    go_offline()
+    services = build_services(settings)
+    try:
+        done = run_reindex(services, collection, embedder or settings.embedder, progress=print)
+    except GptuError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        raise typer.Exit(1) from exc
+    if done.before == done.after:
+        print(f"{collection} already uses {done.after}; nothing to do")
+        return
+    print(
+        f"{collection}: {done.documents} documents, {done.chunks} chunks re-embedded "
+        f"{done.before} → {done.after} in {done.seconds:.1f} s"
+    )
 
 
 @cli.command()
