@@ -28,6 +28,7 @@ SYSTEM_PROMPT = SYSTEM_TEMPLATE.format(not_found=NOT_FOUND)
 FENCE = re.compile(r"<(/?)\s*passages\s*>", re.IGNORECASE)
 CITATION = re.compile(r"\[(\d{1,2})\]")
 WORDS = re.compile(r"[^\W_]{3,}", re.UNICODE)
+NUMBER = re.compile(r"(?<!\d)\d{1,3}(?:[ ,.']\d{3})+(?!\d)|\d+(?:[.,:]\d+)*")
 MIN_ANSWER_SUPPORT = 0.5
 WARNING = " [warning: instructions to an assistant were found in this passage and withheld]"
 
@@ -58,6 +59,7 @@ class Plan:
     llm: LLM
     variant: str | None = None
     quote: list[Quote] = field(default_factory=list)
+    check: str = "off"
 
 
 def merge_neighbours(hits: list[Passage]) -> list[Passage]:
@@ -114,6 +116,7 @@ class Answerer:
         experiment: Experiment | None = None,
         models: dict[str, LLM] | None = None,
         context_tokens: int = 0,
+        answer_check: str = "off",
     ) -> None:
         self.search = search
         self.llm = llm
@@ -126,6 +129,7 @@ class Answerer:
         self.experiment = experiment
         self.models = models or {}
         self.context_tokens = context_tokens
+        self.answer_check = answer_check
 
     def variant(self, user: str | None) -> Variant | None:
         """The A/B variant the user answers with, if an experiment runs."""
@@ -151,8 +155,10 @@ class Answerer:
             Source(**dict(h), n=i, flagged=looks_like_injection(h.text))
             for i, h in enumerate(hits, start=1)
         ]
-        grounded = bool(passages) and any(
-            (p.similarity or 0) >= self.min_similarity for p in passages
+        grounded = (
+            bool(passages)
+            and any((p.similarity or 0) >= self.min_similarity for p in passages)
+            and not missing_numbers(question, passages)
         )
         scored = score(question, passages, self.search.embedder) if grounded else None
         shown = None
@@ -163,7 +169,7 @@ class Answerer:
         passages = kept
         return Plan(
             question, search_query, passages, messages, tokens, grounded, llm,
-            variant.name if variant else None, quote,
+            variant.name if variant else None, quote, self.answer_check,
         )  # fmt: skip
 
     def fit(
@@ -227,6 +233,58 @@ def support(answer: str, passages: list[Source]) -> float:
         return 1.0
     known = {w.lower() for p in passages for w in WORDS.findall(p.text)}
     return sum(w in known for w in words) / len(words)
+
+
+def numbers(text: str, fewest: int = 2) -> set[str]:
+    """The numbers of text with at least `fewest` digits, as written and as bare digits."""
+    found = set()
+    for match in NUMBER.finditer(text):
+        digits = re.sub(r"\D", "", match.group(0))
+        if len(digits) >= fewest:
+            found |= {match.group(0), digits}
+    return found
+
+
+def missing_numbers(question: str, passages: list[Source]) -> list[str]:
+    """The numbers (years, amounts, codes) the question names that no passage holds.
+
+    A question about "the 2021 policy" that only finds the 2022-2024 ones cannot be answered
+    from them; measured on the company set's near-misses, this never refused an answerable one.
+    """
+    held: set[str] = set()
+    for p in passages:
+        held |= numbers(f"{p.text} {p.filename} {p.section or ''}")
+    wanted = [m.group(0) for m in NUMBER.finditer(question)]
+    return [n for n in wanted if len(re.sub(r"\D", "", n)) >= 2 and not numbers(n) & held]
+
+
+def invented_numbers(answer: str, passages: list[Source]) -> list[str]:
+    """The numbers the answer states (citation markers aside) that no passage holds."""
+    held: set[str] = set()
+    for p in passages:
+        held |= numbers(f"{p.text} {p.filename} {p.section or ''}", 1)
+    stated = [m.group(0) for m in NUMBER.finditer(CITATION.sub(" ", answer))]
+    return list(dict.fromkeys(n for n in stated if not numbers(n, 1) & held))
+
+
+def verified(answer: str, plan: Plan) -> tuple[str, list[str]]:
+    """The answer, or what replaces it when it states numbers that no passage holds (a small
+    model's usual invention): the quote (check "quote") or the refusal ("refuse"); and those
+    numbers. With check "off" the answer stays as it is."""
+    if plan.check == "off" or abstained(answer):
+        return answer, []
+    invented = invented_numbers(answer, plan.passages)
+    if not invented:
+        return answer, []
+    if plan.check == "quote" and plan.quote:
+        best = plan.quote[0]
+        return f'The documents say: "{best.text}" [{best.n}]', invented
+    return NOT_FOUND, invented
+
+
+def abstained(answer: str) -> bool:
+    """Whether the answer is the refusal."""
+    return NOT_FOUND.lower().rstrip(".") in answer.lower()
 
 
 def checked(answer: str, passages: list[Source]) -> tuple[str, list[int]]:

@@ -10,7 +10,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from answer.rag import Plan, checked, citations
+from answer.rag import Plan, checked, citations, verified
 from core.db import Database, new_id
 from core.errors import NotFound
 from core.logs import request_id
@@ -65,6 +65,7 @@ class Tracer:
         plan = draft.plan
         assert plan is not None
         total = time.perf_counter() - draft.started
+        answer, invented = verified(answer, plan)
         answer, wrong = checked(answer, plan.passages)
         first = None if draft.first_token is None else draft.first_token - draft.started
         generating = total - (first or 0)
@@ -79,7 +80,7 @@ class Tracer:
                     prompt_tokens=plan.prompt_tokens, answer_tokens=answer_tokens,
                     model=plan.llm.name, variant=plan.variant, grounded=plan.grounded,
                     answer=answer, citations=citations(answer, plan.passages),
-                    checks={"invalid_citations": wrong,
+                    checks={"invalid_citations": wrong, "invented_numbers": invented,
                             "flagged_passages": [p.n for p in plan.passages if p.flagged],
                             "quote": [q.model_dump() for q in plan.quote]},
                     first_token_ms=None if first is None else first * 1000,

@@ -31,6 +31,7 @@ def make_answerer(
         Gate(),
         k=settings.chat_k,
         context_tokens=settings.context_tokens,
+        answer_check=settings.answer_check,
         max_tokens=settings.max_answer_tokens,
         min_similarity=max(floor, settings.min_support) if settings.grounded_only else floor,
         queue_timeout=settings.queue_timeout,

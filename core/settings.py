@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         description="Tokens of passage text the model reads: the best sentences with their "
         "neighbours; 0 = whole passages.",
     )
+    answer_check: str = Field(
+        "quote",
+        pattern="^(off|quote|refuse)$",
+        description="An answer stating a number no passage holds is replaced by the quote "
+        "(quote) or the refusal (refuse), or kept (off).",
+    )
     log_level: str = Field("INFO", description="Logging level.")
     log_format: str = Field("json", pattern="^(json|text)$", description="json lines or text.")
     redact_pii: bool = Field(

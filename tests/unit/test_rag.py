@@ -8,6 +8,7 @@ import time
 import pytest
 
 from answer.llm import Gate, until_loop
+from answer.quote import Quote
 from answer.rag import (
     NOT_FOUND,
     SYSTEM_PROMPT,
@@ -18,8 +19,11 @@ from answer.rag import (
     checked,
     citations,
     condense,
+    invented_numbers,
     merge_neighbours,
+    missing_numbers,
     support,
+    verified,
 )
 from core.errors import ModelBusy
 from ingest.passage import Passage
@@ -162,3 +166,29 @@ def test_a_looping_answer_is_cut_and_an_empty_one_is_not_found() -> None:
     assert list(until_loop(iter(fine))) == fine
     silent = Answerer(search=None, llm=ScriptedLLM(""), gate=Gate())  # type: ignore[arg-type]
     assert silent.complete(grounded_plan(ScriptedLLM(""), "Some text.")) == NOT_FOUND
+
+
+def test_a_number_the_question_names_must_be_in_the_passages() -> None:
+    found = [passage(1, "Since 1 January 2023 the rate is 0.39 EUR per km (10,000 km cap).")]
+    assert missing_numbers("What was the mileage rate in the 2021 policy?", found) == ["2021"]
+    assert missing_numbers("What is the 2023 mileage rate above 10 000 km?", found) == []
+    assert missing_numbers("What is the rate for Q1 in release 3?", found) == []  # one digit
+
+
+def test_answers_stating_numbers_no_passage_holds_are_replaced() -> None:
+    text = "Employees using their own car are reimbursed at 0.39 EUR per kilometre."
+    quote = Quote(n=1, label="d.pdf, p. 2", filename="d.pdf", page=2, text=text, start=0,
+                  end=len(text), score=0.9)  # fmt: skip
+    plan = grounded_plan(ScriptedLLM(""), text)
+    plan.quote = [quote]
+    invented = "You get 2.50 EUR per km [1]."
+    assert invented_numbers(invented, plan.passages) == ["2.50"]
+    assert verified(invented, plan) == (invented, [])  # check "off"
+    plan.check = "quote"
+    assert verified(invented, plan) == (f'The documents say: "{text}" [1]', ["2.50"])
+    assert verified("It is 0,39 EUR per kilometre [1].", plan)[1] == []
+    assert verified(NOT_FOUND, plan) == (NOT_FOUND, [])
+    plan.check = "refuse"
+    assert verified(invented, plan) == (NOT_FOUND, ["2.50"])
+    plan.check, plan.quote = "quote", []
+    assert verified(invented, plan)[0] == NOT_FOUND  # nothing to quote instead
