@@ -7,8 +7,11 @@ table with a column per budget (0 = the old prompt of whole passages) and ratios
 first, and writes each JSON report to bench/out/eval-<set>-<model>-<budget>.json (`gptu eval …
 --compare` reads them).
 
+`--vary SETTING=V1,V2` makes the columns another API setting's values instead (e.g.
+GPTU_ANSWER_CHECK=off,quote), and `--set SETTING=V …` applies settings to every column.
+
 Run: `.venv/bin/python bench/eval.py [--model qwen2.5-coder-0.5b] [--context-tokens 0 400]
-[--questions tests/eval/company.jsonl --documents tests/eval/company]`.
+[--questions tests/eval/company.jsonl --documents tests/eval/company] [--vary …] [--set …]`.
 """
 
 from __future__ import annotations
@@ -92,6 +95,14 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--max-tokens", default="256")
     parser.add_argument("--context-tokens", nargs="+", default=["0", "400"])
+    parser.add_argument(
+        "--vary",
+        metavar="SETTING=V1,V2",
+        help="Columns by another setting instead, e.g. GPTU_ANSWER_CHECK=off,quote.",
+    )
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="SETTING=V", help="Settings for every column."
+    )
     parser.add_argument("--timed", type=int, default=20, help="Answerable questions to time.")
     parser.add_argument("--questions", type=Path, default=QUESTIONS, help="A question set.")
     parser.add_argument(
@@ -106,14 +117,16 @@ def main() -> None:
     timed = [q.question for q in questions if q.answerable][: args.timed]
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        env = stack_env(Path(tmp), GPTU_MODEL=args.model, GPTU_MAX_ANSWER_TOKENS=args.max_tokens)
+        fixed = dict(item.split("=", 1) for item in args.set)
+        env = stack_env(Path(tmp), GPTU_MODEL=args.model, GPTU_MAX_ANSWER_TOKENS=args.max_tokens,
+                        **fixed)  # fmt: skip
         stack = start_stack(Path(tmp), env)
         try:
             ingest(stack, files)
             for worker in stack.workers:
                 worker.stop()  # nothing else competes for the two cores from here on
-            for budget in args.context_tokens:
-                restart_api(stack, GPTU_CONTEXT_TOKENS=budget)
+            for budget, setting in columns(args):
+                restart_api(stack, **setting)
                 command = [*GPTU, "eval", str(args.questions), "--collection", "eval", "--json"]
                 done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
                 report = json.loads(done.stdout)
@@ -125,11 +138,20 @@ def main() -> None:
     show(args, results)
 
 
+def columns(args: argparse.Namespace) -> list[tuple[str, dict[str, str]]]:
+    """(column name, the API settings it runs with): one per budget, or per --vary value."""
+    if not args.vary:
+        return [(b, {"GPTU_CONTEXT_TOKENS": b}) for b in args.context_tokens]
+    name, _, values = args.vary.partition("=")
+    return [(v, {name: v}) for v in values.split(",")]
+
+
 def show(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
     """One row per metric, one column per budget, and the ratio of the last to the first."""
     budgets = list(results)
-    print(f"{args.questions.name}: model {args.model}, answers up to {args.max_tokens} tokens; "
-          f"GPTU_CONTEXT_TOKENS = {', '.join(budgets)} (0 = whole passages)")  # fmt: skip
+    varied = args.vary.partition("=")[0] if args.vary else "GPTU_CONTEXT_TOKENS"
+    print(f"{args.questions.name}: model {args.model}, answers up to {args.max_tokens} tokens, "
+          f"{' '.join(args.set)}; {varied} = {', '.join(budgets)}")  # fmt: skip
     rows = [*SHOWN, "quote_p50_s", "ttft_p50_s", "ttft_p95_s"]
     print(f"{'metric':20}" + "".join(f"{b:>10}" for b in budgets) + f"{'last/first':>12}")
     for row in rows:
