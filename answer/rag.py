@@ -117,6 +117,7 @@ class Answerer:
         models: dict[str, LLM] | None = None,
         context_tokens: int = 0,
         answer_check: str = "off",
+        source_floor: float = 0.0,
     ) -> None:
         self.search = search
         self.llm = llm
@@ -130,6 +131,7 @@ class Answerer:
         self.models = models or {}
         self.context_tokens = context_tokens
         self.answer_check = answer_check
+        self.source_floor = source_floor
 
     def variant(self, user: str | None) -> Variant | None:
         """The A/B variant the user answers with, if an experiment runs."""
@@ -150,7 +152,8 @@ class Answerer:
         system = variant.prompt.format(not_found=NOT_FOUND) if variant and variant.prompt else None
         question = history[-1]["content"].strip()
         search_query = condense(history)
-        hits = merge_neighbours(self.search.search(search_query, collections, k, fusion))
+        found = self.search.search(search_query, collections, k, fusion)
+        hits = merge_neighbours([h for h in found if relevant(h, self.source_floor)])
         passages = [
             Source(**dict(h), n=i, flagged=looks_like_injection(h.text))
             for i, h in enumerate(hits, start=1)
@@ -233,6 +236,12 @@ def support(answer: str, passages: list[Source]) -> float:
         return 1.0
     known = {w.lower() for p in passages for w in WORDS.findall(p.text)}
     return sum(w in known for w in words) / len(words)
+
+
+def relevant(hit: Passage, floor: float) -> bool:
+    """Whether a hit may be listed and read: its cosine reaches the floor (a hit found by its
+    words alone has none and stays)."""
+    return hit.similarity is None or hit.similarity >= floor
 
 
 def numbers(text: str, fewest: int = 2) -> set[str]:

@@ -32,6 +32,7 @@ def make_answerer(
         k=settings.chat_k,
         context_tokens=settings.context_tokens,
         answer_check=settings.answer_check,
+        source_floor=settings.source_floor,
         max_tokens=settings.max_answer_tokens,
         min_similarity=max(floor, settings.min_support) if settings.grounded_only else floor,
         queue_timeout=settings.queue_timeout,

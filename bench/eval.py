@@ -1,11 +1,11 @@
-"""The eval question set against one model, for one or more prompt budgets, in one run.
+"""An eval question set against one model, for one or more prompt budgets, in one run.
 
-Ingests the question set's corpus files plus the same large distractors as the test gate once,
-then for each `--context-tokens` value restarts the API with it, runs `gptu eval
-tests/eval/corpus.jsonl` and times streamed answers (quote event, first token). Prints one
+Ingests the set's documents once (the company set: tests/eval/company; other sets: the corpus
+files they name plus large distractors), then for each `--context-tokens` value restarts the API
+with it, runs `gptu eval` and times streamed answers (quote event, first token). Prints one
 table with a column per budget (0 = the old prompt of whole passages) and ratios against the
 first, and writes each JSON report to bench/out/eval-<set>-<model>-<budget>.json (`gptu eval …
---compare` reads them).
+--compare` reads them). `--every 5` asks every 5th question only (the test gate's sample).
 
 `--vary SETTING=V1,V2` makes the columns another API setting's values instead (e.g.
 GPTU_ANSWER_CHECK=off,quote), and `--set SETTING=V …` applies settings to every column.
@@ -32,10 +32,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cli.evaluate import load_questions
 from cli.localstack import GPTU, ROOT, Stack, stack_env, start_stack, wait_until
 from core.offline import go_offline
-from tests.integration.test_eval import CORPUS, QUESTIONS, sources  # the gate's own file set
+from tests.conftest import CORPUS
+from tests.integration.test_eval import COMPANY, DOCUMENTS
+
+# The first question set (tests/eval/corpus.jsonl) asks about files of ../shared/corpus; these
+# large ones no question is about are ingested with them, so retrieval can get something wrong.
+DISTRACTORS = ["example-10k.html", "winter-sports.epub", "korean-text-with-tables.pdf",
+               "csv-with-long-lines.csv", "sample-presentation.pptx"]  # fmt: skip
 
 SHOWN = ("recall@5", "mrr", "answer_correct", "quote_correct", "seen_correct",
          "citation_precision", "abstention", "false_abstention", "latency_p50_s")  # fmt: skip
+
+
+def corpus_files(questions: Path) -> list[Path]:
+    """The corpus files a question set expects answers from, and the distractors."""
+    names = set(DISTRACTORS)
+    for line in questions.read_text().splitlines():
+        names.update(json.loads(line).get("expected_sources", []))
+    return [CORPUS / name for name in sorted(names)]
 
 
 def ingest(stack: Stack, files: list[Path]) -> None:
@@ -104,16 +118,27 @@ def main() -> None:
         "--set", nargs="*", default=[], metavar="SETTING=V", help="Settings for every column."
     )
     parser.add_argument("--timed", type=int, default=20, help="Answerable questions to time.")
-    parser.add_argument("--questions", type=Path, default=QUESTIONS, help="A question set.")
+    parser.add_argument("--questions", type=Path, default=COMPANY, help="A question set.")
+    parser.add_argument("--every", type=int, default=1, help="Ask every n-th question only.")
     parser.add_argument(
-        "--documents", type=Path, help="Folder of its documents (default: the gate's corpus files)"
+        "--documents",
+        type=Path,
+        help="Folder of its documents (company set: its own folder; "
+        "other sets: the corpus files they name, plus large distractors)",
     )
     args = parser.parse_args()
     go_offline()
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)
-    files = sorted(args.documents.iterdir()) if args.documents else [CORPUS / f for f in sources()]
-    questions, _ = load_questions(args.questions)
+    if args.documents is None and args.questions == COMPANY:
+        args.documents = DOCUMENTS
+    files = sorted(args.documents.iterdir()) if args.documents else corpus_files(args.questions)
+    asked = args.questions
+    if args.every > 1:
+        asked = out / f"{args.questions.stem}-every{args.every}.jsonl"
+        lines = args.questions.read_text().splitlines()[:: args.every]
+        asked.write_text("\n".join(lines) + "\n")
+    questions, _ = load_questions(asked)
     timed = [q.question for q in questions if q.answerable][: args.timed]
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,10 +152,10 @@ def main() -> None:
                 worker.stop()  # nothing else competes for the two cores from here on
             for budget, setting in columns(args):
                 restart_api(stack, **setting)
-                command = [*GPTU, "eval", str(args.questions), "--collection", "eval", "--json"]
+                command = [*GPTU, "eval", str(asked), "--collection", "eval", "--json"]
                 done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
                 report = json.loads(done.stdout)
-                name = f"eval-{args.questions.stem}-{Path(args.model).stem}-{budget}.json"
+                name = f"eval-{asked.stem}-{Path(args.model).stem}-{budget}.json"
                 (out / name).write_text(done.stdout)
                 results[budget] = {**report["metrics"], **timings(stack, timed)}
         finally:

