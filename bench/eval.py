@@ -155,7 +155,7 @@ def main() -> None:
                 command = [*GPTU, "eval", str(asked), "--collection", "eval", "--json"]
                 done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
                 report = json.loads(done.stdout)
-                name = f"eval-{asked.stem}-{Path(args.model).stem}-{budget}.json"
+                name = f"eval-{asked.stem}-{Path(args.model).stem}-{Path(budget).stem}.json"
                 (out / name).write_text(done.stdout)
                 results[budget] = {**report["metrics"], **timings(stack, timed)}
         finally:

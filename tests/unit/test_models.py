@@ -87,3 +87,21 @@ def test_listing_never_assembles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "assembled into" in describe(spec, tmp_path / "cache")
     assert not (tmp_path / "cache").exists()
     assert "not installed" in describe(ModelSpec(name="x", parts=["gptu_nope"]), tmp_path)
+
+
+def test_a_model_is_re_encoded_once_and_listing_never_does_it(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from core.models import describe, source_file
+
+    shipped = resolve("smollm2-135m", tmp_path)
+    spec = replace(shipped, encode="Q4_0")
+    assert "re-encoded to Q4_0" in describe(spec, tmp_path) and not any(tmp_path.iterdir())
+    path = model_file(spec, tmp_path)
+    assert path.parent == tmp_path and path.read_bytes()[:4] == b"GGUF"
+    assert path.stat().st_size < source_file(spec, tmp_path).stat().st_size  # Q4_0 < Q4_1
+    made = path.stat().st_mtime_ns
+    assert model_file(spec, tmp_path) == path and path.stat().st_mtime_ns == made
+    assert describe(spec, tmp_path) == str(path)
+    with pytest.raises(ModelUnavailable, match="unknown encoding"):
+        model_file(replace(shipped, encode="Q3_X"), tmp_path)
