@@ -8,7 +8,8 @@ first, and writes each JSON report to bench/out/eval-<set>-<model>-<budget>.json
 --compare` reads them). `--every 5` asks every 5th question only (the test gate's sample).
 
 `--vary SETTING=V1,V2` makes the columns another API setting's values instead (e.g.
-GPTU_ANSWER_CHECK=off,quote), and `--set SETTING=V …` applies settings to every column.
+GPTU_ANSWER_CHECK=off,quote), `--columns A=1+B=2 A=3+B=4` columns of several settings each, and
+`--set SETTING=V …` applies settings to every column.
 
 Run: `.venv/bin/python bench/eval.py [--model qwen2.5-coder-0.5b] [--context-tokens 0 400]
 [--questions tests/eval/company.jsonl --documents tests/eval/company] [--vary …] [--set …]`.
@@ -115,6 +116,12 @@ def main() -> None:
         help="Columns by another setting instead, e.g. GPTU_ANSWER_CHECK=off,quote.",
     )
     parser.add_argument(
+        "--columns",
+        nargs="+",
+        metavar="S=V+S=V",
+        help="Columns of several settings each, e.g. GPTU_MODEL=x+GPTU_CONTEXT_TOKENS=500.",
+    )
+    parser.add_argument(
         "--set", nargs="*", default=[], metavar="SETTING=V", help="Settings for every column."
     )
     parser.add_argument("--timed", type=int, default=20, help="Answerable questions to time.")
@@ -165,6 +172,9 @@ def main() -> None:
 
 def columns(args: argparse.Namespace) -> list[tuple[str, dict[str, str]]]:
     """(column name, the API settings it runs with): one per budget, or per --vary value."""
+    if args.columns:
+        chosen = [dict(kv.split("=", 1) for kv in c.split("+")) for c in args.columns]
+        return [("-".join(Path(v).stem for v in c.values()), c) for c in chosen]
     if not args.vary:
         return [(b, {"GPTU_CONTEXT_TOKENS": b}) for b in args.context_tokens]
     name, _, values = args.vary.partition("=")
@@ -175,6 +185,7 @@ def show(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
     """One row per metric, one column per budget, and the ratio of the last to the first."""
     budgets = list(results)
     varied = args.vary.partition("=")[0] if args.vary else "GPTU_CONTEXT_TOKENS"
+    varied = "columns" if args.columns else varied
     print(f"{args.questions.name}: model {args.model}, answers up to {args.max_tokens} tokens, "
           f"{' '.join(args.set)}; {varied} = {', '.join(budgets)}")  # fmt: skip
     rows = [*SHOWN, "quote_p50_s", "ttft_p50_s", "ttft_p95_s"]

@@ -21,7 +21,7 @@ FLOORS = (
     "abstention=0.1",
     "false_abstention=0.15",
     "answer_correct=0.3",
-    "quote_correct=0.5",
+    "quote_correct=0.6",
 )
 
 
