@@ -18,6 +18,7 @@ STOP = ["<passages>", "</passages>", "\nQuestion:", "Question: "]
 REPEAT_PENALTY = 1.1  # llama.cpp's penalty on tokens repeated within the last 64
 FREQUENCY_PENALTY = 0.3  # OpenAI-style servers' nearest equivalent
 LONGEST_LOOP = 80  # characters of a repeated stretch that ends generation
+EXCERPT_TOKENS = 220  # passage tokens a model reads when its catalog entry says nothing
 
 
 class LLM(Protocol):
@@ -25,6 +26,7 @@ class LLM(Protocol):
 
     name: str
     context_size: int
+    excerpt_tokens: int  # tokens of passage excerpts it answers best from (0 = whole passages)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of text with this model's tokenizer."""
@@ -86,8 +88,9 @@ class LlamaCppLLM:
     """A GGUF model loaded in this process with llama-cpp-python."""
 
     def __init__(
-        self, path: str, name: str, context: int, threads: int, gpu_layers: int = 0
-    ) -> None:
+        self, path: str, name: str, context: int, threads: int, gpu_layers: int = 0,
+        excerpt_tokens: int = EXCERPT_TOKENS,
+    ) -> None:  # fmt: skip
         try:
             self.model = self._load(path, context, threads, gpu_layers)
             trained = trained_context(self.model.metadata)
@@ -97,6 +100,7 @@ class LlamaCppLLM:
             raise ModelError(f"cannot load model {name} from {path}: {exc}") from exc
         self.name = name
         self.context_size = self.model.n_ctx()
+        self.excerpt_tokens = excerpt_tokens
 
     @staticmethod
     def _load(path: str, context: int, threads: int, gpu_layers: int) -> Any:
@@ -159,6 +163,7 @@ class RemoteLLM:
         )  # fmt: skip
         self.name = model
         self.context_size = context
+        self.excerpt_tokens = EXCERPT_TOKENS
 
     def count_tokens(self, text: str) -> int:
         """A safe over-estimate (servers differ in their tokenize endpoints)."""
@@ -212,7 +217,8 @@ def load_llm(settings: Any) -> LLM:
         raise ModelError(str(exc)) from exc
     threads = settings.llm_threads or os.cpu_count() or 1
     context = min(settings.context_size, spec.context)
-    return LlamaCppLLM(str(path), spec.name, context, threads, settings.n_gpu_layers)
+    return LlamaCppLLM(str(path), spec.name, context, threads, settings.n_gpu_layers,
+                       spec.context_tokens)  # fmt: skip
 
 
 def until_loop(pieces: Iterator[str]) -> Iterator[str]:

@@ -115,7 +115,7 @@ class Answerer:
         grounded_only: bool = False,
         experiment: Experiment | None = None,
         models: dict[str, LLM] | None = None,
-        context_tokens: int = 0,
+        context_tokens: int | None = 0,
         answer_check: str = "off",
         source_floor: float = 0.0,
     ) -> None:
@@ -144,7 +144,12 @@ class Answerer:
         k: int | None = None,
         user: str | None = None,
     ) -> Plan:
-        """Retrieve for the (condensed) question and build the prompt (in the user's variant)."""
+        """Retrieve for the (condensed) question and build the prompt (in the user's variant).
+
+        Only user and assistant turns are kept: the system prompt is ours, whatever the caller
+        sends (every surface drops caller `system` messages here, the same way).
+        """
+        history = [m for m in history if m["role"] in ("user", "assistant")]
         variant = self.variant(user)
         llm = self.models.get(variant.model, self.llm) if variant and variant.model else self.llm
         k = k or (variant.chat_k if variant else None) or self.k
@@ -165,8 +170,9 @@ class Answerer:
         )
         scored = score(question, passages, self.search.embedder) if grounded else None
         shown = None
-        if scored and self.context_tokens:
-            shown = excerpts(passages, scored, self.context_tokens, llm.count_tokens) or None
+        budget = llm.excerpt_tokens if self.context_tokens is None else self.context_tokens
+        if scored and budget:
+            shown = excerpts(passages, scored, budget, llm.count_tokens) or None
         messages, kept, tokens = self.fit(history, passages, llm, system or SYSTEM_PROMPT, shown)
         quote = [q for q in choose(passages, scored) if q.n <= len(kept)] if scored else []
         passages = kept

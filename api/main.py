@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from answer.llm import load_llm
 from answer.tracing import Tracer
 from api.errors import ERROR_RESPONSES, install_error_handlers
+from api.headers import install_security_headers
 from api.metrics import Metrics
 from api.observe import install_request_ids
 from api.routes import (
@@ -96,6 +97,7 @@ def create_app(
     )
     install_error_handlers(app)
     install_request_ids(app, metrics)
+    install_security_headers(app)
     app.state.metrics = metrics
     for module in (
         health,

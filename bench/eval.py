@@ -162,7 +162,7 @@ def main() -> None:
                 command = [*GPTU, "eval", str(asked), "--collection", "eval", "--json"]
                 done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
                 report = json.loads(done.stdout)
-                name = f"eval-{asked.stem}-{Path(args.model).stem}-{Path(budget).stem}.json"
+                name = f"eval-{asked.stem}-{Path(args.model).stem}-{budget}.json"
                 (out / name).write_text(done.stdout)
                 results[budget] = {**report["metrics"], **timings(stack, timed)}
         finally:
@@ -174,11 +174,16 @@ def columns(args: argparse.Namespace) -> list[tuple[str, dict[str, str]]]:
     """(column name, the API settings it runs with): one per budget, or per --vary value."""
     if args.columns:
         chosen = [dict(kv.split("=", 1) for kv in c.split("+")) for c in args.columns]
-        return [("-".join(Path(v).stem for v in c.values()), c) for c in chosen]
+        return [("-".join(safe(v) for v in c.values()), c) for c in chosen]
     if not args.vary:
         return [(b, {"GPTU_CONTEXT_TOKENS": b}) for b in args.context_tokens]
     name, _, values = args.vary.partition("=")
-    return [(v, {name: v}) for v in values.split(",")]
+    return [(safe(v), {name: v}) for v in values.split(",")]
+
+
+def safe(value: str) -> str:
+    """A setting's value as part of a file name: a path's file name without .gguf."""
+    return Path(value).name.removesuffix(".gguf")
 
 
 def show(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:

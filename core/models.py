@@ -31,6 +31,7 @@ class ModelSpec:
     context: int = 4096
     install: str = ""  # the make target that installs it, if any
     encode: str = ""  # re-encode the GGUF to this type on first use (Q4_0, Q8_0), if set
+    context_tokens: int = 220  # passage tokens it answers best from (bench/eval.py, per model)
 
 
 def load_catalog(path: Path = CATALOG) -> dict[str, ModelSpec]:

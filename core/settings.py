@@ -78,11 +78,12 @@ class Settings(BaseSettings):
         0.25, description="Passages below this cosine are neither read by the model nor listed."
     )
     chat_k: int = Field(4, ge=1, le=20, description="Passages given to the model.")
-    context_tokens: int = Field(
-        220,
+    context_tokens: int | None = Field(
+        None,
         ge=0,
         description="Tokens of passage text the model reads: the best sentences with their "
-        "neighbours; 0 = whole passages.",
+        "neighbours; 0 = whole passages; unset = the model's own (catalog: SmolLM2 220, "
+        "Qwen2.5-Coder-0.5B 500).",
     )
     answer_check: str = Field(
         "quote",
@@ -119,6 +120,12 @@ class Settings(BaseSettings):
     slack_wait: float = Field(
         600, gt=0, description="Seconds a Slack question may wait for the model in a busy queue."
     )
+
+    @field_validator("context_tokens", mode="before")
+    @classmethod
+    def empty_is_unset(cls, value: object) -> object:
+        """`GPTU_CONTEXT_TOKENS=` (as in .env.example) means the model's own budget."""
+        return None if value == "" else value
 
     @field_validator("admin_token")
     @classmethod

@@ -23,6 +23,7 @@ class ScriptedLLM:
     def __init__(self, reply: str, context_size: int = 2048, delay: float = 0.0) -> None:
         self.reply = reply
         self.context_size = context_size
+        self.excerpt_tokens = 220
         self.delay = delay
         self.name = "scripted"
         self.prompts: list[list[dict[str, str]]] = []
