@@ -86,8 +86,10 @@ def test_chat_page_streams_an_answer_with_sources_and_follow_up(
     name = f"web-{uuid.uuid4().hex[:8]}"
     api.post("/v1/collections", json={"name": name}).raise_for_status()
     text = b"# Canteen\n\nThe Quorrin canteen serves lunch from 11:30 to 14:00 every weekday.\n"
+    near = b"# Canteen prices\n\nA coffee in the Quorrin canteen costs 1.20 EUR.\n"
     other = b"# Bikes\n\nBicycles are stored in the shed behind building C.\n"
-    items = upload(api, name, [("canteen.md", text), ("bikes.md", other)])
+    files = [("canteen.md", text), ("prices.md", near), ("bikes.md", other)]
+    items = upload(api, name, files)
     wait_done(api, [i["id"] for i in items])
     page = browser.new_page(viewport={"width": 390, "height": 800})
     page.goto(stack.api_url + "/")
@@ -103,11 +105,13 @@ def test_chat_page_streams_an_answer_with_sources_and_follow_up(
     expect(page.locator("#send")).to_be_enabled(timeout=120_000)
     assert answer.locator(".text").inner_text().strip() not in ("", "…")
     assert page.evaluate("window.seen") == ["quote", "answer"]  # the evidence came first
-    # the quoted source is listed first; one that is neither quoted nor cited is folded away
+    # the quoted source is listed first; a related one neither quoted nor cited is folded
+    # away; an unrelated one (cosine 0.08, below GPTU_SOURCE_FLOOR) is not listed at all
     expect(answer.locator("details.supporting li").first).to_contain_text("canteen.md")
-    if "[2]" not in answer.locator(".text").inner_text():  # bikes.md is source 2
-        expect(answer.locator("details.also")).to_contain_text("bikes.md")
+    if "[2]" not in answer.locator(".text").inner_text():  # prices.md is source 2
+        expect(answer.locator("details.also")).to_contain_text("prices.md")
         assert answer.locator("details.also").get_attribute("open") is None
+    expect(answer).not_to_contain_text("bikes.md")
     answer.get_by_role("button", name="Good answer").click()
     expect(answer.get_by_role("button", name="Good answer")).to_have_attribute(
         "aria-pressed", "true"
