@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from slack_sdk import WebClient
@@ -18,6 +19,7 @@ from core.records import SlackNotice
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
+FILE_HOSTS = ("files.slack.com",)  # where Slack serves url_private downloads
 NO_TARGET = (
     "I can't add files for you: you have no default collection you may add documents to. "
     "Ask an admin to set one: `gptu users set <name> --collection <collection>`."
@@ -71,15 +73,22 @@ class SlackFiles:
         url = shared.get("url_private_download") or shared.get("url_private")
         if not url:
             raise httpx.HTTPError("Slack gave no download address")
+        if not self.from_slack(str(url)):
+            # the bot token goes with the download: never to a host the payload chose
+            raise GptuError("its download address is not one of Slack's file hosts")
         size = shared.get("size")
         if isinstance(size, int) and size > self.settings.max_upload_bytes:
             raise PayloadTooLarge(f"it is {size / 1e6:.1f} MB; the limit is "
                                   f"{self.settings.max_upload_mb:g} MB")  # fmt: skip
         headers = {"Authorization": f"Bearer {self.settings.slack_bot_token}"}
+        limit = self.settings.max_upload_bytes
         with tempfile.TemporaryFile() as spool:
             with httpx.stream("GET", url, headers=headers, timeout=120) as answer:
                 answer.raise_for_status()
                 for block in answer.iter_bytes():
+                    if spool.tell() + len(block) > limit:  # whatever size Slack declared
+                        raise PayloadTooLarge(f"it is larger than the limit of "
+                                              f"{self.settings.max_upload_mb:g} MB")  # fmt: skip
                     spool.write(block)
             spool.seek(0)
             with self.intake.services.db.session() as session:
@@ -89,6 +98,13 @@ class SlackFiles:
         if docs[0].status == FAILED:
             raise GptuError(docs[0].error or "unsupported file")
         return docs[0].id
+
+    def from_slack(self, url: str) -> bool:
+        """Whether url is on Slack's file hosts (https) or the configured Slack API's host."""
+        where, api = urlsplit(url), urlsplit(self.settings.slack_api_url)
+        if (where.scheme, where.netloc) == (api.scheme, api.netloc):
+            return True
+        return where.scheme == "https" and where.hostname in FILE_HOSTS and not where.port
 
     def notify(self) -> int:
         """Post 'ready'/'failed' for finished files and forget them; how many were told."""

@@ -183,6 +183,32 @@ def test_file_shared_in_a_dm_is_ingested_and_reported(
     assert memo["status"] == "ready"
 
 
+def test_files_come_only_from_slack_and_only_up_to_the_size_limit(
+    stack: Stack, slack: FakeSlack, person: dict[str, str]
+) -> None:
+    channel = f"DBAD{person['tag']}"
+    slack.files["huge.txt"] = b"x" * (6 << 20)  # over the stack's 5 MB, whatever Slack declares
+    files = [
+        {"id": "F2", "name": "elsewhere.md", "size": 10,
+         "url_private_download": "http://169.254.169.254/latest/meta-data"},
+        {"id": "F3", "name": "huge.txt", "size": 52,
+         "url_private_download": f"{slack.url}/files/huge.txt"},
+    ]  # fmt: skip
+    event = {"type": "message", "subtype": "file_share", "channel_type": "im", "text": "",
+             "user": person["slack"], "channel": channel, "ts": "4.0002",
+             "files": files}  # fmt: skip
+    send(stack, {"type": "event_callback", "event_id": f"Ev{uuid.uuid4().hex}", "event": event})
+    wait_until(lambda: len(slack.posts("chat.postMessage", channel=channel)) >= 2, 60, "replies")
+    texts = [p["text"] for p in slack.posts("chat.postMessage", channel=channel)]
+    assert texts[0] == (
+        "I could not take elsewhere.md: its download address is not one of Slack's file hosts"
+    )
+    assert texts[1].startswith("I could not take huge.txt: it is larger than the limit of 5 MB")
+    with stack.client() as admin:
+        docs = admin.get("/v1/documents", params={"collection": person["collection"]}).json()
+    assert not {"elsewhere.md", "huge.txt"} & {d["filename"] for d in docs}
+
+
 def test_a_flood_of_events_is_acknowledged_fast_and_each_answered_once(
     stack: Stack, slack: FakeSlack
 ) -> None:
