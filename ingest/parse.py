@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
 import zipfile
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,7 +115,7 @@ def check_container(path: Path, ext: str, max_unpacked_bytes: int) -> None:
     elif ext in ZIP_BASED:
         check_zip(path, ext, max_unpacked_bytes)
     elif ext == ".eml":
-        check_email(path)
+        check_email(path, max_unpacked_bytes)
 
 
 def check_pdf(path: Path) -> None:
@@ -138,22 +141,43 @@ def check_zip(path: Path, ext: str, max_unpacked_bytes: int) -> None:
         raise EncryptedDocument(f"encrypted {kind} document: password required")
     if not zipfile.is_zipfile(path):
         raise CorruptDocument(f"damaged {kind} file: not a valid {ext} archive")
+    packed = max(1, path.stat().st_size)
+
+    def too_big(unpacked: int) -> bool:
+        return unpacked > max_unpacked_bytes or (
+            unpacked > 50_000_000 and unpacked / packed > BOMB_RATIO
+        )
+
     try:
         with zipfile.ZipFile(path) as archive:
-            entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
+            unpacked = unpacked_size(archive, too_big)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
         raise CorruptDocument(f"damaged {kind} file ({exc})") from exc
-    unpacked = sum(e.file_size for e in entries)
-    packed = max(1, sum(e.compress_size for e in entries))
-    if unpacked > max_unpacked_bytes or (unpacked > 50_000_000 and unpacked / packed > BOMB_RATIO):
+    if too_big(unpacked):
         raise UnsafeDocument(
             f"refused: {kind} file would unpack to {unpacked // 1_000_000} MB "
             f"(limit {max_unpacked_bytes // 1_000_000} MB); looks like a decompression bomb"
         )
 
 
-def check_email(path: Path) -> None:
-    """Fail on PGP or S/MIME encrypted e-mail, whose body cannot be read."""
+def unpacked_size(archive: zipfile.ZipFile, enough: Callable[[int], bool]) -> int:
+    """The bytes the archive's members really inflate to (not the sizes they declare),
+    counted while inflating and stopped as soon as `enough` says so."""
+    total = 0
+    for info in archive.infolist():
+        probe = copy.copy(info)
+        probe.file_size = 1 << 62  # read the member's stream to its end, whatever it declares
+        with archive.open(probe) as member:
+            while block := member.read(1 << 20):
+                total += len(block)
+                if enough(total):
+                    return total
+    return total
+
+
+def check_email(path: Path, max_unpacked_bytes: int) -> None:
+    """Fail on PGP or S/MIME encrypted e-mail, whose body cannot be read, and on attachments
+    that are too large or bomb-like (each zip-based one gets the same check as a file)."""
     import email
     from email import policy
 
@@ -165,6 +189,22 @@ def check_email(path: Path) -> None:
         "application/x-pkcs7-mime",
     }:
         raise EncryptedDocument("encrypted e-mail (PGP or S/MIME): the body cannot be read")
+    attachments = list(message.iter_attachments())
+    total = 0
+    for part in attachments:
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        total += len(data)
+        if total > max_unpacked_bytes:
+            raise UnsafeDocument(
+                f"refused: the e-mail's attachments exceed {max_unpacked_bytes // 1_000_000} MB"
+            )
+        ext = extension(part.get_filename() or "")
+        if ext in ZIP_BASED:
+            with tempfile.TemporaryDirectory() as tmp:
+                inner = Path(tmp) / f"attachment{ext}"
+                inner.write_bytes(data)
+                check_zip(inner, ext, max_unpacked_bytes - total)
 
 
 def partition(path: Path, ext: str) -> list[Any]:

@@ -130,3 +130,45 @@ def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
         parse_file(path, "bomb.docx", LIMIT)
     with pytest.raises(UnsafeDocument):
         parse_file(path, "bomb.docx", 10 << 20)
+
+
+def bomb_entries(size: int) -> bytes:
+    """A docx-like zip whose document.xml inflates to size bytes of zeros."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", b"\0" * size)
+    return buffer.getvalue()
+
+
+def test_a_bomb_that_lies_about_its_sizes_is_measured_by_inflating(tmp_path: Path) -> None:
+    data = bytearray(bomb_entries(60 << 20))
+    # rewrite every declared uncompressed size (local headers and central directory) to 1 KB
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        start = 0
+        while (found := data.find(signature, start)) != -1:
+            data[found + offset : found + offset + 4] = (1024).to_bytes(4, "little")
+            start = found + 4
+    path = tmp_path / "liar"
+    path.write_bytes(bytes(data))
+    with zipfile.ZipFile(path) as archive:
+        assert sum(i.file_size for i in archive.infolist()) < 4096  # what it claims
+    with pytest.raises(UnsafeDocument, match="decompression bomb"):  # it inflates past 10 MB
+        parse_file(path, "liar.docx", 10 << 20)
+
+
+def test_e_mail_attachments_get_the_bomb_guard(tmp_path: Path) -> None:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "a@example.org", "b@example.org", "Q3"
+    message.set_content("The report is attached.")
+    message.add_attachment(bomb_entries(60 << 20), maintype="application",
+                           subtype="vnd.openxmlformats-officedocument.wordprocessingml.document",
+                           filename="report.docx")  # fmt: skip
+    path = tmp_path / "mail"
+    path.write_bytes(message.as_bytes())
+    with pytest.raises(UnsafeDocument, match="decompression bomb"):
+        parse_file(path, "q3.eml", LIMIT)
+    with pytest.raises(UnsafeDocument, match="attachments exceed"):
+        parse_file(path, "q3.eml", 1000)
