@@ -2,27 +2,82 @@
 
 from __future__ import annotations
 
+import math
+import threading
+import time
+from collections import deque
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import SessionDep
 from core.accounts import Caller, authenticate
-from core.errors import PermissionDenied, Unauthorized
+from core.errors import PermissionDenied, TooManyRequests, Unauthorized
 
 # auto_error=False: our own 401 in the one error envelope; the scheme still shows in /docs.
 bearer = HTTPBearer(auto_error=False, description="A gptu API key (`gptu users key NAME`).")
 
 
+class Throttle:
+    """Counts wrong keys per client address; past the limit, that address's key checks wait.
+
+    Every key from a blocked address is refused (429) until its oldest counted failure leaves
+    the window, so guessing keys costs `window / limit` seconds per guess at best.
+    """
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.failures: dict[str, deque[float]] = {}
+        self.lock = threading.Lock()
+
+    def recent(self, address: str, now: float) -> deque[float]:
+        """The address's failures still inside the window (older ones dropped)."""
+        times = self.failures.setdefault(address, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self.failures[address]
+        return times
+
+    def check(self, address: str) -> None:
+        """Raise 429 while the address has used up its failures."""
+        if not self.limit:
+            return
+        now = time.monotonic()
+        with self.lock:
+            times = self.recent(address, now)
+            if len(times) >= self.limit:
+                wait = max(1, math.ceil(times[0] + self.window - now))
+                raise TooManyRequests(
+                    f"too many wrong API keys from your address; try again in {wait} s", wait
+                )
+
+    def failed(self, address: str) -> None:
+        """Count one wrong key."""
+        if self.limit:
+            with self.lock:
+                self.failures.setdefault(address, deque()).append(time.monotonic())
+
+
 def current_user(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
-    """The caller of this request, from `Authorization: Bearer <key>` (401 without a valid one)."""
+    """The caller of this request, from `Authorization: Bearer <key>` (401 without a valid one,
+    429 after too many wrong ones from the same address)."""
     if credentials is None or not credentials.credentials.strip():
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-    return authenticate(session, credentials.credentials.strip())
+    throttle: Throttle = request.app.state.throttle
+    address = request.client.host if request.client else "unknown"
+    throttle.check(address)
+    try:
+        return authenticate(session, credentials.credentials.strip())
+    except Unauthorized:
+        throttle.failed(address)
+        raise
 
 
 def admin_user(caller: Annotated[Caller, Depends(current_user)]) -> Caller:

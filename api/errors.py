@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from core.errors import GptuError
+from core.errors import GptuError, TooManyRequests
 
 log = logging.getLogger(__name__)
 OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
@@ -80,6 +80,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GptuError)
     async def gptu_error(request: Request, exc: GptuError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         return envelope(request, exc.status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)

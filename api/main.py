@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from answer.llm import load_llm
 from answer.tracing import Tracer
+from api.auth import Throttle
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.headers import install_security_headers
 from api.metrics import Metrics
@@ -99,6 +100,7 @@ def create_app(
     install_request_ids(app, metrics)
     install_security_headers(app)
     app.state.metrics = metrics
+    app.state.throttle = Throttle(settings.auth_failures, settings.auth_window)
     for module in (
         health,
         admin,

@@ -28,6 +28,17 @@ class Unauthorized(GptuError):
     code = "unauthorized"
 
 
+class TooManyRequests(GptuError):
+    """Too many failed attempts from one address; try again after `retry_after` seconds."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PermissionDenied(GptuError):
     """The caller is known but may not do this."""
 

@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     variants_file: Path | None = Field(
         None, description="TOML file of A/B variants (prompt, chat_k, fusion, model); none = off."
     )
+    auth_failures: int = Field(
+        20,
+        ge=0,
+        description="Wrong API keys one address may send per GPTU_AUTH_WINDOW before "
+        "its key checks get 429 with Retry-After; 0 = no limit.",
+    )
+    auth_window: float = Field(60, gt=0, description="Seconds over which wrong keys are counted.")
     admin_token: str = Field(
         "", description="API key of the admin made on first start; empty = generate, print once."
     )

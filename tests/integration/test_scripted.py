@@ -70,6 +70,8 @@ def scripted(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         admin_token=ADMIN,
         min_similarity=0.0,
         source_floor=0.0,  # hash vectors' cosines say nothing about relevance
+        auth_failures=5,
+        auth_window=2,
         queue_timeout=2,
         max_answer_tokens=400,
         log_format="text",
@@ -249,3 +251,20 @@ def test_every_response_carries_the_browser_hardening_headers(scripted: Scripted
         for page in ("/", "/upload"):
             html = api.get(page).text
             assert not re.search(r"<script(?![^>]*\bsrc=)|\son[a-z]+=", html), page  # inline
+
+
+def test_repeated_wrong_keys_from_one_address_get_429_until_the_window_passes(
+    scripted: Scripted,
+) -> None:
+    wrong = {"Authorization": "Bearer gptu_guess"}
+    with httpx.Client(base_url=scripted.url, timeout=30) as anyone, scripted.client() as admin:
+        statuses = [anyone.get("/v1/collections", headers=wrong).status_code for _ in range(5)]
+        assert statuses == [401] * 5
+        slowed = anyone.get("/v1/collections", headers=wrong)
+        assert slowed.status_code == 429 and slowed.json()["error"]["code"] == "too_many_requests"
+        wait = int(slowed.headers["retry-after"])
+        assert 1 <= wait <= 2
+        assert admin.get("/v1/collections").status_code == 429  # even a right key waits
+        time.sleep(wait + 0.2)
+        assert admin.get("/v1/collections").status_code == 200
+        assert anyone.get("/healthz").status_code == 200  # no key, nothing to slow down
