@@ -55,7 +55,16 @@ class KeyOut(BaseModel):
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = Field(None, description="After this the key stops working.")
     key: str | None = None
+
+
+class KeyIn(BaseModel):
+    """Options of a new API key."""
+
+    expires_in_days: float | None = Field(
+        None, gt=0, le=3650, description="Valid for this many days; default: until revoked."
+    )
 
 
 class GroupIn(BaseModel):

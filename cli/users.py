@@ -52,11 +52,20 @@ def add_user(
 
 
 @users_cli.command("key")
-def new_key(name: str) -> None:
+def new_key(
+    name: str,
+    days: Annotated[
+        float | None, typer.Option(help="Valid for this many days (default: until revoked).")
+    ] = None,
+) -> None:
     """Print a new API key for the user (shown only now)."""
+    if days is not None and days <= 0:
+        raise typer.BadParameter("--days must be more than 0")
     with changing() as session:
-        key_id, key = accounts.issue_key(session, ACTOR, accounts.find_user(session, name))
-    typer.echo(f"key id {key_id} for {name}:\n{key}")
+        user = accounts.find_user(session, name)
+        key_id, key = accounts.issue_key(session, ACTOR, user, days=days)
+    until = f", valid for {days:g} days" if days is not None else ""
+    typer.echo(f"key id {key_id} for {name}{until}:\n{key}")
 
 
 @users_cli.command("revoke")

@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -67,6 +68,9 @@ def authenticate(session: Session, key: str) -> Caller:
     ).first()
     if row is None or row[0].revoked_at is not None:
         raise Unauthorized("invalid or revoked API key")
+    expires = row[0].expires_at
+    if expires is not None and expires.replace(tzinfo=expires.tzinfo or UTC) <= utcnow():
+        raise Unauthorized("expired API key; ask an admin for a new one")
     return caller_of(row[1])
 
 
@@ -144,10 +148,14 @@ def normal_email(email: str | None) -> str | None:
     return email.strip().lower()
 
 
-def issue_key(session: Session, actor: str, user: User, key: str | None = None) -> tuple[str, str]:
-    """A new key for the user: (key id, key). Only the digest is stored; show the key once."""
+def issue_key(
+    session: Session, actor: str, user: User, key: str | None = None, days: float | None = None
+) -> tuple[str, str]:
+    """A new key for the user: (key id, key), valid for `days` if given (else until revoked).
+    Only the digest is stored; show the key once."""
     key = key or KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(user_id=user.id, digest=digest(key), prefix=key[:12])
+    expires = utcnow() + timedelta(days=days) if days is not None else None
+    row = ApiKey(user_id=user.id, digest=digest(key), prefix=key[:12], expires_at=expires)
     session.add(row)
     session.flush()
     audit(session, actor, "key.create", user.name, key_id=row.id)

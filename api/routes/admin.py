@@ -11,6 +11,7 @@ from api.account_schemas import (
     AuditOut,
     GroupIn,
     GroupOut,
+    KeyIn,
     KeyOut,
     MeOut,
     UserChangeIn,
@@ -38,8 +39,9 @@ def user_out(user: User) -> UserOut:
 def key_out(key: ApiKey, user: str, shown: str | None = None) -> KeyOut:
     """A key row as the API shows it."""
     revoked = aware(key.revoked_at) if key.revoked_at else None
+    expires = aware(key.expires_at) if key.expires_at else None
     return KeyOut(id=key.id, user=user, prefix=key.prefix, created_at=aware(key.created_at),
-                  revoked_at=revoked, key=shown)  # fmt: skip
+                  revoked_at=revoked, expires_at=expires, key=shown)  # fmt: skip
 
 
 @router.get("/me")
@@ -83,10 +85,13 @@ async def delete_user(name: str, admin: AdminUser, session: SessionDep) -> Delet
 
 
 @router.post("/users/{name}/keys", status_code=status.HTTP_201_CREATED)
-async def create_key(name: str, admin: AdminUser, session: SessionDep) -> KeyOut:
+async def create_key(
+    name: str, admin: AdminUser, session: SessionDep, body: KeyIn | None = None
+) -> KeyOut:
     """A new API key for the user; `key` is shown only in this answer (admin)."""
     user = accounts.find_user(session, name)
-    key_id, key = accounts.issue_key(session, admin.name, user)
+    days = body.expires_in_days if body else None
+    key_id, key = accounts.issue_key(session, admin.name, user, days=days)
     session.commit()
     row = session.get(ApiKey, key_id)
     assert row is not None

@@ -268,3 +268,23 @@ def test_repeated_wrong_keys_from_one_address_get_429_until_the_window_passes(
         time.sleep(wait + 0.2)
         assert admin.get("/v1/collections").status_code == 200
         assert anyone.get("/healthz").status_code == 200  # no key, nothing to slow down
+
+
+def test_a_key_with_an_expiry_stops_working_when_it_expires(scripted: Scripted) -> None:
+    name = f"temp-{uuid.uuid4().hex[:6]}"
+    with scripted.client() as admin:
+        admin.post("/v1/users", json={"name": name}).raise_for_status()
+        made = admin.post(f"/v1/users/{name}/keys", json={"expires_in_days": 2 / 86400})
+        assert made.status_code == 201 and made.json()["expires_at"]
+        lasting = admin.post(f"/v1/users/{name}/keys").json()
+        assert lasting["expires_at"] is None
+        bad = admin.post(f"/v1/users/{name}/keys", json={"expires_in_days": 0})
+        assert bad.status_code == 422
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+    with httpx.Client(base_url=scripted.url, timeout=30) as api:
+        assert api.get("/v1/me", headers=key).status_code == 200
+        time.sleep(2.2)
+        expired = api.get("/v1/me", headers=key)
+        assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
+        other = {"Authorization": f"Bearer {lasting['key']}"}
+        assert api.get("/v1/me", headers=other).status_code == 200
