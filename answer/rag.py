@@ -12,6 +12,7 @@ from pydantic import Field, computed_field
 from answer.llm import LLM, Gate, Message, until_loop
 from answer.quote import Quote, choose, excerpts, label, score
 from answer.variants import Experiment, Variant
+from core.scoring import abstained
 from ingest.guard import looks_like_injection, withhold_instructions
 from ingest.passage import Passage
 from ingest.search import HybridSearch
@@ -260,24 +261,26 @@ def numbers(text: str, fewest: int = 2) -> set[str]:
     return found
 
 
+def held_numbers(passages: list[Source], fewest: int) -> set[str]:
+    """Every number the passages (with their file names and titles) hold."""
+    texts = (f"{p.text} {p.filename} {p.section or ''}" for p in passages)
+    return {n for text in texts for n in numbers(text, fewest)}
+
+
 def missing_numbers(question: str, passages: list[Source]) -> list[str]:
     """The numbers (years, amounts, codes) the question names that no passage holds.
 
     A question about "the 2021 policy" that only finds the 2022-2024 ones cannot be answered
     from them; measured on the company set's near-misses, this never refused an answerable one.
     """
-    held: set[str] = set()
-    for p in passages:
-        held |= numbers(f"{p.text} {p.filename} {p.section or ''}")
+    held = held_numbers(passages, 2)
     wanted = [m.group(0) for m in NUMBER.finditer(question)]
     return [n for n in wanted if len(re.sub(r"\D", "", n)) >= 2 and not numbers(n) & held]
 
 
 def invented_numbers(answer: str, passages: list[Source]) -> list[str]:
     """The numbers the answer states (citation markers aside) that no passage holds."""
-    held: set[str] = set()
-    for p in passages:
-        held |= numbers(f"{p.text} {p.filename} {p.section or ''}", 1)
+    held = held_numbers(passages, 1)
     stated = [m.group(0) for m in NUMBER.finditer(CITATION.sub(" ", answer))]
     return list(dict.fromkeys(n for n in stated if not numbers(n, 1) & held))
 
@@ -286,7 +289,7 @@ def verified(answer: str, plan: Plan) -> tuple[str, list[str]]:
     """The answer, or what replaces it when it states numbers that no passage holds (a small
     model's usual invention): the quote (check "quote") or the refusal ("refuse"); and those
     numbers. With check "off" the answer stays as it is."""
-    if plan.check == "off" or abstained(answer):
+    if plan.check == "off" or abstained(answer):  # the eval's own refusal test
         return answer, []
     invented = invented_numbers(answer, plan.passages)
     if not invented:
@@ -295,11 +298,6 @@ def verified(answer: str, plan: Plan) -> tuple[str, list[str]]:
         best = plan.quote[0]
         return f'The documents say: "{best.text}" [{best.n}]', invented
     return NOT_FOUND, invented
-
-
-def abstained(answer: str) -> bool:
-    """Whether the answer is the refusal."""
-    return NOT_FOUND.lower().rstrip(".") in answer.lower()
 
 
 def checked(answer: str, passages: list[Source]) -> tuple[str, list[int]]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import statistics
@@ -23,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from answer.llm import REPEAT_PENALTY, STOP
 from answer.rag import NOT_FOUND, SYSTEM_PROMPT
 from cli.localstack import ROOT
-from core.models import model_file, resolve
+from core.models import ENCODINGS, encoded, model_file, resolve
 from core.scoring import is_correct
 from core.settings import Settings
 
 FEATURES = ROOT / "bench" / "out" / "abstain-features.json"
 COMPANY = ROOT / "tests" / "eval" / "company.jsonl"
-FTYPES = {"Q8_0": 7, "Q4_0": 2}  # llama.cpp's LLAMA_FTYPE_MOSTLY_*
 
 
 @contextlib.contextmanager
@@ -51,23 +50,6 @@ def quiet() -> Iterator[None]:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
-
-
-def requantise(source: Path, target: Path, ftype: int) -> Path:
-    """The model re-encoded to another type (from its quantised weights)."""
-    import llama_cpp
-
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = ftype
-    params.allow_requantize = True
-    params.nthread = os.cpu_count() or 1
-    with quiet():
-        code = llama_cpp.llama_model_quantize(
-            str(source).encode(), str(target).encode(), ctypes.byref(params)
-        )
-    if code != 0:
-        raise RuntimeError(f"llama_model_quantize failed ({code})")
-    return target
 
 
 def run(path: Path, prompts: list[list[dict[str, str]]], **options: Any) -> dict[str, Any]:
@@ -132,9 +114,10 @@ def main() -> None:
                 shipped, {"draft_model": LlamaPromptLookupDecoding(num_pred_tokens=2)}),
             "n_batch 128": (shipped, {"n_batch": 128}),
         }  # fmt: skip
-        for name, ftype in FTYPES.items():
-            target = Path(tmp) / f"{shipped.stem}.{name}.gguf"
-            levers[f"re-encoded {name}"] = (requantise(shipped, target, ftype), {})
+        for name in ENCODINGS:  # the catalog's own re-encoding (`encode = "Q4_0"`)
+            with quiet():
+                path = encoded(replace(spec, encode=name), shipped, Path(tmp))
+            levers[f"re-encoded {name}"] = (path, {})
         results = {name: run(path, prompts, **opts) for name, (path, opts) in levers.items()}
     base = next(iter(results.values()))
     print(f"{args.model}: {len(prompts)} company-set prompts (gptu's excerpts), 2 cores, "

@@ -116,7 +116,7 @@ def encoded(spec: ModelSpec, source: Path, cache_dir: Path) -> Path:
     llama.cpp evaluates prompts faster in some encodings than in others on CPUs like ours
     (bench/speed.py: SmolLM2's Q4_1 → Q4_0 takes the first token from 2.17 s to 1.28 s).
     """
-    target = cache_dir / f"{Path(spec.file).stem}.{spec.encode}.gguf"
+    target = encoded_path(spec, cache_dir)
     if target.is_file():
         return target
     if spec.encode not in ENCODINGS:
@@ -140,6 +140,11 @@ def encoded(spec: ModelSpec, source: Path, cache_dir: Path) -> Path:
     return target
 
 
+def encoded_path(spec: ModelSpec, cache_dir: Path) -> Path:
+    """Where the re-encoded GGUF of spec is kept."""
+    return cache_dir / f"{Path(spec.file or spec.name).stem}.{spec.encode}.gguf"
+
+
 def describe(spec: ModelSpec, cache_dir: Path) -> str:
     """Where the model is, or what is missing, without assembling anything."""
     if spec.parts and not (cache_dir / spec.file).is_file():
@@ -152,7 +157,7 @@ def describe(spec: ModelSpec, cache_dir: Path) -> str:
         found = source_file(spec, cache_dir)
     except ModelUnavailable as exc:
         return f"not installed ({exc})"
-    target = cache_dir / f"{Path(spec.file).stem}.{spec.encode}.gguf"
+    target = encoded_path(spec, cache_dir)
     if spec.encode and not target.is_file():
         return f"{found}, re-encoded to {spec.encode} into {target} on first use"
     return str(target if spec.encode else found)
