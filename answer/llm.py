@@ -40,10 +40,15 @@ class LLM(Protocol):
 
 
 class Gate:
-    """One model, many askers: first come, first served; each waits at most `timeout` s."""
+    """One model, many askers: first come, first served; each waits at most `timeout` s.
 
-    def __init__(self, slots: int = 1) -> None:
+    At most `max_waiting` askers queue at once (0 = no limit); one more is told at once that
+    the model is busy rather than joining a queue it would likely time out in.
+    """
+
+    def __init__(self, slots: int = 1, max_waiting: int = 0) -> None:
         self.slots = slots
+        self.max_waiting = max_waiting
         self.busy = 0
         self.queue: deque[object] = deque()
         self.cond = threading.Condition()
@@ -57,6 +62,10 @@ class Gate:
         """Take a slot in arrival order, or raise ModelBusy after timeout seconds."""
         ticket = object()
         with self.cond:
+            if self.max_waiting and len(self.queue) >= self.max_waiting:
+                raise ModelBusy(
+                    f"the model is busy; {len(self.queue)} questions are waiting, try again shortly"
+                )
             self.queue.append(ticket)
             ok = self.cond.wait_for(
                 lambda: self.queue[0] is ticket and self.busy < self.slots, timeout=timeout

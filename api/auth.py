@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.deps import SessionDep
+from api.deps import ServicesDep
 from core.accounts import Caller, authenticate
 from core.errors import PermissionDenied, TooManyRequests, Unauthorized
 
@@ -63,7 +63,7 @@ class Throttle:
 
 def current_user(
     request: Request,
-    session: SessionDep,
+    services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
     """The caller of this request, from `Authorization: Bearer <key>` (401 without a valid one,
@@ -74,7 +74,8 @@ def current_user(
     address = request.client.host if request.client else "unknown"
     throttle.check(address)
     try:
-        return authenticate(session, credentials.credentials.strip())
+        with services.db.session() as session:  # its own short session: released at once
+            return authenticate(session, credentials.credentials.strip())
     except Unauthorized:
         throttle.failed(address)
         raise

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from answer.rag import Answerer
 from answer.tracing import Tracer
 from app.intake import Intake
 from app.services import Services
+
+T = TypeVar("T")
 
 
 def get_services(request: Request) -> Services:
@@ -21,9 +24,21 @@ def get_services(request: Request) -> Services:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """A database session per request, committed when the route returns."""
+    """A database session for a sync route, committed as the route returns (before the
+    response is sent, so the connection goes back to the pool at once)."""
     with get_services(request).db.session() as session:
         yield session
+
+
+async def in_session(services: Services, work: Callable[[Session], T]) -> T:
+    """work(session) in a short session on a pool thread: what async routes use for SQL, so the
+    event loop never waits on the database and no connection is held across the model."""
+
+    def run() -> T:
+        with services.db.session() as session:
+            return work(session)
+
+    return await run_in_threadpool(run)
 
 
 def get_intake(request: Request) -> Intake:
@@ -45,7 +60,7 @@ def get_tracer(request: Request) -> Tracer:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 IntakeDep = Annotated[Intake, Depends(get_intake)]
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 TracerDep = Annotated[Tracer, Depends(get_tracer)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -94,6 +95,18 @@ def install_error_handlers(app: FastAPI) -> None:
         code = HTTP_CODES.get(exc.status_code, "http_error")
         headers = getattr(exc, "headers", None)
         return envelope(request, exc.status_code, code, str(exc.detail), headers)
+
+    @app.exception_handler(sqlalchemy.exc.TimeoutError)
+    async def pool_exhausted(request: Request, exc: sqlalchemy.exc.TimeoutError) -> JSONResponse:
+        log.warning("no free database connection: %s", exc)
+        message = "the database has no free connection right now; try again shortly"
+        return envelope(request, 503, "database_busy", message)
+
+    @app.exception_handler(sqlalchemy.exc.OperationalError)
+    async def database_down(request: Request, exc: sqlalchemy.exc.OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)
+        message = "the database is not answering (or is locked); try again shortly"
+        return envelope(request, 503, "database_unavailable", message)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -31,6 +31,7 @@ from api.routes import (
     slack,
     traces,
 )
+from api.streaming import reserve_waiting_threads
 from app.answering import ModelLoader, announce_admin, api_services, make_answerer
 from app.intake import Intake
 from app.services import Services
@@ -57,6 +58,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         go_offline()
         quiet_libraries()
+        reserve_waiting_threads(settings.max_waiting)
         from worker.celery_app import make_celery
 
         services = builder(settings)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 
+import anyio.to_thread
 from fastapi.concurrency import run_in_threadpool
 
 from answer.llm import Gate
@@ -13,6 +15,7 @@ from answer.rag import Answerer, Plan
 from answer.tracing import Draft, Tracer
 
 _END = object()
+THREADS = 40  # anyio's default pool: sync routes, dependencies, search, SQL
 
 
 async def from_thread(
@@ -25,17 +28,21 @@ async def from_thread(
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
 
+    def hand(item: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed (server shutting down)
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
     def produce() -> None:
         try:
             for piece in make():
-                loop.call_soon_threadsafe(queue.put_nowait, piece)
+                hand(piece)
                 if cancel.is_set():
                     break
         except BaseException as exc:  # handed to the consumer, raised there
-            loop.call_soon_threadsafe(queue.put_nowait, exc)
+            hand(exc)
         finally:
             on_done()
-            loop.call_soon_threadsafe(queue.put_nowait, _END)
+            hand(_END)
 
     thread = threading.Thread(target=produce, name="gptu-generate", daemon=True)
     thread.start()
@@ -73,12 +80,31 @@ class Turn:
             self.release()
 
 
+def reserve_waiting_threads(max_waiting: int) -> None:
+    """Grow this event loop's thread pool by the askers that may wait for the model at once."""
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = THREADS + max_waiting
+
+
 async def take_turn(answerer: Answerer, plan: Plan) -> Turn:
-    """Wait for the model in turn (503 model_busy after the queue timeout), if it is needed."""
+    """Wait for the model in turn (503 model_busy after the queue timeout), if it is needed.
+
+    The wait blocks a thread of the pool; `reserve_waiting_threads` sized the pool so that the
+    gate's bounded queue never takes the threads other requests need.
+    """
     if not answerer.needs_model(plan):
         return Turn(None)
     await run_in_threadpool(answerer.gate.acquire, answerer.queue_timeout)
     return Turn(answerer.gate)
+
+
+async def complete(answerer: Answerer, plan: Plan) -> str:
+    """The whole answer at once, in turn (503 model_busy after the queue timeout)."""
+    turn = await take_turn(answerer, plan)
+    try:
+        return await run_in_threadpool(lambda: "".join(answerer.generate(plan, threading.Event())))
+    finally:
+        turn.release()
 
 
 async def answer_pieces(answerer: Answerer, plan: Plan, turn: Turn) -> AsyncIterator[str]:

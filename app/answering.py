@@ -28,7 +28,7 @@ def make_answerer(
     return Answerer(
         services.search(),
         llm,
-        Gate(),
+        Gate(max_waiting=settings.max_waiting),
         k=settings.chat_k,
         context_tokens=settings.context_tokens,
         answer_check=settings.answer_check,

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.store import SqlDocumentStore
-from core.db import Collection, Database
+from core.db import Collection, Database, Pool
 from core.settings import Settings
 from ingest.embed import Embedder, Embedders
 from ingest.index import ChromaIndex
@@ -72,6 +72,11 @@ class Services:
         return {name: embedder for name, embedder in rows}
 
 
+def db_pool(settings: Settings) -> Pool:
+    """The database pool the settings ask for."""
+    return Pool(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout)
+
+
 def chroma_client(settings: Settings) -> Any:
     """An HTTP client for the Chroma server, telemetry off."""
     import chromadb
@@ -102,7 +107,7 @@ def build_services(
     )
     return Services(
         settings=settings,
-        db=Database(settings.sqlalchemy_url),
+        db=Database(settings.sqlalchemy_url, db_pool(settings)),
         embedders=embedders,
         vectors=ChromaIndex(chroma_client(settings), embedders.default_id),
         lexical=LexicalIndex(settings.lexical_path),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.db import FAILED, PROCESSING, READY, Collection, Database, Document
+from core.db import FAILED, PROCESSING, QUEUED, READY, Collection, Database, Document, utcnow
 from ingest.store import Job, Outcome
 
 
@@ -51,3 +51,12 @@ class SqlDocumentStore:
             doc = session.get(Document, document_id)
             if doc is not None:
                 doc.status, doc.error = FAILED, reason
+
+    def release(self, document_id: str, reason: str) -> None:
+        """Back to queued, the attempt uncounted, saying what it waits for."""
+        with self.db.session() as session:
+            doc = session.get(Document, document_id)
+            if doc is not None and doc.status == PROCESSING:
+                doc.status, doc.error = QUEUED, f"waiting to retry: {reason}"
+                doc.attempts = max(0, doc.attempts - 1)
+                doc.enqueued_at = utcnow()

@@ -65,6 +65,9 @@ class MemoryStore:
         """A benchmark over a fixed set must not lose files."""
         raise RuntimeError(f"{self.jobs[document_id].filename} failed: {reason}")
 
+    def release(self, document_id: str, reason: str) -> None:
+        """Nothing to put back: the error propagates and ends the benchmark."""
+
 
 @dataclass
 class Timed:

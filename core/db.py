@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -154,13 +155,32 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for url; SQLite gets WAL, a busy timeout and foreign keys."""
+@dataclass(frozen=True)
+class Pool:
+    """How many connections a process keeps, may add under load, and how long a caller waits."""
+
+    size: int = 10
+    overflow: int = 20
+    timeout: float = 10
+
+
+def make_engine(url: str, pool: Pool | None = None) -> Engine:
+    """An engine for url; SQLite gets WAL, a busy timeout and foreign keys.
+
+    A caller that waits longer than `pool.timeout` for a connection gets sqlalchemy's
+    TimeoutError, which the API answers with 503 (not a hang, not a 500).
+    """
+    pool = pool or Pool()
+    sizes: dict[str, Any] = {
+        "pool_size": pool.size, "max_overflow": pool.overflow, "pool_timeout": pool.timeout,
+    }  # fmt: skip
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **sizes
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, **sizes)
     import core.records  # noqa: F401  (registers the trace, feedback and Slack tables)
 
     Base.metadata.create_all(engine)
@@ -185,8 +205,8 @@ def add_missing_columns(engine: Engine) -> None:
 class Database:
     """An engine and its session factory."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = make_engine(url)
+    def __init__(self, url: str, pool: Pool | None = None) -> None:
+        self.engine = make_engine(url, pool)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -80,6 +80,12 @@ class EmbedderMismatch(Conflict):
     code = "embedder_mismatch"
 
 
+class IndexUnavailable(ServiceUnavailable):
+    """The vector index (the Chroma server) does not answer."""
+
+    code = "index_unavailable"
+
+
 class ModelBusy(ServiceUnavailable):
     """Every model slot stayed taken for the whole queue timeout."""
 

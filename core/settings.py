@@ -16,6 +16,13 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), description="Where files, SQLite and Chroma data live.")
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    db_pool_size: int = Field(10, ge=1, description="Database connections each process keeps open.")
+    db_max_overflow: int = Field(
+        20, ge=0, description="Extra database connections a process may open under load."
+    )
+    db_pool_timeout: float = Field(
+        10, gt=0, description="Seconds a request waits for a database connection (then 503)."
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker and results.")
     chroma_host: str = Field("127.0.0.1", description="Chroma server host.")
     chroma_port: int = Field(8001, description="Chroma server port.")
@@ -70,6 +77,9 @@ class Settings(BaseSettings):
     llm_url: str = Field("", description="OpenAI-compatible server to use instead of in-process.")
     llm_model: str = Field("", description="Model name sent to GPTU_LLM_URL (default GPTU_MODEL).")
     queue_timeout: float = Field(30, gt=0, description="Seconds a question waits for the model.")
+    max_waiting: int = Field(
+        32, ge=1, description="Questions that may wait for the model at once; more get 503."
+    )
     max_answer_tokens: int = Field(256, ge=16, description="Longest answer, in tokens.")
     min_similarity: float = Field(
         0.38, description="Below this best-passage cosine the answer is 'not found'."

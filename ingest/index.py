@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
+import httpx
+
+from core.errors import IndexUnavailable
 from ingest.passage import Passage
 
 T = TypeVar("T")
@@ -61,6 +64,19 @@ class VectorIndex(Index, Protocol):
         ...
 
 
+DOWN = (httpx.TransportError, ConnectionError, TimeoutError)
+
+
+@contextlib.contextmanager
+def reachable() -> Iterator[None]:
+    """Chroma not answering becomes IndexUnavailable: 503 index_unavailable to an asker, a
+    retry with backoff to ingestion."""
+    try:
+        yield
+    except DOWN as exc:
+        raise IndexUnavailable("the search index is not answering; try again shortly") from exc
+
+
 class ChromaIndex:
     """Vectors in one Chroma collection per gptu collection and embedder.
 
@@ -103,22 +119,24 @@ class ChromaIndex:
     def using(self, collection: str, action: Callable[[Any], T]) -> T:
         """Run action on the collection's Chroma handle; once more with a fresh handle if the
         cached one went stale (another process dropped and re-created that Chroma collection)."""
-        try:
-            return action(self.handle(collection))
-        except (ConnectionError, TimeoutError):
-            raise
-        except Exception:
-            if self.handles.pop(collection, None) is None:
+        with reachable():
+            try:
+                return action(self.handle(collection))
+            except DOWN:
                 raise
-            return action(self.handle(collection))
+            except Exception:
+                if self.handles.pop(collection, None) is None:
+                    raise
+                return action(self.handle(collection))
 
     def all_handles(self) -> list[Any]:
         """Every gptu Chroma collection, of every embedder."""
-        return [
-            self.client.get_collection(c.name, embedding_function=None)
-            for c in self.client.list_collections()
-            if GPTU_NAME.match(c.name)
-        ]
+        with reachable():
+            return [
+                self.client.get_collection(c.name, embedding_function=None)
+                for c in self.client.list_collections()
+                if GPTU_NAME.match(c.name)
+            ]
 
     def replace_document(self, document_id: str, records: list[Passage]) -> None:
         """Upsert the chunks, then drop any left over from a longer earlier run."""
@@ -130,14 +148,17 @@ class ChromaIndex:
     def delete_document(self, document_id: str) -> None:
         """Remove the document's vectors, wherever they are."""
         for handle in self.all_handles():
-            handle.delete(where={"document_id": document_id})
+            with reachable():
+                handle.delete(where={"document_id": document_id})
 
     def drop_collection(self, collection: str) -> None:
         """Remove a whole collection's vectors at once, in every embedder's space."""
         suffix = self.chroma_name(collection)[len(self.prefix) :]
         for space in self.spaces.values():
             space.handles.pop(collection, None)
-        for c in self.client.list_collections():
+        with reachable():
+            every = self.client.list_collections()
+        for c in every:
             if GPTU_NAME.match(c.name) and c.name.endswith("-" + suffix):
                 with contextlib.suppress(Exception):  # already gone is fine
                     self.client.delete_collection(c.name)
@@ -150,10 +171,11 @@ class ChromaIndex:
 
     def count(self, document_id: str) -> int:
         """Vectors stored for the document."""
-        return sum(
-            len(h.get(where={"document_id": document_id}, include=[])["ids"])
-            for h in self.all_handles()
-        )
+        handles = self.all_handles()
+        with reachable():
+            return sum(
+                len(h.get(where={"document_id": document_id}, include=[])["ids"]) for h in handles
+            )
 
     def search(
         self, text: str, vector: Sequence[float], collections: list[str], k: int
@@ -180,7 +202,8 @@ class ChromaIndex:
 
     def ping(self) -> None:
         """Raise if the Chroma server does not answer."""
-        self.client.heartbeat()
+        with reachable():
+            self.client.heartbeat()
 
 
 def _replace(target: Any, document_id: str, records: list[Passage]) -> None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from core.errors import IndexUnavailable
 from ingest.chunk import Chunk, chunk_blocks
 from ingest.embed import Embedder, EmbedderUnavailable
 from ingest.errors import IngestError, TransientIngestError
@@ -65,8 +66,10 @@ class Pipeline:
             self.fail(job.document_id, str(exc))
             log.info("document %s failed: %s", job.document_id, exc)
             return {"document_id": document_id, "status": "failed"}
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            raise TransientIngestError(f"index unavailable: {exc}") from exc
+        except (IndexUnavailable, ConnectionError, TimeoutError, OSError) as exc:
+            reason = exc.message if isinstance(exc, IndexUnavailable) else str(exc)
+            self.store.release(job.document_id, reason)
+            raise TransientIngestError(reason) from exc
         if not self.store.finish(job.document_id, outcome):
             self.drop_chunks(job.document_id)
             return {"document_id": document_id, "status": "deleted"}

@@ -46,3 +46,8 @@ class DocumentStore(Protocol):
     def fail(self, document_id: str, reason: str) -> None:
         """Mark the document failed, saying why."""
         ...
+
+    def release(self, document_id: str, reason: str) -> None:
+        """Put a claimed document back in the queue, uncounted: a service it needs was down,
+        the attempt ended cleanly and will be retried (not a worker crash)."""
+        ...

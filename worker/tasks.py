@@ -16,7 +16,7 @@ from ingest.errors import TransientIngestError
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
-MAX_RETRIES = 5
+MAX_RETRIES = 9
 _services: Services | None = None
 
 
@@ -36,7 +36,33 @@ def _warm_up(**_: Any) -> None:
     log.debug("default embedder %s loaded", services().embedder.id)
 
 
-@app.task(name="ingest.document", bind=True, acks_late=True, max_retries=MAX_RETRIES)
+class IngestTask(Task):
+    """Fails the document with the reason once the retries for a transient error run out."""
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """Celery calls this when the task ends in an exception (after its last retry)."""
+        if isinstance(exc, TransientIngestError) and args:
+            services().pipeline().fail(
+                args[0], f"gave up after {MAX_RETRIES} retries over several minutes: {exc}"
+            )
+
+
+# A service the pipeline needs being down (Chroma, the lexical index's disk) puts the document
+# back in the queue, uncounted (Pipeline.run), and Celery retries it with backoff: 2, 4, 8 …
+# up to 300 s between tries, about 13 minutes in all, before the document fails with the reason.
+@app.task(
+    name="ingest.document",
+    base=IngestTask,
+    bind=True,
+    acks_late=True,
+    autoretry_for=(TransientIngestError,),
+    max_retries=MAX_RETRIES,
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=False,
+)
 def ingest_document(self: Task, document_id: str) -> dict[str, int | str]:
     """Parse, chunk, embed and index one stored file. Running it twice is harmless."""
     pipeline = services().pipeline()
@@ -46,8 +72,3 @@ def ingest_document(self: Task, document_id: str) -> dict[str, int | str]:
         limit = services().settings.task_time_limit
         pipeline.fail(document_id, f"processing took longer than the {limit} s limit")
         return {"document_id": document_id, "status": "failed"}
-    except TransientIngestError as exc:
-        if self.request.retries >= MAX_RETRIES:
-            pipeline.fail(document_id, f"gave up after {MAX_RETRIES} retries: {exc}")
-            raise
-        raise self.retry(exc=exc, countdown=min(60, 2 ** (self.request.retries + 1))) from exc

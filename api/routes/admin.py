@@ -51,7 +51,7 @@ async def me(caller: CurrentUser) -> MeOut:
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
-async def create_user(body: UserIn, admin: AdminUser, session: SessionDep) -> UserOut:
+def create_user(body: UserIn, admin: AdminUser, session: SessionDep) -> UserOut:
     """Create a user in existing groups (admin)."""
     user = accounts.create_user(session, admin.name, body.name, body.email, body.groups, body.admin)
     session.commit()
@@ -59,15 +59,13 @@ async def create_user(body: UserIn, admin: AdminUser, session: SessionDep) -> Us
 
 
 @router.get("/users")
-async def list_users(_: AdminUser, session: SessionDep) -> list[UserOut]:
+def list_users(_: AdminUser, session: SessionDep) -> list[UserOut]:
     """Every user (admin)."""
     return [user_out(u) for u in session.scalars(select(User).order_by(User.name))]
 
 
 @router.patch("/users/{name}")
-async def change_user(
-    name: str, body: UserChangeIn, admin: AdminUser, session: SessionDep
-) -> UserOut:
+def change_user(name: str, body: UserChangeIn, admin: AdminUser, session: SessionDep) -> UserOut:
     """Change a user's e-mail, groups, admin flag, Slack link or default collection (admin)."""
     changes = body.model_dump(exclude_unset=True)
     user = accounts.change_user(session, admin.name, name, **changes)
@@ -76,7 +74,7 @@ async def change_user(
 
 
 @router.delete("/users/{name}")
-async def delete_user(name: str, admin: AdminUser, session: SessionDep) -> DeletedOut:
+def delete_user(name: str, admin: AdminUser, session: SessionDep) -> DeletedOut:
     """Delete a user; their keys stop working at once (admin)."""
     user = accounts.find_user(session, name)
     accounts.delete_user(session, admin.name, name)
@@ -85,7 +83,7 @@ async def delete_user(name: str, admin: AdminUser, session: SessionDep) -> Delet
 
 
 @router.post("/users/{name}/keys", status_code=status.HTTP_201_CREATED)
-async def create_key(
+def create_key(
     name: str, admin: AdminUser, session: SessionDep, body: KeyIn | None = None
 ) -> KeyOut:
     """A new API key for the user; `key` is shown only in this answer (admin)."""
@@ -99,7 +97,7 @@ async def create_key(
 
 
 @router.get("/users/{name}/keys")
-async def list_keys(name: str, _: AdminUser, session: SessionDep) -> list[KeyOut]:
+def list_keys(name: str, _: AdminUser, session: SessionDep) -> list[KeyOut]:
     """The user's keys, revoked ones included (admin)."""
     user = accounts.find_user(session, name)
     keys = session.scalars(select(ApiKey).where(ApiKey.user_id == user.id)).all()
@@ -107,7 +105,7 @@ async def list_keys(name: str, _: AdminUser, session: SessionDep) -> list[KeyOut
 
 
 @router.delete("/keys/{key_id}")
-async def revoke_key(key_id: str, admin: AdminUser, session: SessionDep) -> DeletedOut:
+def revoke_key(key_id: str, admin: AdminUser, session: SessionDep) -> DeletedOut:
     """Revoke a key; it stops working with the next request (admin)."""
     accounts.revoke_key(session, admin.name, key_id)
     session.commit()
@@ -115,7 +113,7 @@ async def revoke_key(key_id: str, admin: AdminUser, session: SessionDep) -> Dele
 
 
 @router.post("/groups", status_code=status.HTTP_201_CREATED)
-async def create_group(body: GroupIn, admin: AdminUser, session: SessionDep) -> GroupOut:
+def create_group(body: GroupIn, admin: AdminUser, session: SessionDep) -> GroupOut:
     """Create a group (admin)."""
     group = accounts.create_group(session, admin.name, body.name)
     session.commit()
@@ -123,7 +121,7 @@ async def create_group(body: GroupIn, admin: AdminUser, session: SessionDep) -> 
 
 
 @router.get("/groups")
-async def list_groups(_: AdminUser, session: SessionDep) -> list[GroupOut]:
+def list_groups(_: AdminUser, session: SessionDep) -> list[GroupOut]:
     """Every group with its members (admin)."""
     groups = session.scalars(select(Group).order_by(Group.name)).all()
     users = session.scalars(select(User)).all()
@@ -133,7 +131,7 @@ async def list_groups(_: AdminUser, session: SessionDep) -> list[GroupOut]:
 
 
 @router.delete("/groups/{name}")
-async def delete_group(name: str, admin: AdminUser, session: SessionDep) -> DeletedOut:
+def delete_group(name: str, admin: AdminUser, session: SessionDep) -> DeletedOut:
     """Delete a group and every grant made to it (admin)."""
     accounts.delete_group(session, admin.name, name)
     session.commit()
@@ -141,7 +139,7 @@ async def delete_group(name: str, admin: AdminUser, session: SessionDep) -> Dele
 
 
 @router.get("/audit")
-async def audit_log(
+def audit_log(
     _: AdminUser,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -14,9 +14,9 @@ from starlette.background import BackgroundTask
 from answer.rag import citations
 from answer.tracing import Draft, Tracer
 from api.auth import CurrentUser
-from api.deps import AnswererDep, SessionDep, TracerDep
+from api.deps import AnswererDep, ServicesDep, TracerDep, in_session
 from api.schemas import ChatIn, ChatOut
-from api.streaming import answer_pieces, finish, take_turn
+from api.streaming import answer_pieces, complete, finish, take_turn
 from core.access import readable_collections
 from core.errors import GptuError
 
@@ -27,19 +27,21 @@ router = APIRouter(prefix="/v1", tags=["chat"])
 async def chat(
     body: ChatIn,
     caller: CurrentUser,
-    session: SessionDep,
+    services: ServicesDep,
     answerer: AnswererDep,
     tracer: TracerDep,
 ) -> Any:
     """Answer the last user message from the documents you may read; SSE by default."""
-    collections = readable_collections(session, caller, body.collections)
+    collections = await in_session(
+        services, lambda session: readable_collections(session, caller, body.collections)
+    )
     draft = Draft(caller.name, "chat", collections)
     history = [m.model_dump() for m in body.messages]
     plan = draft.plan = await run_in_threadpool(
         answerer.plan, history, collections, body.k, caller.name
     )
     if not body.stream:
-        answer = await run_in_threadpool(answerer.complete, plan)
+        answer = await complete(answerer, plan)
         draft.token_arrived()
         trace_id, answer = await finish(tracer, draft, answer)
         return ChatOut(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -46,7 +45,7 @@ def collection_out(session: Session, caller: Caller, collection: Collection) -> 
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_collection(
+def create_collection(
     body: CollectionIn, caller: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> CollectionOut:
     """Create a collection you own; readers and writers default to just you (`user:<you>`)."""
@@ -68,7 +67,7 @@ async def create_collection(
 
 
 @router.get("")
-async def list_collections(caller: CurrentUser, session: SessionDep) -> list[CollectionOut]:
+def list_collections(caller: CurrentUser, session: SessionDep) -> list[CollectionOut]:
     """The collections you may read or add to, by name."""
     every = session.scalars(select(Collection).order_by(Collection.name)).all()
     mine = [c for c in every if caller.can_read(c) or caller.can_write(c)]
@@ -76,13 +75,13 @@ async def list_collections(caller: CurrentUser, session: SessionDep) -> list[Col
 
 
 @router.get("/{name}")
-async def get_collection(name: str, caller: CurrentUser, session: SessionDep) -> CollectionOut:
+def get_collection(name: str, caller: CurrentUser, session: SessionDep) -> CollectionOut:
     """One collection you may read or add to."""
     return collection_out(session, caller, visible_collection(session, caller, name))
 
 
 @router.patch("/{name}")
-async def change_access(
+def change_access(
     name: str, body: CollectionAccessIn, caller: CurrentUser, session: SessionDep
 ) -> CollectionOut:
     """Change who may read and write a collection (its owner or an admin)."""
@@ -99,15 +98,15 @@ async def change_access(
 
 
 @router.delete("/{name}")
-async def delete_collection(
+def delete_collection(
     name: str, caller: CurrentUser, session: SessionDep, intake: IntakeDep
 ) -> DeletedOut:
     """Delete a collection with all its documents, chunks and files (its owner or an admin)."""
     collection = managed_collection(session, caller, name)
     docs = session.scalars(select(Document).where(Document.collection_id == collection.id)).all()
     for doc in docs:
-        await run_in_threadpool(intake.delete, session, doc)
-    await run_in_threadpool(intake.services.vectors.drop_collection, collection.name)
+        intake.delete(session, doc)
+    intake.services.vectors.drop_collection(collection.name)
     session.delete(collection)
     audit(session, caller.name, "collection.delete", name, documents=len(docs))
     session.commit()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.orm import Session
@@ -24,7 +23,7 @@ MAX_FILES = 1000
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
-async def upload_documents(
+def upload_documents(
     file: Annotated[list[UploadFile], File(description="One or more files.")],
     collection: Annotated[str, Form(description="Target collection name.")],
     caller: CurrentUser,
@@ -36,7 +35,7 @@ async def upload_documents(
         raise InvalidRequest(f"at most {MAX_FILES} files per request")
     target = writable_collection(session, caller, collection)
     uploads = [Upload(f.filename or "unnamed", f.file, f.size) for f in file]
-    docs = await run_in_threadpool(intake.accept, session, target, uploads, caller.name)
+    docs = intake.accept(session, target, uploads, caller.name)
     return [AcceptedOut(id=d.id, filename=d.filename, status=d.status, error=d.error) for d in docs]
 
 
@@ -49,7 +48,7 @@ def visible_to(session: Session, caller: Caller) -> ColumnElement[bool]:
 
 
 @router.get("")
-async def list_documents(
+def list_documents(
     caller: CurrentUser,
     session: SessionDep,
     collection: str | None = None,
@@ -81,14 +80,14 @@ def find_document(session: Session, caller: Caller, document_id: str) -> tuple[D
 
 
 @router.get("/{document_id}")
-async def get_document(document_id: str, caller: CurrentUser, session: SessionDep) -> DocumentOut:
+def get_document(document_id: str, caller: CurrentUser, session: SessionDep) -> DocumentOut:
     """One document and its state."""
     doc, name = find_document(session, caller, document_id)
     return DocumentOut.of(doc, name)
 
 
 @router.get("/{document_id}/file", response_class=FileResponse)
-async def download_document(
+def download_document(
     document_id: str, caller: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> FileResponse:
     """The stored file, under the name it was uploaded with."""
@@ -100,7 +99,7 @@ async def download_document(
 
 
 @router.delete("/{document_id}")
-async def delete_document(
+def delete_document(
     document_id: str, caller: CurrentUser, session: SessionDep, intake: IntakeDep
 ) -> DeletedOut:
     """Delete a document; its chunks leave both indexes before this returns."""
@@ -109,5 +108,5 @@ async def delete_document(
     if collection is None or not caller.can_write(collection):
         raise PermissionDenied(f"you may read {name!r} but not delete its documents")
     audit(session, caller.name, "document.delete", name, document_id=doc.id, filename=doc.filename)
-    await run_in_threadpool(intake.delete, session, doc)
+    intake.delete(session, doc)
     return DeletedOut(id=document_id)

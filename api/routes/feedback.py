@@ -13,7 +13,7 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 
 
 @router.post("/feedback", status_code=status.HTTP_201_CREATED)
-async def feedback(body: FeedbackIn, caller: CurrentUser, session: SessionDep) -> FeedbackOut:
+def feedback(body: FeedbackIn, caller: CurrentUser, session: SessionDep) -> FeedbackOut:
     """Rate one of your answers (1 or -1), optionally with a comment."""
     stored = rate(session, caller.name, body.trace_id, body.rating, body.comment, "api")
     session.commit()

@@ -17,9 +17,9 @@ from starlette.background import BackgroundTask
 from answer.rag import Plan, citations
 from answer.tracing import Draft, Tracer
 from api.auth import CurrentUser
-from api.deps import AnswererDep, SessionDep, TracerDep
+from api.deps import AnswererDep, ServicesDep, TracerDep, in_session
 from api.schemas import MAX_QUESTION_CHARS
-from api.streaming import answer_pieces, finish, take_turn
+from api.streaming import answer_pieces, complete, finish, take_turn
 from core.access import readable_collections
 from core.errors import InvalidRequest
 
@@ -90,20 +90,22 @@ async def models(_: CurrentUser, answerer: AnswererDep) -> dict[str, Any]:
 async def completions(
     body: CompletionIn,
     caller: CurrentUser,
-    session: SessionDep,
+    services: ServicesDep,
     answerer: AnswererDep,
     tracer: TracerDep,
 ) -> Any:
     """Retrieval-augmented answer in OpenAI's format; `sources` holds the cited passages."""
     history = history_of(body)
-    collections = readable_collections(session, caller, body.collections)
+    collections = await in_session(
+        services, lambda session: readable_collections(session, caller, body.collections)
+    )
     draft = Draft(caller.name, "openai", collections)
     plan = draft.plan = await run_in_threadpool(
         answerer.plan, history, collections, None, caller.name
     )
     ident, created, model = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), plan.llm.name
     if not body.stream:
-        answer = await run_in_threadpool(answerer.complete, plan)
+        answer = await complete(answerer, plan)
         draft.token_arrived()
         trace_id, answer = await finish(tracer, draft, answer)
         return {

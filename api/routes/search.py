@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from api.auth import CurrentUser
@@ -17,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["search"])
 
 
 @router.post("/search")
-async def search(
+def search(
     body: SearchIn, caller: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> SearchOut:
     """Vector and lexical search fused by reciprocal rank, over the collections you may read."""
@@ -30,5 +29,6 @@ async def search(
                 f"this server cannot run; `gptu reindex {collection.name}` re-embeds it."
             )
     k = body.k or services.settings.search_k
-    hits = await run_in_threadpool(services.search().search, body.query, names, k)
+    session.commit()  # the connection goes back to the pool before the search runs
+    hits = services.search().search(body.query, names, k)
     return SearchOut(results=hits)

@@ -33,7 +33,7 @@ def trace_out(trace: Trace, feedback: Feedback | None) -> TraceOut:
 
 
 @router.get("")
-async def list_traces(
+def list_traces(
     caller: CurrentUser,
     session: SessionDep,
     user: str | None = None,
@@ -58,7 +58,7 @@ async def list_traces(
 
 
 @router.get("/{trace_id}")
-async def get_trace(trace_id: str, caller: CurrentUser, session: SessionDep) -> TraceOut:
+def get_trace(trace_id: str, caller: CurrentUser, session: SessionDep) -> TraceOut:
     """One trace: an admin's, or your own (404 otherwise)."""
     row = session.execute(
         select(Trace, Feedback)

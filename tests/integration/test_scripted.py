@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import threading
 import time
 import uuid
@@ -288,3 +289,42 @@ def test_a_key_with_an_expiry_stops_working_when_it_expires(scripted: Scripted) 
         assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
         other = {"Authorization": f"Bearer {lasting['key']}"}
         assert api.get("/v1/me", headers=other).status_code == 200
+
+
+def test_an_answer_keeps_streaming_while_a_write_waits_on_a_locked_database(
+    scripted: Scripted,
+) -> None:
+    llm = scripted.llm
+    llm.reply, llm.delay, llm.obey = "The Zorblat office opens at 7:15 on Mondays [1].", 0.3, False
+    lock = sqlite3.connect(scripted.services.db.engine.url.database or "", timeout=1)
+    lock.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+    written: list[httpx.Response] = []
+    body = {"messages": [{"role": "user", "content": "When does the Zorblat office open?"}],
+            "collections": [scripted.collection]}  # fmt: skip
+    tokens: list[float] = []
+    try:
+        with scripted.client() as api:
+            name = f"locked-{uuid.uuid4().hex[:6]}"
+            writer = threading.Thread(
+                target=lambda: written.append(api.post("/v1/collections", json={"name": name}))
+            )
+            writer.start()
+            time.sleep(0.5)  # the write now waits for the lock
+            with scripted.client() as asker, asker.stream("POST", "/v1/chat", json=body) as sse:
+                for line in sse.iter_lines():
+                    if line.startswith("event: token"):
+                        tokens.append(time.monotonic())
+                    if len(tokens) == 5:
+                        break
+                assert writer.is_alive()  # still waiting on the lock all along
+                with httpx.Client(base_url=scripted.url) as anyone:
+                    started = time.monotonic()
+                    assert anyone.get("/healthz").status_code == 200
+                    assert time.monotonic() - started < 0.5
+            lock.rollback()
+            writer.join(timeout=30)
+    finally:
+        lock.close()
+        llm.delay = 0.0
+    assert len(tokens) == 5 and tokens[-1] - tokens[0] < 3  # a token every ~0.3 s, not stalled
+    assert written and written[0].status_code == 201, written
