@@ -1,0 +1,178 @@
+"""Load benchmark: N people asking at once (chat, streamed chat, the OpenAI route, search).
+
+Prints per round: answered (200), 503s (each with Retry-After), other statuses and transport
+errors, latency p50/p95 of the answered, time to first token p50/p95 of the streamed ones, and
+the API's RSS before and after.
+
+Run: `.venv/bin/python bench/load.py [--askers 20 50] [--queue-timeout 30]` (a fresh local
+stack with the default model; a few documents of ../shared/corpus are ingested first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cli.localstack import ROOT, stack_env, start_stack, wait_until
+from core.offline import go_offline
+
+CORPUS = ROOT.parent / "shared" / "corpus"
+FILES = ["family-day.eml", "norwich-city.txt", "stanley-cups-with-emoji.tsv"]
+QUESTIONS = [
+    "What activities are planned for family day?",
+    "Where was Iwan Roberts born?",
+    "How many Stanley Cups have the Maple Leafs won?",
+    "Which club did Iwan Roberts join in 1997?",
+]
+KINDS = ("chat", "stream", "openai", "search")
+
+
+@dataclass
+class Result:
+    """One request: what came back and how fast."""
+
+    kind: str
+    status: int = 0
+    seconds: float = 0.0
+    first_token_s: float | None = None
+    retry_after: str | None = None
+    code: str = ""
+    error: str = ""
+
+
+def ask_once(url: str, key: str, collection: str, kind: str, question: str) -> Result:
+    """One request of the given kind; transport errors are kept, not raised."""
+    result = Result(kind)
+    headers = {"Authorization": f"Bearer {key}"}
+    messages = [{"role": "user", "content": question}]
+    started = time.monotonic()
+    try:
+        with httpx.Client(base_url=url, headers=headers, timeout=120) as api:
+            if kind == "stream":
+                body = {"messages": messages, "collections": [collection], "stream": True}
+                with api.stream("POST", "/v1/chat", json=body) as answer:
+                    result.status = answer.status_code
+                    result.retry_after = answer.headers.get("retry-after")
+                    if answer.status_code != 200:
+                        answer.read()
+                        result.code = answer.json()["error"]["code"]
+                    for line in answer.iter_lines():
+                        if line.startswith("event: token") and result.first_token_s is None:
+                            result.first_token_s = time.monotonic() - started
+                        if line.startswith("event: error"):
+                            result.code = "stream_error"
+            else:
+                if kind == "chat":
+                    path = "/v1/chat"
+                    body = {"messages": messages, "collections": [collection], "stream": False}
+                elif kind == "openai":
+                    path = "/v1/chat/completions"
+                    body = {"model": "gptu", "messages": messages, "collections": [collection]}
+                else:
+                    path, body = "/v1/search", {"query": question, "collections": [collection]}
+                answer = api.post(path, json=body)
+                result.status = answer.status_code
+                result.retry_after = answer.headers.get("retry-after")
+                if answer.status_code != 200:
+                    result.code = answer.json()["error"]["code"]
+    except httpx.HTTPError as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def crowd(url: str, key: str, collection: str, askers: int) -> list[Result]:
+    """`askers` requests started at the same moment, kinds and questions in turn."""
+    results: list[Result] = [Result(KINDS[i % len(KINDS)]) for i in range(askers)]
+    start = threading.Barrier(askers)
+
+    def one(i: int) -> None:
+        start.wait()
+        question = QUESTIONS[i % len(QUESTIONS)]
+        results[i] = ask_once(url, key, collection, results[i].kind, question)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(askers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def summary(results: list[Result]) -> dict[str, object]:
+    """Counts and latencies of one round."""
+    answered = [r for r in results if r.status == 200 and not r.error]
+    first = [r.first_token_s for r in answered if r.first_token_s is not None]
+    return {
+        "answered": len(answered),
+        "503": sum(r.status == 503 for r in results),
+        "503 without Retry-After": sum(r.status == 503 and not r.retry_after for r in results),
+        "other status": sorted({r.status for r in results} - {200, 503, 0}),
+        "transport errors": sum(bool(r.error) for r in results),
+        "codes": dict(Counter(r.code for r in results if r.code)),
+        "latency p50/p95 s": f"{percentile([r.seconds for r in answered], 50):.2f} / "
+        f"{percentile([r.seconds for r in answered], 95):.2f}",
+        "first token p50/p95 s": f"{percentile(first, 50):.2f} / {percentile(first, 95):.2f}",
+    }
+
+
+def main() -> None:
+    """Start a stack, ingest a few files, run the rounds, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--askers", type=int, nargs="+", default=[20, 50])
+    parser.add_argument("--queue-timeout", default="30", help="GPTU_QUEUE_TIMEOUT of the API")
+    args = parser.parse_args()
+    go_offline()
+    folder = Path(tempfile.mkdtemp(prefix="gptu-load-"))
+    env = stack_env(folder, GPTU_QUEUE_TIMEOUT=args.queue_timeout, GPTU_WORKER_NICE="10")
+    stack = start_stack(folder, env)
+    try:
+        key = env["GPTU_ADMIN_TOKEN"]
+        with stack.client() as api:
+            api.post("/v1/collections", json={"name": "load"}).raise_for_status()
+            files = [("file", (name, (CORPUS / name).read_bytes())) for name in FILES]
+            ids = [d["id"] for d in api.post("/v1/documents", data={"collection": "load"},
+                                             files=files).json()]  # fmt: skip
+
+            def ready() -> bool:
+                states = [api.get(f"/v1/documents/{i}").json()["status"] for i in ids]
+                return all(s in ("ready", "failed") for s in states)
+
+            wait_until(ready, 300, "documents ready")
+        api_process = psutil.Process(stack.processes[-1].proc.pid)  # type: ignore[union-attr]
+        print(f"model: default; GPTU_QUEUE_TIMEOUT={args.queue_timeout} s; 2 cores")
+        for askers in args.askers:
+            before = api_process.memory_info().rss
+            started = time.monotonic()
+            results = crowd(stack.api_url, key, "load", askers)
+            wall = time.monotonic() - started
+            after = api_process.memory_info().rss
+            print(f"\n{askers} askers at once ({wall:.1f} s wall):")
+            for name, value in summary(results).items():
+                print(f"  {name:24} {value}")
+            print(f"  {'API RSS MB':24} {before / 2**20:.0f} -> {after / 2**20:.0f}")
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
