@@ -33,7 +33,7 @@ async def chat(
 ) -> Any:
     """Answer the last user message from the documents you may read; SSE by default."""
     collections = readable_collections(session, caller, body.collections)
-    draft = Draft(caller.name, "chat", collections)
+    draft = Draft(caller, "chat", collections)
     history = [m.model_dump() for m in body.messages]
     plan = draft.plan = await run_in_threadpool(
         answerer.plan, history, collections, body.k, caller.name

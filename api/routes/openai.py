@@ -97,7 +97,7 @@ async def completions(
     """Retrieval-augmented answer in OpenAI's format; `sources` holds the cited passages."""
     history = history_of(body)
     collections = readable_collections(session, caller, body.collections)
-    draft = Draft(caller.name, "openai", collections)
+    draft = Draft(caller, "openai", collections)
     plan = draft.plan = await run_in_threadpool(
         answerer.plan, history, collections, None, caller.name
     )
