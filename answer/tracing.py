@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from answer.rag import Plan, checked, citations, verified
+from core.accounts import Caller
 from core.db import Database, new_id
 from core.errors import NotFound
 from core.logs import request_id
@@ -38,7 +39,7 @@ class AnswerMetrics(Protocol):
 class Draft:
     """A trace being written while its answer is produced."""
 
-    user: str
+    caller: Caller
     surface: str
     collections: list[str]
     plan: Plan | None = None
@@ -73,8 +74,8 @@ class Tracer:
         with self.db.session() as session:
             session.add(
                 Trace(
-                    id=draft.id, request_id=draft.request_id, user_name=draft.user,
-                    surface=draft.surface, question=plan.question,
+                    id=draft.id, request_id=draft.request_id, user_name=draft.caller.name,
+                    user_id=draft.caller.user_id, surface=draft.surface, question=plan.question,
                     search_query=plan.search_query, collections=draft.collections,
                     passages=[p.model_dump() for p in plan.passages],
                     prompt_tokens=plan.prompt_tokens, answer_tokens=answer_tokens,
@@ -89,21 +90,21 @@ class Tracer:
             )  # fmt: skip
         if self.metrics:
             self.metrics.observe_answer(draft.surface, plan.variant, plan.grounded, first, speed)
-        log.info("answered", extra={"trace_id": draft.id, "user": draft.user})
+        log.info("answered", extra={"trace_id": draft.id, "user": draft.caller.name})
         return draft.id, answer
 
 
 def rate(
-    session: Session, user: str, trace_id: str, rating: int, comment: str | None, surface: str
+    session: Session, caller: Caller, trace_id: str, rating: int, comment: str | None, surface: str
 ) -> Feedback:
-    """Store (or replace) the user's rating of their answer; 404 for anyone else's trace."""
+    """Store (or replace) the caller's rating of their answer; 404 for anyone else's trace."""
     trace = session.get(Trace, trace_id)
-    if trace is None or trace.user_name != user:
+    if trace is None or trace.user_id != caller.user_id:
         raise NotFound(f"trace {trace_id!r} does not exist")
     found = session.scalar(
-        select(Feedback).where(Feedback.trace_id == trace_id, Feedback.user_name == user)
+        select(Feedback).where(Feedback.trace_id == trace_id, Feedback.user_id == caller.user_id)
     )
-    feedback = found or Feedback(trace_id=trace_id, user_name=user)
+    feedback = found or Feedback(trace_id=trace_id, user_id=caller.user_id, user_name=caller.name)
     feedback.rating, feedback.comment, feedback.surface = rating, comment, surface
     session.add(feedback)
     session.flush()

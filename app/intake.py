@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.services import Services
-from core.accounts import audit
+from core.accounts import Caller, audit
 from core.db import FAILED, PROCESSING, QUEUED, Collection, Document, utcnow
 from core.errors import PayloadTooLarge
 from ingest.parse import extension, is_supported, supported_list
@@ -53,7 +53,7 @@ class Intake:
                 )
 
     def accept(
-        self, session: Session, collection: Collection, uploads: list[Upload], by: str
+        self, session: Session, collection: Collection, uploads: list[Upload], by: Caller
     ) -> list[Document]:
         """Store each file and record it queued (or failed when its type is unsupported)."""
         self.check_sizes(uploads)
@@ -65,7 +65,8 @@ class Intake:
                 filename=clean_name(upload.filename),
                 sha256=sha,
                 size=size,
-                uploaded_by=by,
+                uploaded_by=by.name,
+                uploaded_by_id=by.user_id,
             )
             if not is_supported(doc.filename):
                 shown = extension(doc.filename) or "(no extension)"
@@ -73,7 +74,7 @@ class Intake:
                 doc.error = f"unsupported file type {shown}; gptu reads {supported_list()}"
             session.add(doc)
             docs.append(doc)
-        audit(session, by, "document.upload", collection.name,
+        audit(session, by.name, "document.upload", collection.name,
               files=[{"filename": d.filename, "sha256": d.sha256} for d in docs])  # fmt: skip
         session.commit()
         # Largest first: with several workers the long documents start early instead of

@@ -25,8 +25,9 @@ ADMIN_NAME = "admin"
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is asking, and every group that grants them access."""
+    """Who is asking (by user id; the name is for display), and every group granting access."""
 
+    user_id: str
     name: str
     admin: bool
     groups: frozenset[str]
@@ -41,7 +42,7 @@ class Caller:
 
     def can_manage(self, collection: Collection) -> bool:
         """Whether the caller may change the collection's access or delete it."""
-        return self.admin or collection.owner == self.name
+        return self.admin or collection.owner_id == self.user_id
 
 
 def readable(session: Session, caller: Caller) -> list[Collection]:
@@ -53,7 +54,7 @@ def readable(session: Session, caller: Caller) -> list[Collection]:
 def caller_of(user: User) -> Caller:
     """The caller a user row stands for: their groups, their personal group and everyone."""
     groups = {g.name for g in user.groups} | {PERSONAL + user.name, EVERYONE}
-    return Caller(user.name, user.admin, frozenset(groups))
+    return Caller(user.id, user.name, user.admin, frozenset(groups))
 
 
 def digest(key: str) -> str:

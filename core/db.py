@@ -23,7 +23,7 @@ from sqlalchemy import (
     event,
     inspect,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -35,6 +35,7 @@ from sqlalchemy.orm import (
 
 QUEUED, PROCESSING, READY, FAILED = "queued", "processing", "ready", "failed"
 STATES = (QUEUED, PROCESSING, READY, FAILED)
+NAMED_BY = "named_by"
 
 
 def utcnow() -> datetime:
@@ -45,6 +46,11 @@ def utcnow() -> datetime:
 def new_id() -> str:
     """A fresh random id."""
     return uuid.uuid4().hex
+
+
+def named_by(name_column: str) -> dict[str, str]:
+    """Column info of a user id that replaced a user name as identity (see add_missing_columns)."""
+    return {NAMED_BY: name_column}
 
 
 class Base(DeclarativeBase):
@@ -61,6 +67,7 @@ class Collection(Base):
     readers: Mapped[list[str]] = mapped_column(JSON, default=list)
     writers: Mapped[list[str]] = mapped_column(JSON, default=list)
     owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    owner_id: Mapped[str | None] = mapped_column(String(32), default=None, info=named_by("owner"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -81,6 +88,9 @@ class Document(Base):
     chunks: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     uploaded_by: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    uploaded_by_id: Mapped[str | None] = mapped_column(
+        String(32), default=None, index=True, info=named_by("uploaded_by")
+    )
     flagged: Mapped[int | None] = mapped_column(Integer, default=0)
     redacted: Mapped[int | None] = mapped_column(Integer, default=0)
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
@@ -195,11 +205,23 @@ def add_missing_columns(engine: Engine) -> None:
         present = {c["name"] for c in inspector.get_columns(table.name)}
         for column in table.columns:
             if column.name not in present and column.nullable and not column.primary_key:
-                kind = column.type.compile(engine.dialect)
                 with engine.begin() as conn:
-                    conn.exec_driver_sql(
-                        f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
-                    )
+                    add_column(conn, table, column)
+
+
+def add_column(conn: Connection, table: Table, column: Column[Any]) -> None:
+    """Add a column and its indexes. A user id column (`named_by`) is filled from the user who
+    has the row's name now, only now: a user created later under an old name gets nothing."""
+    kind = column.type.compile(conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+    if NAMED_BY in column.info:
+        conn.exec_driver_sql(
+            f"UPDATE {table.name} SET {column.name} = (SELECT id FROM users "
+            f"WHERE users.name = {table.name}.{column.info[NAMED_BY]})"
+        )
+    for index in table.indexes:
+        if column.name in index.columns:
+            index.create(conn)
 
 
 class Database:

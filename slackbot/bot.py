@@ -93,7 +93,7 @@ class SlackBot:
             return
         try:
             with self.db.session() as session:
-                rate(session, caller.name, str(action.get("value", "")), rating, None, "slack")
+                rate(session, caller, str(action.get("value", "")), rating, None, "slack")
         except GptuError:  # someone else's answer: only the asker rates it
             return
         message, channel = body.get("message", {}), body.get("channel", {}).get("id", "")
@@ -187,7 +187,7 @@ class SlackBot:
             ).all()
         history = [{"role": t.role, "content": t.content} for t in reversed(turns)]
         history.append({"role": "user", "content": question})
-        draft = Draft(caller.name, "slack", names)
+        draft = Draft(caller, "slack", names)
         plan = draft.plan = self.answerer.plan(history, names, user=caller.name)
         answer = self.answerer.complete(plan, wait=self.settings.slack_wait)
         draft.token_arrived()

@@ -37,7 +37,7 @@ class SlackFiles:
     def target(self, caller: Caller) -> str | None:
         """The caller's default collection, if they may add documents to it."""
         with self.intake.services.db.session() as session:
-            user = session.scalar(select(User).where(User.name == caller.name))
+            user = session.get(User, caller.user_id)
             name = user.default_collection if user else None
             collection = session.scalar(select(Collection).where(Collection.name == name))
             return name if collection is not None and caller.can_write(collection) else None
@@ -94,7 +94,7 @@ class SlackFiles:
             with self.intake.services.db.session() as session:
                 collection = session.scalar(select(Collection).where(Collection.name == target))
                 assert collection is not None
-                docs = self.intake.accept(session, collection, [Upload(name, spool)], caller.name)
+                docs = self.intake.accept(session, collection, [Upload(name, spool)], caller)
         if docs[0].status == FAILED:
             raise GptuError(docs[0].error or "unsupported file")
         return docs[0].id

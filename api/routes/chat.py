@@ -35,7 +35,7 @@ async def chat(
     collections = await in_session(
         services, lambda session: readable_collections(session, caller, body.collections)
     )
-    draft = Draft(caller.name, "chat", collections)
+    draft = Draft(caller, "chat", collections)
     history = [m.model_dump() for m in body.messages]
     plan = draft.plan = await run_in_threadpool(
         answerer.plan, history, collections, body.k, caller.name

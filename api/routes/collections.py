@@ -58,6 +58,7 @@ def create_collection(
         readers=check_grants(session, body.readers if body.readers is not None else personal),
         writers=check_grants(session, body.writers if body.writers is not None else personal),
         owner=caller.name,
+        owner_id=caller.user_id,
     )
     session.add(collection)
     audit(session, caller.name, "collection.create", body.name,

@@ -35,7 +35,7 @@ def upload_documents(
         raise InvalidRequest(f"at most {MAX_FILES} files per request")
     target = writable_collection(session, caller, collection)
     uploads = [Upload(f.filename or "unnamed", f.file, f.size) for f in file]
-    docs = intake.accept(session, target, uploads, caller.name)
+    docs = intake.accept(session, target, uploads, caller)
     return [AcceptedOut(id=d.id, filename=d.filename, status=d.status, error=d.error) for d in docs]
 
 
@@ -44,7 +44,7 @@ def visible_to(session: Session, caller: Caller) -> ColumnElement[bool]:
     if caller.admin:
         return true()
     ids = [c.id for c in readable(session, caller)]
-    return or_(Document.collection_id.in_(ids), Document.uploaded_by == caller.name)
+    return or_(Document.collection_id.in_(ids), Document.uploaded_by_id == caller.user_id)
 
 
 @router.get("")

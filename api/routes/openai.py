@@ -99,7 +99,7 @@ async def completions(
     collections = await in_session(
         services, lambda session: readable_collections(session, caller, body.collections)
     )
-    draft = Draft(caller.name, "openai", collections)
+    draft = Draft(caller, "openai", collections)
     plan = draft.plan = await run_in_threadpool(
         answerer.plan, history, collections, None, caller.name
     )

@@ -11,6 +11,7 @@ from api.account_schemas import TraceOut
 from api.auth import CurrentUser
 from api.deps import SessionDep
 from api.schemas import aware
+from core.db import User
 from core.errors import NotFound
 from core.records import Feedback, Trace
 
@@ -42,16 +43,24 @@ def list_traces(
     request_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[TraceOut]:
-    """Newest traces first; admins see everyone's (filter by user), others their own."""
+    """Newest traces first; admins see everyone's, others their own.
+
+    An admin's `user` filter finds the traces of the user who has that name now, not those of
+    a deleted user who had it before.
+    """
     query = (
         select(Trace, Feedback)
         .outerjoin(Feedback, Feedback.trace_id == Trace.id)
         .order_by(Trace.created_at.desc())
         .limit(limit)
     )
-    owner = user if caller.admin else caller.name
-    for column, value in ((Trace.user_name, owner), (Trace.surface, surface),
-                          (Trace.variant, variant), (Trace.request_id, request_id)):  # fmt: skip
+    if not caller.admin:
+        query = query.where(Trace.user_id == caller.user_id)
+    elif user is not None:
+        named = select(User.id).where(User.name == user).scalar_subquery()
+        query = query.where(Trace.user_id == named)
+    for column, value in ((Trace.surface, surface), (Trace.variant, variant),
+                          (Trace.request_id, request_id)):  # fmt: skip
         if value is not None:
             query = query.where(column == value)
     return [trace_out(t, f) for t, f in session.execute(query).tuples()]
@@ -65,6 +74,6 @@ def get_trace(trace_id: str, caller: CurrentUser, session: SessionDep) -> TraceO
         .outerjoin(Feedback, Feedback.trace_id == Trace.id)
         .where(Trace.id == trace_id)
     ).first()
-    if row is None or not (caller.admin or row[0].user_name == caller.name):
+    if row is None or not (caller.admin or row[0].user_id == caller.user_id):
         raise NotFound(f"trace {trace_id!r} does not exist")
     return trace_out(row[0], row[1])
