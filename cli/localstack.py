@@ -84,6 +84,7 @@ class Stack:
     redis: Process
     workers: list[Process] = field(default_factory=list)
     processes: list[Process] = field(default_factory=list)
+    chroma: Process | None = None
 
     def headers(self, key: str | None = None) -> dict[str, str]:
         """The Authorization header for key (default: the admin's)."""
@@ -129,7 +130,7 @@ def start_stack(folder: Path, env: dict[str, str], workers: int = 1) -> Stack:
     chroma = Process([*GPTU, "chroma"], env, logs / "chroma.log")
     pool = [Process([*GPTU, "worker"], env, logs / f"worker{i}.log") for i in range(workers)]
     api = Process([*GPTU, "serve"], env, logs / "api.log")
-    stack = Stack(Path(env["GPTU_DATA_DIR"]), env, env["GPTU_API_URL"], redis, pool)
+    stack = Stack(Path(env["GPTU_DATA_DIR"]), env, env["GPTU_API_URL"], redis, pool, chroma=chroma)
     stack.processes = [redis, chroma, *pool, api]
     for proc in stack.processes:
         proc.start()

@@ -1,14 +1,19 @@
-"""Faults with real processes: a worker killed mid-document, Redis going away."""
+"""Faults with real processes: a worker killed mid-document; Redis, Chroma and the model
+server going away and coming back."""
 
 from __future__ import annotations
 
 import signal
+import sys
 import time
 
 import httpx
 import psutil
+import pytest
 
 from app.services import chroma_client
+from cli.localstack import GPTU, Process, free_port
+from core.models import model_file, resolve
 from core.settings import Settings
 from ingest.chunk import chunk_blocks
 from ingest.index import ChromaIndex
@@ -17,6 +22,7 @@ from ingest.parse import parse_file
 from tests.conftest import CORPUS, Stack, upload, wait_done, wait_until
 
 BIG = CORPUS / "example-10k.html"
+DEPOT = b"# Depot\n\nThe depot opens at 6:45 on weekdays and at 8:00 on Saturdays.\n"
 
 
 def stack_settings(stack: Stack) -> Settings:
@@ -75,3 +81,93 @@ def test_upload_while_redis_is_down_is_queued_and_processed_when_it_returns(
     doc = wait_done(api, [item["id"]], timeout=120)[item["id"]]
     assert doc["status"] == "ready", doc
     assert api.get("/readyz").status_code == 200
+
+
+def ask(
+    api: httpx.Client, collection: str, path: str = "/v1/chat", **extra: object
+) -> httpx.Response:
+    """One question about the depot, on /v1/chat or the OpenAI route."""
+    body = {"messages": [{"role": "user", "content": "When does the depot open on weekdays?"}],
+            "collections": [collection], "stream": False, **extra}  # fmt: skip
+    return api.post(path, json=body)
+
+
+def unavailable(answer: httpx.Response, code: str) -> bool:
+    """A 503 with our envelope's code and a Retry-After."""
+    return (
+        answer.status_code == 503
+        and answer.json()["error"]["code"] == code
+        and int(answer.headers["retry-after"]) > 0
+    )
+
+
+def test_chroma_down_is_503_and_a_document_waits_for_it_without_counting_crashes(
+    api: httpx.Client, collection: str, stack: Stack
+) -> None:
+    [known] = upload(api, collection, [("depot.txt", DEPOT)])
+    assert wait_done(api, [known["id"]])[known["id"]]["status"] == "ready"
+    assert stack.chroma is not None
+    stack.chroma.stop()
+    try:
+        searched = api.post("/v1/search", json={"query": "depot", "collections": [collection]})
+        assert unavailable(searched, "index_unavailable"), searched.text
+        assert unavailable(ask(api, collection), "index_unavailable")
+        [item] = upload(api, collection, [("later.txt", b"The canteen closes at 14:30 daily.")])
+
+        def retrying() -> bool:
+            doc = api.get(f"/v1/documents/{item['id']}").json()
+            return doc["status"] == "queued" and "waiting to retry" in (doc["error"] or "")
+
+        wait_until(retrying, 60, "the document waits to retry")
+        time.sleep(7)  # retries 2 and 6 s later: three tries in the outage, none a crash
+        doc = api.get(f"/v1/documents/{item['id']}").json()
+        assert doc["status"] in ("queued", "processing"), doc
+    finally:
+        stack.chroma.start()
+    doc = wait_done(api, [item["id"]], timeout=120)[item["id"]]
+    assert doc["status"] == "ready", doc
+    assert doc["error"] is None
+    wait_until(lambda: ask(api, collection).status_code == 200, 60, "questions answered again")
+
+
+def test_a_killed_model_server_is_503_until_it_returns(
+    api: httpx.Client, collection: str, stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    [known] = upload(api, collection, [("depot.txt", DEPOT)])
+    assert wait_done(api, [known["id"]])[known["id"]]["status"] == "ready"
+    settings = Settings()
+    gguf = model_file(resolve(settings.model, settings.model_cache), settings.model_cache)
+    logs = tmp_path_factory.mktemp("model-server")
+    port = free_port()
+    server = Process([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+                      "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
+                     stack.env, logs / "llama.log")  # fmt: skip
+    env = {**stack.env, "GPTU_PORT": str(free_port()),
+           "GPTU_LLM_URL": f"http://127.0.0.1:{port}/v1"}  # fmt: skip
+    front = Process([*GPTU, "serve"], env, logs / "api.log")
+    models = f"http://127.0.0.1:{port}/v1/models"
+
+    def up() -> bool:
+        return httpx.get(models).status_code == 200
+
+    server.start()
+    front.start()
+    try:
+        url = f"http://127.0.0.1:{env['GPTU_PORT']}"
+        wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, 120, "API ready")
+        wait_until(up, 120, "model server up")
+        with httpx.Client(base_url=url, headers=stack.headers(), timeout=120) as front_api:
+            assert ask(front_api, collection).status_code == 200
+            server.stop(signal.SIGKILL)
+            assert unavailable(ask(front_api, collection), "model_unavailable")
+            streamed = ask(front_api, collection, "/v1/chat/completions", stream=True)
+            assert unavailable(streamed, "model_unavailable")
+            sse = ask(front_api, collection, stream=True).text  # evidence first, then the error
+            assert "event: quote" in sse and '"code": "model_unavailable"' in sse
+            server.start()
+            wait_until(up, 120, "model server back")
+            again = ask(front_api, collection)
+            assert again.status_code == 200 and again.json()["answer"], again.text
+    finally:
+        front.stop()
+        server.stop()
