@@ -33,6 +33,7 @@ from api.routes import (
 )
 from api.streaming import reserve_waiting_threads
 from app.answering import ModelLoader, announce_admin, api_services, make_answerer
+from app.doctor import Doctor
 from app.intake import Intake
 from app.services import Services
 from app.sweeper import Sweeper
@@ -85,12 +86,17 @@ def create_app(
 
             app.state.slack = SlackBot(settings, answerer, intake, app.state.tracer)
             jobs.append(app.state.slack.notify)
-        sweeper = Sweeper(settings.sweep_interval, *jobs)
-        sweeper.start()
+        sweepers = [Sweeper(settings.sweep_interval, *jobs)]
+        if settings.doctor_interval:
+            doctor = Doctor(services, intake)
+            sweepers.append(Sweeper(settings.doctor_interval, doctor.sweep, name="gptu-doctor"))
+        for sweeper in sweepers:
+            sweeper.start()
         try:
             yield
         finally:
-            sweeper.stop()
+            for sweeper in sweepers:
+                sweeper.stop()
 
     app = FastAPI(
         title="gptu",

@@ -12,11 +12,13 @@ log = logging.getLogger(__name__)
 class Sweeper:
     """Runs each job (e.g. `intake.sweep`) every `interval` seconds until stopped."""
 
-    def __init__(self, interval: float, *jobs: Callable[[], int | None]) -> None:
+    def __init__(
+        self, interval: float, *jobs: Callable[[], int | None], name: str = "gptu-sweeper"
+    ) -> None:
         self.jobs = jobs
         self.interval = interval
         self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="gptu-sweeper", daemon=True)
+        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> None:
         """Start sweeping."""

@@ -13,6 +13,7 @@ import typer
 from cli.binaries import redis_server, venv_tool
 from cli.evals import ab_cli, export_cli
 from cli.evals import run as eval_run
+from cli.operate import backup, doctor, restore
 from cli.users import groups_cli, users_cli
 from core.offline import go_offline
 from core.settings import Settings
@@ -117,6 +118,9 @@ def slack(
 
 
 cli.command("eval")(eval_run)
+cli.command()(doctor)
+cli.command()(backup)
+cli.command()(restore)
 cli.add_typer(export_cli, name="export")
 cli.add_typer(ab_cli, name="ab")
 cli.add_typer(users_cli, name="users")

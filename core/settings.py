@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         900, ge=5, description="Seconds a document may sit queued before the sweeper re-sends it."
     )
     sweep_interval: float = Field(5.0, gt=0, description="Seconds between sweeper passes.")
+    doctor_interval: float = Field(
+        3600,
+        ge=0,
+        description="Seconds between the API's `gptu doctor --fix` passes; 0 turns them off.",
+    )
     search_pool: int = Field(50, ge=1, description="Candidates per index before fusion.")
     search_k: int = Field(5, ge=1, le=100, description="Default number of search results.")
     model: str = Field(

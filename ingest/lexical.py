@@ -80,6 +80,12 @@ class LexicalIndex:
             ).fetchone()
         return int(row[0])
 
+    def document_counts(self) -> dict[str, int]:
+        """Rows stored per document, for every document (one scan; reconciliation)."""
+        with self._conn() as conn:
+            rows = conn.execute("SELECT document_id, count(*) FROM chunks GROUP BY document_id")
+            return {str(doc_id): int(n) for doc_id, n in rows}
+
     def passages(self, document_id: str) -> list[Passage]:
         """The document's chunks as stored, in document order (for re-embedding)."""
         with self._conn() as conn:
