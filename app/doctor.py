@@ -39,6 +39,8 @@ MISSING_FILE = (
     "its stored file is gone and its search index entries were incomplete, so it cannot be "
     "indexed again; upload the file again"
 )
+# The API's pass removes at most this many orphan chunks unless they are under half of Chroma.
+SWEEP_SAFE = 1000
 REINDEXING = "waiting to be indexed again: its chunks were missing from the search index"
 
 
@@ -86,6 +88,7 @@ class Findings:
     orphan_lexical: list[str] = field(default_factory=list)
     orphan_files: list[Path] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
+    vector_chunks: int = 0  # all chunks in Chroma
 
 
 @dataclass
@@ -102,9 +105,12 @@ class Row:
 class Doctor:
     """Checks and repairs one deployment; `intake` re-queues (without it, fix only reports)."""
 
-    def __init__(self, services: Services, intake: Intake | None = None) -> None:
+    def __init__(
+        self, services: Services, intake: Intake | None = None, safe: int = SWEEP_SAFE
+    ) -> None:
         self.services = services
         self.intake = intake
+        self.safe = safe
         self.files_dir = services.settings.files_dir
 
     def check(self) -> Findings:
@@ -113,7 +119,7 @@ class Doctor:
         lexical = self.services.lexical.document_counts()
         files = self.stored_files()
         rows = self.rows()
-        found = Findings()
+        found = Findings(vector_chunks=sum(sum(c.values()) for c in vectors.values()))
         report = found.report
         for space, counts in vectors.items():
             orphans = [doc_id for doc_id in counts if doc_id not in rows]
@@ -162,9 +168,23 @@ class Doctor:
         return self.fix(found) if fix else found.report
 
     def sweep(self) -> int:
-        """The API's slow pass: check and fix, logging what was found; returns repairs."""
-        report = self.run(fix=True)
+        """The API's slow pass: check and fix, logging what was found; returns repairs.
+
+        When most of Chroma looks orphaned the pass fixes nothing: that is what a Chroma
+        server shared with another deployment (or the wrong GPTU_CHROMA_PORT) looks like,
+        and a person should decide (`gptu doctor`, then `gptu doctor --fix`).
+        """
+        found = self.check()
+        report = found.report
+        if report.orphan_vector_chunks > max(self.safe, found.vector_chunks // 2):
+            log.error(
+                "reconciliation fixed nothing: %d of %d chunks in Chroma belong to no document "
+                "of this database; is the Chroma server shared? Run gptu doctor by hand.",
+                report.orphan_vector_chunks, found.vector_chunks,
+            )  # fmt: skip
+            return 0
         if report.problems():
+            self.fix(found)
             log.warning("reconciliation: %s", report.as_dict())
         return report.repairs()
 

@@ -38,6 +38,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterato
         GPTU_SLACK_SIGNING_SECRET=SIGNING_SECRET,
         GPTU_SLACK_API_URL=f"{slack.url}/api/",
         GPTU_SWEEP_INTERVAL="0.5",
+        # other tests' data folders share this Chroma: its chunks are no orphans of this API
+        GPTU_DOCTOR_INTERVAL="0",
         GPTU_REQUEUE_AFTER="30",
         GPTU_VISIBILITY_TIMEOUT="20",
         GPTU_WORKER_NICE="5",

@@ -154,6 +154,13 @@ def test_doctor_finds_each_kind_of_orphan_fixes_them_and_leaves_good_documents(
         assert again.missing_files == 1  # travel.md: still searchable, only a new upload mends
         assert again.problems() == 1 and again.repairs() == 0
         assert found(services, "Zorblat office Mondays")[0] == f"{ids['hours.md']}:0"
+        strays = [ghost.model_copy(update={"chunk": n, "collection": "elsewhere"})
+                  for n in range(8)]  # fmt: skip
+        services.vectors.space(services.embedder.id).replace_document(ghost.document_id, strays)
+        assert Doctor(services, intake, safe=0).sweep() == 0  # most of Chroma: a person decides
+        assert services.vectors.count(ghost.document_id) == 8
+        assert Doctor(services, intake).sweep() == 8
+        assert services.vectors.count(ghost.document_id) == 0
         assert found(services, "north car park")[0] == f"{ids['parking.md']}:0"
         assert found(services, "train tickets approval")[0] == f"{ids['travel.md']}:0"
 
