@@ -11,10 +11,14 @@ import pytest
 
 from tests.conftest import GPTU, ROOT, Stack, upload, wait_done
 
+pytestmark = pytest.mark.slow
+
 COMPANY = ROOT / "tests" / "eval" / "company.jsonl"
 DOCUMENTS = ROOT / "tests" / "eval" / "company"
-EVERY = 5  # the gate asks every 5th question of the company set (65, 15 of them near-misses)
-# Floors a margin below what SmolLM2-135M measures on the gate's questions (README, "Eval").
+EVERY = 10  # the gate asks every 10th question of the company set (33, 7 of them near-misses)
+# Floors a margin below what SmolLM2-135M measures on the gate's questions (README, "Eval"):
+# recall@5 1.0, MRR 0.98, answer_correct 0.46, quote_correct 0.73, abstention 0.29, false
+# abstention 0.08. bench/eval.py measures the whole set.
 FLOORS = (
     "recall@5=0.9",
     "mrr=0.8",
@@ -59,7 +63,7 @@ def test_question_set_meets_its_floors(stack: Stack, eval_collection: str, tmp_p
     (ROOT / "bench" / "out").mkdir(exist_ok=True)
     (ROOT / "bench" / "out" / "eval-report.json").write_text(done.stdout)
     assert done.returncode == 0, (done.stderr, report["metrics"])
-    assert report["questions"] >= 40 and report["unanswerable"] >= 10 and not report["skipped"]
+    assert report["questions"] >= 30 and report["unanswerable"] >= 7 and not report["skipped"]
     assert all(o["trace_id"] for o in report["outcomes"])
 
 

@@ -34,6 +34,7 @@ def stack_settings(stack: Stack) -> Settings:
     )
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_document_is_redelivered_without_duplicates(
     api: httpx.Client, collection: str, stack: Stack
 ) -> None:
@@ -101,6 +102,7 @@ def unavailable(answer: httpx.Response, code: str) -> bool:
     )
 
 
+@pytest.mark.slow
 def test_chroma_down_is_503_and_a_document_waits_for_it_without_counting_crashes(
     api: httpx.Client, collection: str, stack: Stack
 ) -> None:
