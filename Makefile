@@ -51,10 +51,10 @@ services: install
 
 test: install
 	@scripts/system-deps.sh --test
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadgroup
 
 test-fast: install
-	$(BIN)/pytest -q -p no:cacheprovider -m "not slow"
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadgroup -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .
