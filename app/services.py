@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.lexical import PostgresLexicalIndex
 from app.store import SqlDocumentStore
 from core.db import Collection, Database, Pool
 from core.settings import Settings
@@ -32,7 +33,7 @@ class Services:
     db: Database
     embedders: Embedders
     vectors: ChromaIndex
-    lexical: LexicalIndex
+    lexical: LexicalIndex | PostgresLexicalIndex
 
     @property
     def embedder(self) -> Embedder:
@@ -105,10 +106,18 @@ def build_services(
         batch_size=settings.embed_batch,
         given=[embedder] if embedder else [],
     )
+    db = Database(settings.sqlalchemy_url, db_pool(settings))
     return Services(
         settings=settings,
-        db=Database(settings.sqlalchemy_url, db_pool(settings)),
+        db=db,
         embedders=embedders,
         vectors=ChromaIndex(chroma_client(settings), embedders.default_id),
-        lexical=LexicalIndex(settings.lexical_path),
+        lexical=lexical_index(settings, db),
     )
+
+
+def lexical_index(settings: Settings, db: Database) -> LexicalIndex | PostgresLexicalIndex:
+    """Postgres full-text search beside the SQL tables, or SQLite FTS5 in GPTU_DATA_DIR."""
+    if settings.postgres:
+        return PostgresLexicalIndex(db.engine)
+    return LexicalIndex(settings.lexical_path)

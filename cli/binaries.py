@@ -31,3 +31,16 @@ def venv_tool(name: str) -> str:
     if not found:
         raise FileNotFoundError(f"{name} not found; run `make install`")
     return found
+
+
+def postgres_tool(name: str) -> str:
+    """A PostgreSQL server program (initdb, pg_ctl): on PATH or in Debian's versioned folder."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (folder / name).exists():
+            return str(folder / name)
+    raise FileNotFoundError(
+        f"{name} not found: `apt-get install postgresql` (or use SQLite, the default)"
+    )

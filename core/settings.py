@@ -165,8 +165,17 @@ class Settings(BaseSettings):
 
     @property
     def sqlalchemy_url(self) -> str:
-        """The database URL, defaulting to SQLite inside data_dir."""
-        return self.database_url or f"sqlite:///{self.data_dir / 'gptu.db'}"
+        """The database URL, defaulting to SQLite inside data_dir; postgresql:// uses psycopg 3."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'gptu.db'}"
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+psycopg://" + url[len(plain) :]
+        return url
+
+    @property
+    def postgres(self) -> bool:
+        """Whether SQL lives in Postgres (the lexical index then lives there too)."""
+        return self.sqlalchemy_url.startswith("postgresql")
 
     @property
     def files_dir(self) -> Path:
