@@ -51,10 +51,10 @@ services: install
 
 test: install
 	@scripts/system-deps.sh --test
-	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadgroup
+	@scripts/test.sh
 
 test-fast: install
-	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadgroup -m "not slow"
+	@scripts/test.sh -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

@@ -18,15 +18,6 @@ SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 __all__ = ["CORPUS", "GPTU", "ROOT", "Stack", "wait_until"]
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test` runs -n 2 --dist loadgroup) every test of the shared
-    stack runs in one worker, so one stack starts; tests without it run in the other."""
-    for item in items:
-        if "stack" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("stack"))
-
-
 @pytest.fixture(scope="session")
 def slack() -> Iterator[FakeSlack]:
     """A local stand-in for Slack's Web API that records what the bot posts."""
