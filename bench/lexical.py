@@ -87,7 +87,7 @@ def main() -> None:
         print(f"postgres/sqlite: recall@5 {b[1] / a[1]:.2f}x, mrr {b[2] / a[2]:.2f}x, "
               f"search time {tb / ta:.2f}x")  # fmt: skip
     finally:
-        cluster.stop()
+        cluster.close()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,13 @@ class Postgres:
         """Stop the server (fast: roll back open transactions, close connections)."""
         self.ctl("-m", mode, "stop")
 
+    def close(self) -> None:
+        """Stop the server and remove its data (a throwaway cluster)."""
+        try:
+            self.stop("immediate")
+        finally:
+            shutil.rmtree(self.data.parent, ignore_errors=True)
+
     def restart(self) -> None:
         """Stop and start again: every open connection is cut."""
         self.stop()
@@ -52,14 +60,17 @@ class Postgres:
 
 
 def start_postgres(folder: Path, port: int) -> Postgres:
-    """initdb a cluster in folder, start it on port and create the `gptu` database."""
+    """initdb a cluster in folder (as root: in a temporary folder the postgres user owns), start
+    it on port and create the `gptu` database; `close()` removes it."""
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # the postgres user may not enter root's folders (pytest's tmp)
+        folder = Path(tempfile.mkdtemp(prefix="gptu-postgres-"))
+        shutil.chown(folder, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
     data = folder / "pgdata"
     data.mkdir(parents=True)
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres")
+    if as_user:
         shutil.chown(data, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
     subprocess.run(
         [*as_user, postgres_tool("initdb"), "-D", str(data), "-U", USER, "--auth=trust",
          "-E", "UTF8", "--locale=C"],
