@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install system run services test test-fast lint format openapi bench lock clean model-qwen model-qwen-1.5b
+.PHONY: install system run services test test-fast test-postgres lint format openapi bench lock clean model-qwen model-qwen-1.5b
 
 install: $(STAMP) system
 
@@ -55,6 +55,12 @@ test: install
 
 test-fast: install
 	@scripts/test.sh -m "not slow"
+
+# The same suite with the shared stack's SQL (accounts, documents, traces, lexical index) in a
+# private PostgreSQL cluster (Debian's postgresql; no root needed).
+test-postgres: install
+	@scripts/system-deps.sh --test
+	GPTU_TEST_DATABASE=postgres $(BIN)/pytest -q -p no:cacheprovider tests/integration tests/e2e
 
 lint: install
 	$(BIN)/ruff check .

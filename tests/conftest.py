@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
-from cli.localstack import GPTU, ROOT, Stack, stack_env, start_stack, wait_until
+from cli.localstack import GPTU, ROOT, Stack, free_port, stack_env, start_stack, wait_until
+from cli.postgres import start_postgres
 from core.offline import go_offline
+from core.settings import Settings
 from tests.servers import FakeSlack
 
 go_offline()
@@ -48,11 +52,39 @@ def stack(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterato
         GPTU_MAX_ANSWER_TOKENS="48",
         GPTU_REDACT_PII="true",
     )
-    running = start_stack(tmp, env)
+    cluster = None
+    if os.environ.get("GPTU_TEST_DATABASE") == "postgres":  # `make test-postgres`
+        cluster = start_postgres(tmp / "postgres", free_port())
+        env["GPTU_DATABASE_URL"] = cluster.url
     try:
-        yield running
+        running = start_stack(tmp, env)
+        try:
+            yield running
+        finally:
+            running.stop()
     finally:
-        running.stop()
+        if cluster is not None:
+            cluster.close()
+
+
+def stack_settings(stack: Stack) -> Settings:
+    """The settings the stack's processes run with."""
+    return Settings(
+        data_dir=stack.data_dir,
+        database_url=stack.env.get("GPTU_DATABASE_URL", ""),
+        redis_url=stack.env["GPTU_REDIS_URL"],
+        chroma_port=int(stack.env["GPTU_CHROMA_PORT"]),
+    )
+
+
+def sql(stack: Stack, statement: str, **params: object) -> list[tuple[Any, ...]]:
+    """Rows of a query on the stack's database (SQLite or Postgres), read directly."""
+    engine = create_engine(stack_settings(stack).sqlalchemy_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(statement), params)]
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

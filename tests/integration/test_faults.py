@@ -4,7 +4,6 @@ server going away and coming back."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import sys
 import time
 
@@ -12,30 +11,20 @@ import httpx
 import psutil
 import pytest
 
-from app.services import chroma_client
+from app.services import chroma_client, lexical_index
 from cli.localstack import GPTU, Process, free_port
+from core.db import Database
 from core.models import model_file, resolve
 from core.settings import Settings
 from ingest.chunk import chunk_blocks
 from ingest.index import ChromaIndex
-from ingest.lexical import LexicalIndex
 from ingest.parse import parse_file
-from tests.conftest import CORPUS, Stack, upload, wait_done, wait_until
+from tests.conftest import CORPUS, Stack, sql, stack_settings, upload, wait_done, wait_until
 
 BIG = CORPUS / "example-10k.html"
 DEPOT = b"# Depot\n\nThe depot opens at 6:45 on weekdays and at 8:00 on Saturdays.\n"
 
 
-def stack_settings(stack: Stack) -> Settings:
-    """The settings the stack's processes run with."""
-    return Settings(
-        data_dir=stack.data_dir,
-        redis_url=stack.env["GPTU_REDIS_URL"],
-        chroma_port=int(stack.env["GPTU_CHROMA_PORT"]),
-    )
-
-
-@pytest.mark.slow
 def test_worker_killed_mid_document_is_redelivered_without_duplicates(
     api: httpx.Client, collection: str, stack: Stack
 ) -> None:
@@ -60,7 +49,8 @@ def test_worker_killed_mid_document_is_redelivered_without_duplicates(
     assert doc["chunks"] == expected
     vectors = ChromaIndex(chroma_client(settings), "all-MiniLM-L6-v2-int8")
     assert vectors.count(item["id"]) == expected
-    assert LexicalIndex(settings.lexical_path).count(item["id"]) == expected
+    lexical = lexical_index(settings, Database(settings.sqlalchemy_url))
+    assert lexical.count(item["id"]) == expected
 
 
 def test_upload_while_redis_is_down_is_queued_and_processed_when_it_returns(
@@ -129,8 +119,7 @@ def test_chroma_down_is_503_and_a_document_waits_for_it_without_counting_crashes
 
         wait_until(retrying, 60, "the document waits to retry")
         wait_until(lambda: retries(stack) >= retried + 2, 30, "Celery retried it twice")
-        with sqlite3.connect(stack.data_dir / "gptu.db") as db:
-            [(attempts,)] = db.execute("SELECT attempts FROM documents WHERE id = ?", (item["id"],))
+        [(attempts,)] = sql(stack, "SELECT attempts FROM documents WHERE id = :d", d=item["id"])
         assert attempts <= 1  # the tries in the outage were not counted as crashes
     finally:
         stack.chroma.start()

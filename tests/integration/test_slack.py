@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
 from urllib.parse import urlencode
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from slackbot.bot import SEARCHING
-from tests.conftest import SIGNING_SECRET, Stack, upload, wait_done, wait_until
+from tests.conftest import SIGNING_SECRET, Stack, sql, upload, wait_done, wait_until
 from tests.servers import BOT_USER, FakeSlack, slack_signature
 
 FACTS = b"# Greenhouse\n\nThe Thistlewood greenhouse is watered every Tuesday at 6:00 by Ines.\n"
@@ -114,9 +113,8 @@ def test_mention_gets_searching_then_a_cited_answer_once_despite_retries(
     assert httpx.post(f"{stack.api_url}/slack/events", content=form, headers=headers).is_success
     updates(slack, channel, 2)
     assert "Thanks for the feedback" in json.dumps(slack.posts("chat.update", channel=channel)[-1])
-    db = sqlite3.connect(stack.data_dir / "gptu.db")
-    rows = db.execute("SELECT rating, user_name FROM feedback WHERE trace_id = ?", (trace_id,))
-    assert rows.fetchall() == [(-1, person["name"])]
+    rows = sql(stack, "SELECT rating, user_name FROM feedback WHERE trace_id = :t", t=trace_id)
+    assert rows == [(-1, person["name"])]
 
 
 def test_follow_up_in_the_thread_keeps_the_conversation(
@@ -138,10 +136,7 @@ def test_follow_up_in_the_thread_keeps_the_conversation(
     updates(slack, channel, 2)
     posts = slack.posts("chat.postMessage", channel=channel)
     assert [p["thread_ts"] for p in posts] == ["2.0001", "2.0001"]
-    db = sqlite3.connect(stack.data_dir / "gptu.db")
-    [query] = db.execute(
-        "SELECT search_query FROM traces WHERE question = 'on which day?'"
-    ).fetchall()[0]
+    [(query,)] = sql(stack, "SELECT search_query FROM traces WHERE question = 'on which day?'")
     assert "Who waters the greenhouse?" in query
 
 
