@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -86,7 +85,7 @@ class Findings:
     report: Report = field(default_factory=Report)
     orphan_vectors: dict[str, list[str]] = field(default_factory=dict)  # Chroma name → doc ids
     orphan_lexical: list[str] = field(default_factory=list)
-    orphan_files: list[Path] = field(default_factory=list)
+    orphan_files: list[str] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
     vector_chunks: int = 0  # all chunks in Chroma
 
@@ -111,7 +110,7 @@ class Doctor:
         self.services = services
         self.intake = intake
         self.safe = safe
-        self.files_dir = services.settings.files_dir
+        self.files = services.files
 
     def check(self) -> Findings:
         """List the indexes and the files, then the documents, and compare."""
@@ -129,12 +128,12 @@ class Doctor:
         found.orphan_lexical = [doc_id for doc_id in lexical if doc_id not in rows]
         report.orphan_lexical_chunks = sum(lexical[doc_id] for doc_id in found.orphan_lexical)
         named = {row.sha256 for row in rows.values()}
-        found.orphan_files = [path for path in files if path.name not in named]
+        found.orphan_files = [name for name in files if name not in named]
         report.orphan_files = len(found.orphan_files)
         for row in rows.values():
             if row.status != READY:
                 continue  # queued or processing: on its way, not ours; failed: says why
-            if not (self.files_dir / row.sha256).exists():
+            if not self.files.exists(row.sha256):
                 report.missing_files += 1
             in_vectors = vectors.get(row.space, Counter())[row.id]
             counted = in_vectors == row.chunks and lexical.get(row.id, 0) == row.chunks
@@ -154,9 +153,9 @@ class Doctor:
         for doc_id in found.orphan_lexical:
             report.removed_lexical_chunks += self.services.lexical.count(doc_id)
             self.services.lexical.delete_document(doc_id)
-        for path in found.orphan_files:
-            if self.unreferenced(path):
-                path.unlink(missing_ok=True)
+        for name in found.orphan_files:
+            if self.unreferenced(name):
+                self.files.delete(name)
                 report.removed_files += 1
         for doc_id in found.incomplete:
             self.mend(doc_id, report)
@@ -198,17 +197,12 @@ class Doctor:
             counts[handle.name] = per_doc
         return counts
 
-    def stored_files(self) -> list[Path]:
+    def stored_files(self) -> list[str]:
         """Stored files (and upload leftovers) older than the grace period."""
-        if not self.files_dir.is_dir():
-            return []
-        old = time.time() - FILE_GRACE
         return [
-            path
-            for path in self.files_dir.iterdir()
-            if (SHA256.match(path.name) or path.name.startswith(".upload-"))
-            and path.is_file()
-            and path.stat().st_mtime < old
+            name
+            for name in self.files.names(FILE_GRACE)
+            if SHA256.match(name) or name.startswith(".upload-")
         ]
 
     def rows(self) -> dict[str, Row]:
@@ -241,15 +235,13 @@ class Doctor:
         )
         return in_vectors == expected and self.services.lexical.count(document_id) == expected
 
-    def unreferenced(self, path: Path) -> bool:
+    def unreferenced(self, name: str) -> bool:
         """Whether a file is still old and still named by no document, right before removal."""
-        try:
-            if path.stat().st_mtime >= time.time() - FILE_GRACE:
-                return False
-        except FileNotFoundError:
+        written = self.files.modified(name)
+        if written is None or written >= time.time() - FILE_GRACE:
             return False
         with self.services.db.session() as session:
-            return session.scalar(select(Document.id).where(Document.sha256 == path.name)) is None
+            return session.scalar(select(Document.id).where(Document.sha256 == name)) is None
 
     def mend(self, document_id: str, report: Report) -> None:
         """Send a ready document with missing chunks through ingestion again, or fail it when
@@ -258,7 +250,7 @@ class Doctor:
             doc = session.get(Document, document_id)
             if doc is None or doc.status != READY:
                 return
-            if not (self.files_dir / doc.sha256).exists():
+            if not self.files.exists(doc.sha256):
                 doc.status, doc.error = FAILED, MISSING_FILE
                 session.commit()
                 self.services.vectors.delete_document(document_id)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import or_, select
@@ -21,7 +17,6 @@ from core.errors import PayloadTooLarge
 from ingest.parse import extension, is_supported, supported_list
 
 log = logging.getLogger(__name__)
-COPY_BLOCK = 1 << 20
 STUCK_REASON = "processing stopped and did not resume; upload the file again"
 
 
@@ -85,28 +80,14 @@ class Intake:
         return docs
 
     def store(self, upload: Upload) -> tuple[str, int]:
-        """Copy the stream to files/<sha256>, enforcing the size limit while copying."""
-        files = self.settings.files_dir
-        files.mkdir(parents=True, exist_ok=True)
-        digest, size = hashlib.sha256(), 0
-        fd, tmp_name = tempfile.mkstemp(dir=files, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while block := upload.stream.read(COPY_BLOCK):
-                    size += len(block)
-                    if size > self.settings.max_upload_bytes:
-                        raise PayloadTooLarge(
-                            f"{clean_name(upload.filename)} is over the "
-                            f"{self.settings.max_upload_mb:g} MB limit"
-                        )
-                    digest.update(block)
-                    out.write(block)
-            sha = digest.hexdigest()
-            os.replace(tmp_name, files / sha)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-        return sha, size
+        """Copy the stream into the file store, enforcing the size limit while copying."""
+        stored = self.services.files.put(upload.stream, self.settings.max_upload_bytes)
+        if stored is None:
+            raise PayloadTooLarge(
+                f"{clean_name(upload.filename)} is over the "
+                f"{self.settings.max_upload_mb:g} MB limit"
+            )
+        return stored
 
     def enqueue(self, session: Session, doc: Document) -> bool:
         """Send the ingest task; when Redis is down the sweeper sends it later."""
@@ -128,7 +109,7 @@ class Intake:
         session.commit()
         still_used = session.scalar(select(Document.id).where(Document.sha256 == sha).limit(1))
         if still_used is None:
-            (self.settings.files_dir / sha).unlink(missing_ok=True)
+            self.services.files.delete(sha)
 
     def sweep(self) -> int:
         """Re-send queued documents never sent or sent long ago; fail ones stuck processing."""

@@ -104,7 +104,7 @@ def reembed(services: Services, document_id: str, collection: str, target: str) 
         filename, sha, expected = doc.filename, doc.sha256, doc.chunks
     passages = services.lexical.passages(document_id)
     if len(passages) != expected:  # not all there: read the stored file again
-        job = Job(document_id, filename, collection, target, services.settings.files_dir / sha, 1)
+        job = Job(document_id, filename, collection, target, services.files.local(sha), 1)
         records, _ = services.pipeline().build(job)
         services.lexical.replace_document(document_id, records)
     else:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.files import FileStore, LocalFiles
 from app.lexical import PostgresLexicalIndex
 from app.store import SqlDocumentStore
 from core.db import Collection, Database, Pool
@@ -34,6 +35,7 @@ class Services:
     embedders: Embedders
     vectors: ChromaIndex
     lexical: LexicalIndex | PostgresLexicalIndex
+    files: FileStore
 
     @property
     def embedder(self) -> Embedder:
@@ -43,7 +45,7 @@ class Services:
     def pipeline(self) -> Pipeline:
         """The ingestion pipeline over these parts."""
         return Pipeline(
-            store=SqlDocumentStore(self.db, self.settings.files_dir),
+            store=SqlDocumentStore(self.db, self.files),
             embedders=self.embedders.get,
             vectors=self.vectors,
             lexical=self.lexical,
@@ -99,7 +101,6 @@ def build_services(
     threads: onnxruntime threads of each embedder; default, the worker's share of the cores.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.files_dir.mkdir(parents=True, exist_ok=True)
     embedders = Embedders(
         embedder.id if embedder else settings.embedder,
         threads=threads or settings.threads_per_task(),
@@ -113,6 +114,7 @@ def build_services(
         embedders=embedders,
         vectors=ChromaIndex(chroma_client(settings), embedders.default_id),
         lexical=lexical_index(settings, db),
+        files=LocalFiles(settings.files_dir),
     )
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from app.files import FileStore
 from core.db import FAILED, PROCESSING, QUEUED, READY, Collection, Database, Document, utcnow
 from ingest.store import Job, Outcome
 
 
 class SqlDocumentStore:
-    """`ingest.store.DocumentStore` over the documents table; stored files live in files_dir."""
+    """`ingest.store.DocumentStore` over the documents table; stored files are in `files`."""
 
-    def __init__(self, db: Database, files_dir: Path) -> None:
+    def __init__(self, db: Database, files: FileStore) -> None:
         self.db = db
-        self.files_dir = files_dir
+        self.files = files
 
     def claim(self, document_id: str) -> Job | None:
         """Mark the document processing and count the attempt; None when gone or already done."""
@@ -30,7 +29,7 @@ class SqlDocumentStore:
                 filename=doc.filename,
                 collection=collection.name,
                 embedder=collection.embedder,
-                path=self.files_dir / doc.sha256,
+                path=self.files.local(doc.sha256),
                 attempt=doc.attempts,
             )
 

@@ -92,9 +92,9 @@ def download_document(
 ) -> FileResponse:
     """The stored file, under the name it was uploaded with."""
     doc, _ = find_document(session, caller, document_id)
-    path = services.settings.files_dir / doc.sha256
-    if not path.is_file():
+    if not services.files.exists(doc.sha256):
         raise NotFound(f"the file of document {document_id!r} is no longer stored")
+    path = services.files.local(doc.sha256)
     return FileResponse(path, filename=doc.filename, media_type="application/octet-stream")
 
 
