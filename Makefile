@@ -43,6 +43,7 @@ system:
 
 run: install
 	@mkdir -p data
+	$(BIN)/gptu migrate
 	@echo "gptu: starting Redis, Chroma, a worker and the API; open http://127.0.0.1:8000"
 	$(BIN)/honcho start
 

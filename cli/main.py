@@ -13,7 +13,7 @@ import typer
 from cli.binaries import redis_server, venv_tool
 from cli.evals import ab_cli, export_cli
 from cli.evals import run as eval_run
-from cli.operate import backup, doctor, restore
+from cli.operate import backup, doctor, migrate, require_schema, restore
 from cli.users import groups_cli, users_cli
 from core.offline import go_offline
 from core.settings import Settings
@@ -28,6 +28,7 @@ def serve() -> None:
 
     settings = Settings()
     go_offline()
+    require_schema(settings)
     print(f"gptu API on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(
         "api.main:create_app",
@@ -121,6 +122,7 @@ cli.command("eval")(eval_run)
 cli.command()(doctor)
 cli.command()(backup)
 cli.command()(restore)
+cli.command()(migrate)
 cli.add_typer(export_cli, name="export")
 cli.add_typer(ab_cli, name="ab")
 cli.add_typer(users_cli, name="users")

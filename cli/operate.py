@@ -1,4 +1,5 @@
-"""Operating commands: `gptu doctor`, `gptu backup`, `gptu restore` (run them on the server)."""
+"""Operating commands: `gptu doctor`, `gptu backup`, `gptu restore`, `gptu migrate` (run them
+on the server)."""
 
 from __future__ import annotations
 
@@ -100,3 +101,39 @@ def restore(
         f"restored the backup of {manifest['created_at']}; start the API and workers: "
         "documents that were queued or being indexed are sent to the workers again"
     )
+
+
+def migrate() -> None:
+    """Bring the database's schema to this gptu's (README "Migrations"): stop the API and
+    workers and back up first. Running it again does nothing."""
+    from core import schema
+    from core.db import Database
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.sqlalchemy_url, check=False)
+    try:
+        done = schema.upgrade(db.engine)
+    except GptuError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        raise typer.Exit(1) from exc
+    finally:
+        db.engine.dispose()
+    if done.before == done.after:
+        print(f"database schema already at {done.after}; nothing to do")
+        return
+    before = done.before or (schema.BEFORE_ALEMBIC if done.adopted else "empty")
+    print(f"database schema {before} → {done.after}")
+
+
+def require_schema(settings: Settings) -> None:
+    """Exit 1, saying what to do, when the database's schema is not this gptu's (an empty
+    database is set up instead): `gptu serve` refuses to start on an older one."""
+    from core.db import Database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        Database(settings.sqlalchemy_url).engine.dispose()
+    except GptuError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        raise typer.Exit(1) from exc

@@ -21,9 +21,8 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
-    inspect,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -33,9 +32,10 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
+from core import schema
+
 QUEUED, PROCESSING, READY, FAILED = "queued", "processing", "ready", "failed"
 STATES = (QUEUED, PROCESSING, READY, FAILED)
-NAMED_BY = "named_by"
 
 
 def utcnow() -> datetime:
@@ -46,11 +46,6 @@ def utcnow() -> datetime:
 def new_id() -> str:
     """A fresh random id."""
     return uuid.uuid4().hex
-
-
-def named_by(name_column: str) -> dict[str, str]:
-    """Column info of a user id that replaced a user name as identity (see add_missing_columns)."""
-    return {NAMED_BY: name_column}
 
 
 class Base(DeclarativeBase):
@@ -67,7 +62,7 @@ class Collection(Base):
     readers: Mapped[list[str]] = mapped_column(JSON, default=list)
     writers: Mapped[list[str]] = mapped_column(JSON, default=list)
     owner: Mapped[str | None] = mapped_column(String(64), default=None)
-    owner_id: Mapped[str | None] = mapped_column(String(32), default=None, info=named_by("owner"))
+    owner_id: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -88,9 +83,7 @@ class Document(Base):
     chunks: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     uploaded_by: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
-    uploaded_by_id: Mapped[str | None] = mapped_column(
-        String(32), default=None, index=True, info=named_by("uploaded_by")
-    )
+    uploaded_by_id: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
     flagged: Mapped[int | None] = mapped_column(Integer, default=0)
     redacted: Mapped[int | None] = mapped_column(Integer, default=0)
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
@@ -191,44 +184,20 @@ def make_engine(url: str, pool: Pool | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True, **sizes)
-    import core.records  # noqa: F401  (registers the trace, feedback and Slack tables)
-
-    Base.metadata.create_all(engine)
-    add_missing_columns(engine)
     return engine
 
 
-def add_missing_columns(engine: Engine) -> None:
-    """Add columns that newer versions declare to tables an older version created."""
-    inspector = inspect(engine)
-    for table in Base.metadata.sorted_tables:
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in present and column.nullable and not column.primary_key:
-                with engine.begin() as conn:
-                    add_column(conn, table, column)
-
-
-def add_column(conn: Connection, table: Table, column: Column[Any]) -> None:
-    """Add a column and its indexes. A user id column (`named_by`) is filled from the user who
-    has the row's name now, only now: a user created later under an old name gets nothing."""
-    kind = column.type.compile(conn.dialect)
-    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
-    if NAMED_BY in column.info:
-        conn.exec_driver_sql(
-            f"UPDATE {table.name} SET {column.name} = (SELECT id FROM users "
-            f"WHERE users.name = {table.name}.{column.info[NAMED_BY]})"
-        )
-    for index in table.indexes:
-        if column.name in index.columns:
-            index.create(conn)
-
-
 class Database:
-    """An engine and its session factory."""
+    """An engine and its session factory, on a database whose schema is this gptu's.
 
-    def __init__(self, url: str, pool: Pool | None = None) -> None:
+    An empty database gets every migration; one at an older revision raises SchemaOutdated
+    (`gptu migrate` upgrades it). `check=False` opens any database (migrate, backup).
+    """
+
+    def __init__(self, url: str, pool: Pool | None = None, check: bool = True) -> None:
         self.engine = make_engine(url, pool)
+        if check:
+            schema.prepare(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

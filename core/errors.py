@@ -96,3 +96,9 @@ class ModelError(ServiceUnavailable):
     """The model could not be loaded or reached."""
 
     code = "model_unavailable"
+
+
+class SchemaOutdated(ServiceUnavailable):
+    """The database's schema is not the one this gptu needs: `gptu migrate` brings it there."""
+
+    code = "schema_outdated"

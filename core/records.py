@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, named_by, new_id, utcnow
+from core.db import Base, new_id, utcnow
 
 
 class Trace(Base):
@@ -18,9 +18,7 @@ class Trace(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     request_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     user_name: Mapped[str] = mapped_column(String(64), index=True)
-    user_id: Mapped[str | None] = mapped_column(
-        String(32), default=None, index=True, info=named_by("user_name")
-    )
+    user_id: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
     surface: Mapped[str] = mapped_column(String(16))
     question: Mapped[str] = mapped_column(Text)
     search_query: Mapped[str] = mapped_column(Text, default="")
@@ -49,9 +47,7 @@ class Feedback(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     trace_id: Mapped[str] = mapped_column(ForeignKey("traces.id", ondelete="CASCADE"), index=True)
     user_name: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str | None] = mapped_column(
-        String(32), default=None, info=named_by("user_name")
-    )
+    user_id: Mapped[str | None] = mapped_column(String(32), default=None)
     rating: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text, default=None)
     surface: Mapped[str] = mapped_column(String(16), default="api")

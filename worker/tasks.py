@@ -7,9 +7,11 @@ from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 from app.services import Services, build_services
+from core.db import Database
+from core.errors import SchemaOutdated
 from core.offline import go_offline, quiet_libraries
 from core.settings import Settings
 from ingest.errors import TransientIngestError
@@ -28,6 +30,16 @@ def services() -> Services:
         quiet_libraries()
         _services = build_services(Settings())
     return _services
+
+
+@worker_init.connect
+def _check_schema(**_: Any) -> None:
+    """Refuse to start (before forking) on a database whose schema is older than this gptu's."""
+    try:
+        Database(Settings().sqlalchemy_url).engine.dispose()
+    except SchemaOutdated as exc:
+        log.error("%s", exc.message)
+        raise SystemExit(f"error: {exc.message}") from None
 
 
 @worker_process_init.connect

@@ -1,53 +1,113 @@
-"""An older database upgraded in place: user id columns are filled once from names, never later."""
+"""Migrations: a database of the release before Alembic is refused, then upgraded in place (user
+ids filled once from names); a new one starts at head; the models and the revisions agree."""
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 
-from core.db import NAMED_BY, Base, Collection, Database, Document, User
-from core.records import Feedback, Trace
+import core.records  # noqa: F401  (the trace, feedback and Slack tables)
+from cli.localstack import GPTU, ROOT
+from cli.main import cli
+from core import schema
+from core.db import Base, Database, User
+from core.errors import SchemaOutdated
 
-NAMED = [(t.name, c.name) for t in Base.metadata.sorted_tables for c in t.columns
-         if NAMED_BY in c.info]  # fmt: skip
+RELEASE = ROOT / "tests" / "fixtures" / "release-0001.sqlite.sql"
+NAMED = {"collections": "owner_id", "documents": "uploaded_by_id", "traces": "user_id",
+         "feedback": "user_id"}  # fmt: skip
+FILLED = {
+    "collections": {"c-ops": "u-alice", "c-old": None},
+    "documents": {"d-ops": "u-alice", "d-old": None},
+    "traces": {"t-alice": "u-alice", "t-gone": None},
+    "feedback": {"f-alice": "u-alice", "f-gone": None},
+}  # alice exists; "gone" was deleted before the upgrade
 
 
-def older_database(path: Path) -> str:
-    """A database as the version before user ids left it: rows of alice and of a deleted user."""
-    url = f"sqlite:///{path}"
+def release_database(folder: Path) -> str:
+    """The previous release's database (tests/fixtures), as `gptu.db` in folder."""
+    with sqlite3.connect(folder / "gptu.db") as conn:
+        conn.executescript(RELEASE.read_text())
+    return f"sqlite:///{folder / 'gptu.db'}"
+
+
+def user_ids(engine: Engine) -> dict[str, dict[str, str | None]]:
+    """Each user id column's value, by table and row id."""
+    with engine.connect() as conn:
+        return {
+            table: dict(conn.exec_driver_sql(f"SELECT id, {column} FROM {table}").all())
+            for table, column in NAMED.items()
+        }
+
+
+def differences(engine: Engine) -> list[object]:
+    """What Alembic's autogenerate finds between the database and the models."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"include_object": schema.include_object})
+        return list(compare_metadata(context, Base.metadata))
+
+
+def migrate(folder: Path) -> str:
+    """`gptu migrate` on the SQLite database in folder; its output."""
+    env = {"GPTU_DATA_DIR": str(folder), "GPTU_DATABASE_URL": ""}
+    done = CliRunner().invoke(cli, ["migrate"], env=env)
+    assert done.exit_code == 0, done.output
+    return done.output
+
+
+def test_the_previous_release_is_refused_then_migrated_once(tmp_path: Path) -> None:
+    url = release_database(tmp_path)
+    with pytest.raises(SchemaOutdated, match=r"before migrations, this gptu needs 0002: .*backup"):
+        Database(url)
+    assert "from a release before migrations → 0002" in migrate(tmp_path)
     db = Database(url)
+    assert schema.revision(db.engine) == schema.head() == "0002"
+    assert user_ids(db.engine) == FILLED
+    indexes = {i["name"] for t in NAMED for i in inspect(db.engine).get_indexes(t)}
+    assert {"ix_traces_user_id", "ix_documents_uploaded_by_id"} <= indexes
     with db.session() as session:
-        session.add(User(id="u1", name="alice"))
-        for n, name in enumerate(("alice", "gone")):
-            session.add(Collection(id=f"c{n}", name=f"c{n}", embedder="e", owner=name))
-            session.add(Document(id=f"d{n}", collection_id=f"c{n}", filename="f", sha256="x",
-                                 size=1, uploaded_by=name))  # fmt: skip
-            session.add(Trace(id=f"t{n}", user_name=name, surface="chat", question="q"))
-            session.flush()
-            session.add(Feedback(trace_id=f"t{n}", user_name=name, rating=1))
-    with db.engine.begin() as conn:
-        for table, column in NAMED:
-            conn.exec_driver_sql(f"DROP INDEX IF EXISTS ix_{table}_{column}")
-            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        session.add(User(id="u-new", name="gone"))  # a namesake of the deleted user
+    with db.engine.connect() as conn:  # nothing lost, cascades included
+        assert conn.exec_driver_sql("SELECT count(*) FROM slack_notices").scalar() == 1
+    assert differences(db.engine) == []
     db.engine.dispose()
-    return url
+    assert "already at 0002; nothing to do" in migrate(tmp_path)
+    assert user_ids(Database(url).engine) == FILLED  # the namesake got nothing
 
 
-def ids(db: Database) -> dict[str, set[str | None]]:
-    """Each user id column's values, by table."""
-    with db.engine.connect() as conn:
-        return {table: {row[0] for row in conn.exec_driver_sql(f"SELECT {column} FROM {table}")}
-                for table, column in NAMED}  # fmt: skip
+def test_an_older_database_is_completed_to_the_release_first(tmp_path: Path) -> None:
+    url = release_database(tmp_path)
+    with sqlite3.connect(tmp_path / "gptu.db") as conn:  # as a release before cd61e2a left it
+        conn.executescript("DROP INDEX ix_documents_uploaded_by; ALTER TABLE documents DROP "
+                           "COLUMN uploaded_by; DROP TABLE slack_notices;")  # fmt: skip
+    migrate(tmp_path)
+    engine = Database(url).engine
+    assert user_ids(engine)["documents"] == {"d-ops": None, "d-old": None}  # no names to go by
+    assert differences(engine) == []
 
 
-def test_user_ids_are_filled_from_names_once_as_the_columns_are_added(tmp_path: Path) -> None:
-    assert {t for t, _ in NAMED} == {"collections", "documents", "traces", "feedback"}
-    url = older_database(tmp_path / "old.db")
-    db = Database(url)
-    assert ids(db) == {table: {"u1", None} for table, _ in NAMED}
-    assert "ix_traces_user_id" in {i["name"] for i in inspect(db.engine).get_indexes("traces")}
-    with db.session() as session:
-        session.add(User(id="u2", name="gone"))  # a namesake of the deleted user
-    db.engine.dispose()
-    assert ids(Database(url)) == {table: {"u1", None} for table, _ in NAMED}  # after a restart
+def test_a_new_database_starts_at_head_even_when_processes_race(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'gptu.db'}"
+    with ThreadPoolExecutor(4) as pool:
+        engines = [db.engine for db in pool.map(lambda _: Database(url), range(4))]
+    assert {schema.revision(e) for e in engines} == {"0002"}
+    assert differences(engines[0]) == []
+
+
+def test_the_api_and_worker_refuse_an_older_schema(tmp_path: Path) -> None:
+    release_database(tmp_path)
+    env = {"PATH": "/usr/bin:/bin", "GPTU_DATA_DIR": str(tmp_path)}
+    for command in ("serve", "worker"):
+        done = subprocess.run([*GPTU, command], env=env, cwd=ROOT, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 1, (command, done.stderr)
+        assert "this gptu needs 0002" in done.stderr and "gptu migrate" in done.stderr

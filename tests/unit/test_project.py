@@ -22,14 +22,17 @@ def test_every_setting_is_in_readme_and_env_example() -> None:
         assert re.search(rf"^{var}=", example, re.M), f"{var} missing from .env.example"
 
 
-def test_compose_runs_the_same_processes_as_the_procfile() -> None:
+def test_compose_runs_the_same_processes_as_the_procfile_after_migrating() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     procfile = dict(
         line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
     )
-    assert set(compose["services"]) == set(procfile) == {"redis", "chroma", "worker", "api"}
+    assert set(procfile) == {"redis", "chroma", "worker", "api"}
+    assert set(compose["services"]) == set(procfile) | {"migrate"}  # one shot before them
+    assert compose["services"]["migrate"]["command"] == ["gptu", "migrate"]
     for name in ("worker", "api"):
         service = compose["services"][name]
+        assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
         command = " ".join(service["command"])
         assert command.split()[-1] == procfile[name].split()[-1]
         env = service["environment"]
