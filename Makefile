@@ -57,11 +57,13 @@ test: install
 test-fast: install
 	@scripts/test.sh -m "not slow"
 
-# The same suite with the shared stack's SQL (accounts, documents, traces, lexical index) in a
-# private PostgreSQL cluster (Debian's postgresql; no root needed).
+# The suite on Postgres: the integration suite with the shared stack's SQL (accounts,
+# documents, traces, lexical index) in a private cluster (Debian's postgresql; no root needed),
+# then tests/postgres (a restart, replicas, migrations on Postgres). CI runs it after `make test`.
 test-postgres: install
 	@scripts/system-deps.sh --test
 	GPTU_TEST_DATABASE=postgres $(BIN)/pytest -q -p no:cacheprovider tests/integration tests/e2e
+	$(BIN)/pytest -q -p no:cacheprovider tests/postgres
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,8 +1,8 @@
 """gptu on Postgres: accounts, documents, traces and the lexical index in one database that
 every API and worker shares, surviving a restart of the server.
 
-A private cluster (cli/postgres.py) and a second stack on it. `make test-postgres` runs the
-whole integration suite with the shared stack on Postgres as well.
+A private cluster (cli/postgres.py) and a second stack on it. `make test-postgres` runs these
+and the whole integration suite with the shared stack on Postgres.
 """
 
 from __future__ import annotations
