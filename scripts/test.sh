@@ -6,7 +6,8 @@
 set -u
 bin=.venv/bin
 log=$(mktemp)
-"$bin/pytest" -q -p no:cacheprovider "$@" tests/unit tests/isolated >"$log" 2>&1 &
+# at lower CPU priority: the stack's tests include timings (the quote before the first token)
+nice -n 10 "$bin/pytest" -q -p no:cacheprovider "$@" tests/unit tests/isolated >"$log" 2>&1 &
 unit=$!
 "$bin/pytest" -q -p no:cacheprovider "$@" tests/integration tests/e2e
 stack=$?

@@ -21,7 +21,7 @@ from ingest.index import ChromaIndex
 from ingest.parse import parse_file
 from tests.conftest import CORPUS, Stack, sql, stack_settings, upload, wait_done, wait_until
 
-BIG = CORPUS / "example-10k.html"
+BIG = CORPUS / "norwich-city.txt"  # 122 chunks: several seconds of work to interrupt
 DEPOT = b"# Depot\n\nThe depot opens at 6:45 on weekdays and at 8:00 on Saturdays.\n"
 
 
