@@ -2,10 +2,11 @@
 
 Prints per round: answered (200), 503s (each with Retry-After), other statuses and transport
 errors, latency p50/p95 of the answered, time to first token p50/p95 of the streamed ones, and
-the API's RSS before and after.
+the API's RSS before and after. With `--import-files N`, each round runs while N small files
+are being uploaded and ingested, and search p50 is measured idle and during that import (ratio).
 
-Run: `.venv/bin/python bench/load.py [--askers 20 50] [--queue-timeout 30]` (a fresh local
-stack with the default model; a few documents of ../shared/corpus are ingested first).
+Run: `.venv/bin/python bench/load.py [--askers 20 50] [--queue-timeout 30] [--import-files 300]`
+(a fresh local stack with the default model; a few documents of ../shared/corpus first).
 """
 
 from __future__ import annotations
@@ -135,11 +136,50 @@ def summary(results: list[Result]) -> dict[str, object]:
     }
 
 
+def search_p50(url: str, key: str, collection: str, n: int = 20) -> float:
+    """Median seconds of n searches, one after another."""
+    times = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as api:
+        for i in range(n):
+            body = {"query": QUESTIONS[i % len(QUESTIONS)], "collections": [collection]}
+            started = time.monotonic()
+            api.post("/v1/search", json=body).raise_for_status()
+            times.append(time.monotonic() - started)
+    return statistics.median(times)
+
+
+def bulk_import(url: str, key: str, files: int, done: threading.Event) -> None:
+    """Upload `files` one-paragraph text files in batches of 50 into collection `bulk`, then
+    wait until all are ready or failed; set done."""
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=300) as api:
+        ids: list[str] = []
+        for start in range(0, files, 50):
+            batch = [("file", (f"memo-{i}.txt", f"Memo {i}: aisle {i % 40} restocks on day "
+                                f"{i % 7}; contact desk {1000 + i}.".encode()))
+                     for i in range(start, min(files, start + 50))]  # fmt: skip
+            accepted = api.post("/v1/documents", data={"collection": "bulk"}, files=batch)
+            ids += [d["id"] for d in accepted.json()]
+
+        def finished() -> bool:
+            waiting = api.get("/v1/documents", params={"collection": "bulk", "status": "queued"})
+            working = api.get(
+                "/v1/documents", params={"collection": "bulk", "status": "processing"}
+            )
+            return not waiting.json() and not working.json()
+
+        wait_until(finished, 3600, "bulk import finished")
+    done.set()
+
+
 def main() -> None:
     """Start a stack, ingest a few files, run the rounds, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--askers", type=int, nargs="+", default=[20, 50])
     parser.add_argument("--queue-timeout", default="30", help="GPTU_QUEUE_TIMEOUT of the API")
+    parser.add_argument(
+        "--import-files", type=int, default=0, help="small files imported meanwhile"
+    )
     args = parser.parse_args()
     go_offline()
     folder = Path(tempfile.mkdtemp(prefix="gptu-load-"))
@@ -160,6 +200,20 @@ def main() -> None:
             wait_until(ready, 300, "documents ready")
         api_process = psutil.Process(stack.processes[-1].proc.pid)  # type: ignore[union-attr]
         print(f"model: default; GPTU_QUEUE_TIMEOUT={args.queue_timeout} s; 2 cores")
+        importing = threading.Event()
+        if args.import_files:
+            with stack.client() as api:
+                api.post("/v1/collections", json={"name": "bulk"}).raise_for_status()
+            idle = search_p50(stack.api_url, key, "load")
+            started = time.monotonic()
+            threading.Thread(
+                target=bulk_import, args=(stack.api_url, key, args.import_files, importing),
+                daemon=True,
+            ).start()  # fmt: skip
+            time.sleep(5)  # the workers are busy now
+            busy = search_p50(stack.api_url, key, "load")
+            during = f"during the import of {args.import_files} files {busy * 1000:.0f} ms"
+            print(f"search p50 idle {idle * 1000:.0f} ms, {during}: {busy / idle:.2f}x")
         for askers in args.askers:
             before = api_process.memory_info().rss
             started = time.monotonic()
@@ -170,6 +224,15 @@ def main() -> None:
             for name, value in summary(results).items():
                 print(f"  {name:24} {value}")
             print(f"  {'API RSS MB':24} {before / 2**20:.0f} -> {after / 2**20:.0f}")
+            if args.import_files:
+                print(f"  {'import still running':24} {not importing.is_set()}")
+        if args.import_files:
+            importing.wait()
+            took = time.monotonic() - started
+            print(
+                f"\nimport of {args.import_files} files: {took:.0f} s, "
+                f"{args.import_files / took:.1f} documents/s (with the askers)"
+            )
     finally:
         stack.stop()
 
