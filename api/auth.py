@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import uuid
 from collections import deque
 from typing import Annotated
 
@@ -59,6 +60,58 @@ class Throttle:
         if self.limit:
             with self.lock:
                 self.failures.setdefault(address, deque()).append(time.monotonic())
+
+
+class SharedThrottle(Throttle):
+    """A `Throttle` whose counts live in Redis, so every API replica sees the same failures.
+
+    Each address's failures are a sorted set of times that expires with the window. When Redis
+    does not answer, this process's own counts stand in (the in-memory `Throttle`).
+    """
+
+    def __init__(self, redis_url: str, limit: int, window: float) -> None:
+        super().__init__(limit, window)
+        import redis
+
+        self.redis = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+        self.errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+
+    def key(self, address: str) -> str:
+        """The Redis key of an address's failures."""
+        return f"gptu:wrong-keys:{address}"
+
+    def check(self, address: str) -> None:
+        """Raise 429 while the address has used up its failures, counted across replicas."""
+        if not self.limit:
+            return
+        now = time.time()
+        try:
+            pipe = self.redis.pipeline()
+            pipe.zremrangebyscore(self.key(address), "-inf", now - self.window)
+            pipe.zcard(self.key(address))
+            pipe.zrange(self.key(address), 0, 0, withscores=True)
+            _, count, oldest = pipe.execute()
+        except self.errors:
+            super().check(address)
+            return
+        if count >= self.limit:
+            wait = max(1, math.ceil(oldest[0][1] + self.window - now))
+            raise TooManyRequests(
+                f"too many wrong API keys from your address; try again in {wait} s", wait
+            )
+
+    def failed(self, address: str) -> None:
+        """Count one wrong key, for every replica."""
+        if not self.limit:
+            return
+        now = time.time()
+        try:
+            pipe = self.redis.pipeline()
+            pipe.zadd(self.key(address), {f"{now}:{uuid.uuid4().hex}": now})
+            pipe.expire(self.key(address), math.ceil(self.window) + 1)
+            pipe.execute()
+        except self.errors:
+            super().failed(address)
 
 
 def current_user(

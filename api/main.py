@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from answer.llm import load_llm
 from answer.tracing import Tracer
-from api.auth import Throttle
+from api.auth import SharedThrottle
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.headers import install_security_headers
 from api.metrics import Metrics
@@ -108,7 +108,9 @@ def create_app(
     install_request_ids(app, metrics)
     install_security_headers(app)
     app.state.metrics = metrics
-    app.state.throttle = Throttle(settings.auth_failures, settings.auth_window)
+    app.state.throttle = SharedThrottle(
+        settings.redis_url, settings.auth_failures, settings.auth_window
+    )
     for module in (
         health,
         admin,

@@ -22,9 +22,11 @@ import pytest
 import uvicorn
 
 from answer.rag import CITATION, NOT_FOUND, SYSTEM_PROMPT
+from api.auth import SharedThrottle
 from api.main import create_app
 from app.services import Services, build_services
 from cli.localstack import free_port, wait_until
+from core.errors import TooManyRequests
 from core.settings import Settings
 from tests.conftest import Stack
 from tests.fakes import HashEmbedder, ScriptedLLM
@@ -328,3 +330,21 @@ def test_an_answer_keeps_streaming_while_a_write_waits_on_a_locked_database(
         llm.delay = 0.0
     assert len(tokens) == 5 and tokens[-1] - tokens[0] < 3  # a token every ~0.3 s, not stalled
     assert written and written[0].status_code == 201, written
+
+
+def test_wrong_keys_are_counted_across_api_replicas_through_redis(scripted: Scripted) -> None:
+    url = scripted.services.settings.redis_url
+    one, other = SharedThrottle(url, 3, 2), SharedThrottle(url, 3, 2)  # two API processes
+    address = f"10.0.0.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:4]}"
+    for throttle in (one, other, one):
+        throttle.check(address)
+        throttle.failed(address)
+    with pytest.raises(TooManyRequests) as refused:
+        other.check(address)  # the third failure was counted by the first replica
+    assert 1 <= refused.value.retry_after <= 2
+    down = SharedThrottle(f"redis://127.0.0.1:{free_port()}/0", 2, 2)  # Redis not answering
+    for _ in range(2):
+        down.check(address)
+        down.failed(address)
+    with pytest.raises(TooManyRequests):
+        down.check(address)  # this process's own counts stand in
