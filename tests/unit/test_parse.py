@@ -172,3 +172,10 @@ def test_e_mail_attachments_get_the_bomb_guard(tmp_path: Path) -> None:
         parse_file(path, "q3.eml", LIMIT)
     with pytest.raises(UnsafeDocument, match="attachments exceed"):
         parse_file(path, "q3.eml", 1000)
+
+
+def test_outlook_msg_attachments_get_the_same_guard() -> None:
+    msg = CORPUS / "fake-email-attachment.msg"  # one 30-byte text attachment
+    assert "fake" in " ".join(b.text for b in parse_file(msg, msg.name, LIMIT).blocks).lower()
+    with pytest.raises(UnsafeDocument, match="attachments exceed"):
+        parse_file(msg, msg.name, 20)
