@@ -1,6 +1,7 @@
 """Backup: the SQL database, the vectors, the lexical index and the stored files.
 
-A backup is one folder: `gptu.db` and `lexical.db` (SQLite's online backup API), `files/`
+A backup is one folder: `gptu.db` and `lexical.db` (SQLite's online backup API) or, with
+Postgres, `gptu.pgdump` (pg_dump of one snapshot: the tables and the lexical index), `files/`
 (copies, named by sha256), `vectors/<chroma name>.jsonl` (id, text, metadata per chunk) with
 `vectors/<chroma name>.npy` (the embeddings, float32, same row order), and `manifest.json`
 (written last: counts and the sha256 of every part). The SQL database is copied first and
@@ -18,6 +19,7 @@ import json
 import logging
 import shutil
 import sqlite3
+import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from core.errors import Conflict, InvalidRequest
 from core.settings import Settings
+from core.tools import postgres_tool
 from ingest.index import CHROMA_BATCH, GPTU_NAME, reachable
 from ingest.lexical import LexicalIndex
 
@@ -46,12 +49,40 @@ class DamagedBackup(InvalidRequest):
     """The backup folder is incomplete or a part does not match its checksum."""
 
 
+def libpq_url(settings: Settings) -> str:
+    """The Postgres URL as libpq and its tools take it (no SQLAlchemy driver suffix)."""
+    return settings.sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def dump_postgres(settings: Settings, target: Path) -> tuple[list[dict[str, Any]], int]:
+    """pg_dump one snapshot into target, and read that snapshot's documents and lexical chunk
+    count in the same transaction (so the rest of the backup matches the dump exactly)."""
+    import psycopg
+
+    with psycopg.connect(libpq_url(settings)) as conn:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        [snapshot] = conn.execute("SELECT pg_export_snapshot()").fetchone() or [None]
+        subprocess.run(
+            [postgres_tool("pg_dump"), "--format=custom", "--no-owner", f"--snapshot={snapshot}",
+             f"--file={target}", f"--dbname={libpq_url(settings)}"],
+            check=True, capture_output=True, timeout=3600,
+        )  # fmt: skip
+        rows = conn.execute(
+            "SELECT d.id, d.sha256, d.chunks, c.name FROM documents d"
+            " JOIN collections c ON c.id = d.collection_id"
+        ).fetchall()
+        lexical = conn.execute("SELECT count(*) FROM lexical_chunks").fetchone()
+        conn.rollback()
+    documents = [{"id": i, "sha256": h, "chunks": n, "collection": c} for i, h, n, c in rows]
+    return documents, int(lexical[0]) if lexical else 0
+
+
 def sqlite_path(settings: Settings) -> Path:
-    """The SQLite file of the settings' database; other databases are not supported yet."""
+    """The SQLite file of the settings' database (a Postgres one is dumped instead)."""
     url = make_url(settings.sqlalchemy_url)
     if url.get_backend_name() != "sqlite" or not url.database:
         raise Unsupported(
-            f"backup and restore support SQLite only so far; GPTU_DATABASE_URL points at "
+            f"backup and restore support SQLite and Postgres; GPTU_DATABASE_URL points at "
             f"{url.get_backend_name()}. Back that database up with its own tools, with the "
             "API and workers stopped."
         )
@@ -84,19 +115,24 @@ def backup(
     settings: Settings, client: Any, target: Path, progress: Callable[[str], None] = log.info
 ) -> dict[str, Any]:
     """Write a backup of the deployment into target (a new or empty folder); the manifest."""
-    database = sqlite_path(settings)
+    database = None if settings.postgres else sqlite_path(settings)
     if target.exists() and any(target.iterdir()):
         raise Conflict(f"{target} is not empty; back up into a new folder")
     target.mkdir(parents=True, exist_ok=True)
-    copy_sqlite(database, target / "gptu.db")
-    documents = settle(target / "gptu.db")
-    progress(f"database: {len(documents)} documents")
+    if database is None:
+        documents, lexical = dump_postgres(settings, target / "gptu.pgdump")
+        progress(f"database (Postgres, with the lexical index): {len(documents)} documents")
+    else:
+        copy_sqlite(database, target / "gptu.db")
+        documents = settle(target / "gptu.db")
+        progress(f"database: {len(documents)} documents")
     files = copy_files(settings.files_dir, target / "files", {d["sha256"] for d in documents})
     progress(f"files: {files['copied']} copied, {files['missing']} missing")
-    if not settings.lexical_path.exists():
-        LexicalIndex(settings.lexical_path)  # never written to yet: an empty index
-    copy_sqlite(settings.lexical_path, target / "lexical.db")
-    lexical = keep_only(target / "lexical.db", [d["id"] for d in documents])
+    if database is not None:
+        if not settings.lexical_path.exists():
+            LexicalIndex(settings.lexical_path)  # never written to yet: an empty index
+        copy_sqlite(settings.lexical_path, target / "lexical.db")
+        lexical = keep_only(target / "lexical.db", [d["id"] for d in documents])
     progress(f"lexical index: {lexical} chunks")
     chroma = [
         part
@@ -107,7 +143,7 @@ def backup(
     manifest = {
         "format": FORMAT,
         "created_at": datetime.now(UTC).isoformat(),
-        "database": "sqlite",
+        "database": "sqlite" if database is not None else "postgresql",
         "counts": {
             "documents": len(documents),
             "files": files["copied"],

@@ -11,6 +11,7 @@ import json
 import logging
 import shutil
 import sqlite3
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -20,14 +21,17 @@ import numpy as np
 from app.backup import (
     FORMAT,
     MANIFEST,
+    RESTORED,
     DamagedBackup,
     copy_sqlite,
     gptu_collections,
+    libpq_url,
     sha256_of,
     sqlite_path,
 )
 from core.errors import Conflict
 from core.settings import Settings
+from core.tools import postgres_tool
 from ingest.index import CHROMA_BATCH, reachable
 
 log = logging.getLogger(__name__)
@@ -49,7 +53,8 @@ def verify(source: Path) -> dict[str, Any]:
             raise DamagedBackup(f"the backup is damaged: {name} is missing")
         if sha256_of(path) != expected:
             raise DamagedBackup(f"the backup is damaged: {name} does not match its checksum")
-    for needed in ("gptu.db", "lexical.db"):
+    postgres = manifest.get("database") == "postgresql"
+    for needed in ("gptu.pgdump",) if postgres else ("gptu.db", "lexical.db"):
         if needed not in manifest.get("parts", {}):
             raise DamagedBackup(f"the backup is damaged: its manifest does not list {needed}")
     return manifest
@@ -58,11 +63,16 @@ def verify(source: Path) -> dict[str, Any]:
 def present(settings: Settings, client: Any) -> list[str]:
     """What the target deployment already holds (empty when it may be restored into)."""
     held = []
-    database = sqlite_path(settings)
-    if database.exists() and count_rows(database, "documents"):
-        held.append(f"{count_rows(database, 'documents')} documents in {database}")
-    if settings.lexical_path.exists() and count_rows(settings.lexical_path, "chunks"):
-        held.append(f"chunks in {settings.lexical_path}")
+    if settings.postgres:
+        for table, what in (("documents", "documents"), ("lexical_chunks", "lexical chunks")):
+            if rows := count_postgres(settings, table):
+                held.append(f"{rows} {what} in Postgres")
+    else:
+        database = sqlite_path(settings)
+        if database.exists() and count_rows(database, "documents"):
+            held.append(f"{count_rows(database, 'documents')} documents in {database}")
+        if settings.lexical_path.exists() and count_rows(settings.lexical_path, "chunks"):
+            held.append(f"chunks in {settings.lexical_path}")
     chunks = sum(h.count() for h in gptu_collections(client))
     if chunks:
         held.append(f"{chunks} chunks in Chroma")
@@ -80,6 +90,37 @@ def count_rows(database: Path, table: str) -> int:
         conn.close()
 
 
+def count_postgres(settings: Settings, table: str) -> int:
+    """Rows of a table in the Postgres database (0 when the table does not exist)."""
+    import psycopg
+
+    with psycopg.connect(libpq_url(settings)) as conn:
+        try:
+            found = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        except psycopg.errors.UndefinedTable:
+            return 0
+    return int(found[0]) if found else 0
+
+
+def restore_postgres(settings: Settings, dump: Path) -> None:
+    """pg_restore the dump over the database (its gptu tables replaced), then queue again the
+    documents that were being indexed when it was taken."""
+    import psycopg
+
+    subprocess.run(
+        [postgres_tool("pg_restore"), "--clean", "--if-exists", "--no-owner",
+         "--single-transaction", f"--dbname={libpq_url(settings)}", str(dump)],
+        check=True, capture_output=True, timeout=3600,
+    )  # fmt: skip
+    with psycopg.connect(libpq_url(settings)) as conn:
+        conn.execute(
+            "UPDATE documents SET status = 'queued', error = %s, enqueued_at = NULL"
+            " WHERE status = 'processing'",
+            (RESTORED,),
+        )
+        conn.execute("UPDATE documents SET enqueued_at = NULL WHERE status = 'queued'")
+
+
 def restore(
     settings: Settings,
     client: Any,
@@ -92,6 +133,11 @@ def restore(
     The API and workers of the target must be stopped while this runs.
     """
     manifest = verify(source)
+    if (manifest.get("database") == "postgresql") != settings.postgres:
+        raise Conflict(
+            f"this backup is of a {manifest.get('database')} deployment; restore it into one "
+            "with the same database (GPTU_DATABASE_URL)"
+        )
     held = present(settings, client)
     if held and not force:
         raise Conflict(
@@ -101,8 +147,11 @@ def restore(
     with reachable():
         for handle in gptu_collections(client):
             client.delete_collection(handle.name)
-    copy_sqlite(source / "gptu.db", sqlite_path(settings))
-    copy_sqlite(source / "lexical.db", settings.lexical_path)
+    if settings.postgres:
+        restore_postgres(settings, source / "gptu.pgdump")
+    else:
+        copy_sqlite(source / "gptu.db", sqlite_path(settings))
+        copy_sqlite(source / "lexical.db", settings.lexical_path)
     progress(f"database and lexical index: {manifest['counts']['documents']} documents")
     settings.files_dir.mkdir(parents=True, exist_ok=True)
     for name in manifest["parts"]:

