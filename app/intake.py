@@ -72,11 +72,7 @@ class Intake:
         audit(session, by.name, "document.upload", collection.name,
               files=[{"filename": d.filename, "sha256": d.sha256} for d in docs])  # fmt: skip
         session.commit()
-        # Largest first: with several workers the long documents start early instead of
-        # becoming the last, lonely task of a batch (size is a rough proxy for work).
-        for doc in sorted(docs, key=lambda d: d.size, reverse=True):
-            if doc.status == QUEUED:
-                self.enqueue(session, doc)
+        self.enqueue_many(session, [d for d in docs if d.status == QUEUED])
         return docs
 
     def store(self, upload: Upload) -> tuple[str, int]:
@@ -100,6 +96,28 @@ class Intake:
         session.commit()
         return True
 
+    def enqueue_many(self, session: Session, docs: list[Document]) -> int:
+        """Send the documents' tasks: small files together (`ingest.batch`, up to
+        GPTU_BATCH_DOCUMENTS a task), others one each; how many documents were sent. When
+        Redis is down the rest wait for the sweeper."""
+        sent = 0
+        for group in task_groups(docs, self.settings.batch_documents, self.settings.batch_max_kb):
+            ids = [doc.id for doc in group]
+            try:
+                if len(group) == 1:
+                    self.celery.send_task("ingest.document", args=ids, retry=False)
+                else:
+                    self.celery.send_task("ingest.batch", args=[ids], retry=False)
+            except Exception as exc:  # kombu raises many types for a broker that is down
+                log.warning("queue unavailable, %d documents wait for the sweeper: %s",
+                            len(docs) - sent, exc)  # fmt: skip
+                break
+            for doc in group:
+                doc.enqueued_at = utcnow()
+            sent += len(group)
+        session.commit()
+        return sent
+
     def delete(self, session: Session, doc: Document) -> None:
         """Remove the document's chunks from every index, then its row, then its file."""
         self.services.vectors.delete_document(doc.id)
@@ -118,7 +136,6 @@ class Intake:
         stuck_before = now - timedelta(
             seconds=self.settings.visibility_timeout + self.settings.task_time_limit
         )
-        sent = 0
         with self.services.db.session() as session:
             queued = session.scalars(
                 select(Document).where(
@@ -126,10 +143,7 @@ class Intake:
                     or_(Document.enqueued_at.is_(None), Document.enqueued_at < resend_before),
                 )
             ).all()
-            for doc in queued:
-                if not self.enqueue(session, doc):
-                    break
-                sent += 1
+            sent = self.enqueue_many(session, list(queued))
             for doc in session.scalars(
                 select(Document).where(
                     Document.status == PROCESSING, Document.updated_at < stuck_before
@@ -140,6 +154,16 @@ class Intake:
                     "processing stopped and did not resume; upload it again",
                 )
         return sent
+
+
+def task_groups(docs: list[Document], per_task: int, small_kb: int) -> list[list[Document]]:
+    """Tasks for these documents: each large one alone, largest first (with several workers the
+    long documents start early instead of ending a batch alone; size is a rough proxy for
+    work), then the small ones (up to small_kb) in groups of up to per_task."""
+    ordered = sorted(docs, key=lambda d: d.size, reverse=True)
+    large = [[d] for d in ordered if d.size > small_kb * 1024 or per_task == 1]
+    small = [d for d in ordered if d.size <= small_kb * 1024 and per_task > 1]
+    return large + [small[i : i + per_task] for i in range(0, len(small), per_task)]
 
 
 def clean_name(filename: str | None) -> str:

@@ -62,15 +62,20 @@ class PostgresLexicalIndex:
 
     def replace_document(self, document_id: str, records: list[Passage]) -> None:
         """Delete and insert the document's rows in one transaction."""
+        self.replace_documents({document_id: records})
+
+    def replace_documents(self, records: dict[str, list[Passage]]) -> None:
+        """Delete and insert several documents' rows in one transaction."""
         rows = [
             {"id": r.id, "document_id": r.document_id, "n": r.chunk, "collection": r.collection,
              "filename": r.filename, "page": r.page, "section": r.section, "text": r.text,
              "name": searchable_name(r.filename)}
-            for r in records
+            for passages in records.values() for r in passages
         ]  # fmt: skip
         with self.engine.begin() as conn:
             conn.execute(
-                text("DELETE FROM lexical_chunks WHERE document_id = :d"), {"d": document_id}
+                text("DELETE FROM lexical_chunks WHERE document_id = ANY(:ids)"),
+                {"ids": list(records)},
             )
             if rows:
                 conn.execute(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from app.files import FileStore
 from core.db import FAILED, PROCESSING, QUEUED, READY, Collection, Database, Document, utcnow
 from ingest.store import Job, Outcome
@@ -59,3 +61,13 @@ class SqlDocumentStore:
                 doc.status, doc.error = QUEUED, f"waiting to retry: {reason}"
                 doc.attempts = max(0, doc.attempts - 1)
                 doc.enqueued_at = utcnow()
+
+    def unsettled(self, document_ids: list[str]) -> list[str]:
+        """Those of these documents that are still queued or processing."""
+        with self.db.session() as session:
+            found = session.scalars(
+                select(Document.id).where(
+                    Document.id.in_(document_ids), Document.status.in_((QUEUED, PROCESSING))
+                )
+            )
+            return list(found)

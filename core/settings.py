@@ -54,7 +54,18 @@ class Settings(BaseSettings):
     worker_max_memory_mb: int = Field(
         1024, ge=0, description="Replace a worker process after a task that left it above this RSS."
     )
-    task_time_limit: int = Field(3600, ge=10, description="Hard limit for one document, seconds.")
+    batch_documents: int = Field(
+        32,
+        ge=1,
+        description="Small files of one upload ingested together in one task (one embedding call, "
+        "one write per index); 1 = a task per file.",
+    )
+    batch_max_kb: int = Field(
+        64, ge=0, description="Files up to this size (KB) count as small for batch_documents."
+    )
+    task_time_limit: int = Field(
+        3600, ge=10, description="Hard limit for one task (a document or a batch), seconds."
+    )
     visibility_timeout: int = Field(
         7200, ge=5, description="Seconds before Redis redelivers a task whose worker vanished."
     )

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -25,6 +26,10 @@ class Index(Protocol):
 
     def replace_document(self, document_id: str, records: list[Passage]) -> None:
         """Make records the document's only chunks."""
+        ...
+
+    def replace_documents(self, records: dict[str, list[Passage]]) -> None:
+        """Make each document's records its only chunks, for several documents at once."""
         ...
 
     def delete_document(self, document_id: str) -> None:
@@ -145,6 +150,18 @@ class ChromaIndex:
             return
         self.using(records[0].collection, lambda target: _replace(target, document_id, records))
 
+    def replace_documents(self, records: dict[str, list[Passage]]) -> None:
+        """Upsert several documents' chunks in one request per collection, then drop any left
+        over from longer earlier runs in one more."""
+        by_collection: dict[str, dict[str, list[Passage]]] = {}
+        for document_id, passages in records.items():
+            if not passages:
+                self.delete_document(document_id)
+                continue
+            by_collection.setdefault(passages[0].collection, {})[document_id] = passages
+        for collection, documents in by_collection.items():
+            self.using(collection, partial(_replace_many, documents=documents))
+
     def delete_document(self, document_id: str) -> None:
         """Remove the document's vectors, wherever they are."""
         for handle in self.all_handles():
@@ -207,6 +224,11 @@ class ChromaIndex:
 
 
 def _replace(target: Any, document_id: str, records: list[Passage]) -> None:
+    _replace_many(target, {document_id: records})
+
+
+def _replace_many(target: Any, documents: dict[str, list[Passage]]) -> None:
+    records = [r for passages in documents.values() for r in passages]
     for start in range(0, len(records), CHROMA_BATCH):
         batch = records[start : start + CHROMA_BATCH]
         target.upsert(
@@ -215,7 +237,11 @@ def _replace(target: Any, document_id: str, records: list[Passage]) -> None:
             documents=[r.text for r in batch],
             metadatas=[_meta(r) for r in batch],
         )
-    target.delete(where={"$and": [{"document_id": document_id}, {"n": {"$gte": len(records)}}]})
+    leftovers: list[dict[str, Any]] = [
+        {"$and": [{"document_id": document_id}, {"n": {"$gte": len(passages)}}]}
+        for document_id, passages in documents.items()
+    ]
+    target.delete(where=leftovers[0] if len(leftovers) == 1 else {"$or": leftovers})
 
 
 def _hit(chunk_id: str, text: str, meta: Any, score: float) -> Passage:

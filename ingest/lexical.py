@@ -56,14 +56,18 @@ class LexicalIndex:
 
     def replace_document(self, document_id: str, records: list[Passage]) -> None:
         """Delete and insert the document's rows in one transaction."""
+        self.replace_documents({document_id: records})
+
+    def replace_documents(self, records: dict[str, list[Passage]]) -> None:
+        """Delete and insert several documents' rows in one transaction."""
         with self._conn() as conn:
-            conn.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+            conn.executemany("DELETE FROM chunks WHERE document_id = ?", [(d,) for d in records])
             conn.executemany(
                 f"INSERT INTO chunks ({FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (r.text, searchable_name(r.filename), r.section, r.id, r.document_id,
                      r.chunk, r.collection, r.filename, r.page)
-                    for r in records
+                    for passages in records.values() for r in passages
                 ],
             )  # fmt: skip
 

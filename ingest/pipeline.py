@@ -18,6 +18,8 @@ from ingest.passage import Passage
 from ingest.store import DocumentStore, Job, Outcome
 
 log = logging.getLogger(__name__)
+# A service the pipeline needs is down: the documents go back to the queue and are retried.
+TRANSIENT = (IndexUnavailable, ConnectionError, TimeoutError, OSError)
 
 
 class Pipeline:
@@ -52,6 +54,38 @@ class Pipeline:
         job = self.store.claim(document_id)
         if job is None:
             return {"document_id": document_id, "status": "skipped"}
+        return self.ingest(job)
+
+    def run_many(self, document_ids: list[str]) -> list[dict[str, int | str]]:
+        """Ingest several small documents together: one embedding call per embedder and one
+        write per index for all of them, yet each ends ready or failed on its own.
+
+        A document seen before by an attempt that stopped (the worker killed mid-batch) is
+        ingested alone as soon as it is claimed, so a file that kills the worker fails alone
+        after `max_attempts` without dragging the rest of its batch along.
+        """
+        results: dict[str, dict[str, int | str]] = {}
+        together: list[Job] = []
+        try:
+            for document_id in document_ids:
+                job = self.store.claim(document_id)
+                if job is None:
+                    results[document_id] = {"document_id": document_id, "status": "skipped"}
+                elif job.attempt > 1:
+                    results[document_id] = self.ingest(job)
+                else:
+                    together.append(job)
+            results.update(self.ingest_together(together))
+        except TransientIngestError:
+            for job in together:  # claimed and not yet settled: back to the queue, uncounted
+                if job.document_id not in results:
+                    self.store.release(job.document_id, "another document of its batch waits")
+            raise
+        return [results[document_id] for document_id in document_ids]
+
+    def ingest(self, job: Job) -> dict[str, int | str]:
+        """Build and index one claimed document, then record its outcome."""
+        document_id = job.document_id
         if job.attempt > self.max_attempts:
             self.fail(
                 document_id, f"the worker stopped {job.attempt - 1} times while reading this file"
@@ -63,32 +97,67 @@ class Pipeline:
             self.vectors.space(job.embedder).replace_document(job.document_id, records)
             self.lexical.replace_document(job.document_id, records)
         except IngestError as exc:
-            self.fail(job.document_id, str(exc))
-            log.info("document %s failed: %s", job.document_id, exc)
-            return {"document_id": document_id, "status": "failed"}
-        except (IndexUnavailable, ConnectionError, TimeoutError, OSError) as exc:
-            reason = exc.message if isinstance(exc, IndexUnavailable) else str(exc)
-            self.store.release(job.document_id, reason)
-            raise TransientIngestError(reason) from exc
-        if not self.store.finish(job.document_id, outcome):
-            self.drop_chunks(job.document_id)
-            return {"document_id": document_id, "status": "deleted"}
-        log.info(
-            "document %s ready: %d pages, %d chunks in %.1fs",
-            job.document_id,
-            outcome.pages,
-            outcome.chunks,
-            time.monotonic() - started,
-        )
-        return {"document_id": document_id, "status": "ready", "pages": outcome.pages,
-                "chunks": outcome.chunks}  # fmt: skip
+            return self.failed(job, exc)
+        except TRANSIENT as exc:
+            raise self.released([job], exc) from exc
+        result = self.record(job, outcome)
+        log.info("document %s %s in %.1fs", document_id, result["status"],
+                 time.monotonic() - started)  # fmt: skip
+        return result
+
+    def ingest_together(self, jobs: list[Job]) -> dict[str, dict[str, int | str]]:
+        """Read each claimed document (failing alone), embed all their chunks in one call per
+        embedder, write each index once, then record each outcome."""
+        results: dict[str, dict[str, int | str]] = {}
+        read: dict[str, list[tuple[Job, list[Chunk], Outcome]]] = {}
+        for job in jobs:
+            try:
+                chunks, outcome = self.read(job)
+            except IngestError as exc:
+                results[job.document_id] = self.failed(job, exc)
+                continue
+            read.setdefault(job.embedder, []).append((job, chunks, outcome))
+        indexed: list[tuple[Job, Outcome]] = []
+        try:
+            for embedder_id, docs in read.items():
+                try:
+                    embedder = self.embedder(docs[0][0])
+                except IngestError as exc:
+                    results.update({job.document_id: self.failed(job, exc) for job, _, _ in docs})
+                    continue
+                texts = [c.text for _, chunks, _ in docs for c in chunks]
+                vectors = iter(embedder.embed(texts))
+                by_document = {
+                    job.document_id: [to_record(job, c, next(vectors)) for c in chunks]
+                    for job, chunks, _ in docs
+                }
+                self.vectors.space(embedder_id).replace_documents(by_document)
+                self.lexical.replace_documents(by_document)
+                indexed += [(job, outcome) for job, _, outcome in docs]
+        except TRANSIENT as exc:
+            unsettled = [job for job in jobs if job.document_id not in results]
+            raise self.released(unsettled, exc) from exc
+        for job, outcome in indexed:
+            results[job.document_id] = self.record(job, outcome)
+        return results
 
     def build(self, job: Job) -> tuple[list[Passage], Outcome]:
         """Parse, chunk, guard and embed the job's file."""
+        embedder = self.embedder(job)
+        chunks, outcome = self.read(job)
+        vectors = embedder.embed([c.text for c in chunks])
+        records = [to_record(job, c, v) for c, v in zip(chunks, vectors, strict=True)]
+        return records, outcome
+
+    def embedder(self, job: Job) -> Embedder:
+        """The embedder of the job's collection; an IngestError when it is not available."""
         try:
-            embedder = self.embedders(job.embedder)
+            return self.embedders(job.embedder)
         except EmbedderUnavailable as exc:
             raise IngestError(f"collection {job.collection}: {exc}") from exc
+
+    def read(self, job: Job) -> tuple[list[Chunk], Outcome]:
+        """Parse, chunk and guard the job's file: its chunks and what it will record."""
         if not job.path.exists():
             raise IngestError("the stored file is missing (deleted from data/files?)")
         parsed = parse_file(job.path, job.filename, self.max_unpacked_bytes)
@@ -99,9 +168,34 @@ class Pipeline:
                 text, found = redact_pii(chunk.text)
                 chunks[i], redacted = replace(chunk, text=text), redacted + found
         flagged = sum(looks_like_injection(c.text) for c in chunks)
-        vectors = embedder.embed([c.text for c in chunks])
-        records = [to_record(job, c, v) for c, v in zip(chunks, vectors, strict=True)]
-        return records, Outcome(parsed.pages, len(records), flagged, redacted)
+        return chunks, Outcome(parsed.pages, len(chunks), flagged, redacted)
+
+    def record(self, job: Job, outcome: Outcome) -> dict[str, int | str]:
+        """Mark an indexed document ready; drop its chunks if it was deleted meanwhile."""
+        if not self.store.finish(job.document_id, outcome):
+            self.drop_chunks(job.document_id)
+            return {"document_id": job.document_id, "status": "deleted"}
+        return {"document_id": job.document_id, "status": "ready", "pages": outcome.pages,
+                "chunks": outcome.chunks}  # fmt: skip
+
+    def failed(self, job: Job, exc: IngestError) -> dict[str, int | str]:
+        """Fail a document for a permanent reason of its own."""
+        self.fail(job.document_id, str(exc))
+        log.info("document %s failed: %s", job.document_id, exc)
+        return {"document_id": job.document_id, "status": "failed"}
+
+    def released(self, jobs: list[Job], exc: Exception) -> TransientIngestError:
+        """Put documents back in the queue, uncounted, while a service they need is down."""
+        reason = exc.message if isinstance(exc, IndexUnavailable) else str(exc)
+        for job in jobs:
+            self.store.release(job.document_id, reason)
+        return TransientIngestError(reason)
+
+    def give_up(self, document_ids: list[str], reason: str) -> None:
+        """Fail those of these documents that are not settled yet (a task that ran out of
+        time or retries); ready ones keep their chunks."""
+        for document_id in self.store.unsettled(document_ids):
+            self.fail(document_id, reason)
 
     def fail(self, document_id: str, reason: str) -> None:
         """Give up on a document: no chunks stay behind and it says why."""

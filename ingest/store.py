@@ -51,3 +51,7 @@ class DocumentStore(Protocol):
         """Put a claimed document back in the queue, uncounted: a service it needs was down,
         the attempt ended cleanly and will be retried (not a worker crash)."""
         ...
+
+    def unsettled(self, document_ids: list[str]) -> list[str]:
+        """Those of these documents that are still queued or processing."""
+        ...

@@ -56,25 +56,28 @@ class IngestTask(Task):
     ) -> None:
         """Celery calls this when the task ends in an exception (after its last retry)."""
         if isinstance(exc, TransientIngestError) and args:
-            services().pipeline().fail(
-                args[0], f"gave up after {MAX_RETRIES} retries over several minutes: {exc}"
+            ids = args[0] if isinstance(args[0], list) else [args[0]]
+            services().pipeline().give_up(
+                ids, f"gave up after {MAX_RETRIES} retries over several minutes: {exc}"
             )
+
+
+RETRYING: dict[str, Any] = {
+    "base": IngestTask,
+    "bind": True,
+    "acks_late": True,
+    "autoretry_for": (TransientIngestError,),
+    "max_retries": MAX_RETRIES,
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,
+    "retry_jitter": False,
+}
 
 
 # A service the pipeline needs being down (Chroma, the lexical index's disk) puts the document
 # back in the queue, uncounted (Pipeline.run), and Celery retries it with backoff: 2, 4, 8 …
 # up to 300 s between tries, about 13 minutes in all, before the document fails with the reason.
-@app.task(
-    name="ingest.document",
-    base=IngestTask,
-    bind=True,
-    acks_late=True,
-    autoretry_for=(TransientIngestError,),
-    max_retries=MAX_RETRIES,
-    retry_backoff=2,
-    retry_backoff_max=300,
-    retry_jitter=False,
-)
+@app.task(name="ingest.document", **RETRYING)
 def ingest_document(self: Task, document_id: str) -> dict[str, int | str]:
     """Parse, chunk, embed and index one stored file. Running it twice is harmless."""
     pipeline = services().pipeline()
@@ -84,3 +87,16 @@ def ingest_document(self: Task, document_id: str) -> dict[str, int | str]:
         limit = services().settings.task_time_limit
         pipeline.fail(document_id, f"processing took longer than the {limit} s limit")
         return {"document_id": document_id, "status": "failed"}
+
+
+@app.task(name="ingest.batch", **RETRYING)
+def ingest_batch(self: Task, document_ids: list[str]) -> list[dict[str, int | str]]:
+    """Ingest several small stored files together; each ends ready or failed on its own.
+    Running it twice is harmless."""
+    pipeline = services().pipeline()
+    try:
+        return pipeline.run_many(document_ids)
+    except SoftTimeLimitExceeded:
+        limit = services().settings.task_time_limit
+        pipeline.give_up(document_ids, f"processing its batch took longer than the {limit} s limit")
+        return [{"document_id": d, "status": "failed"} for d in document_ids]

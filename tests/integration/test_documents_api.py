@@ -148,3 +148,24 @@ def test_health_and_readiness(api: httpx.Client) -> None:
         "redis",
         "model",
     }
+
+
+def test_small_files_of_one_upload_are_ingested_together_each_in_its_own_state(
+    api: httpx.Client, collection: str, stack: Stack
+) -> None:
+    secrets = [phrase() for _ in range(4)]
+    good = [(f"note{i}.txt", f"Note {i}: the van check code is {s}.".encode())
+            for i, s in enumerate(secrets)]  # fmt: skip
+    items = upload(api, collection, [*good, ("empty.txt", b""), ("broken.docx", b"not a zip")])
+    docs = wait_done(api, [i["id"] for i in items])
+    by_name = {d["filename"]: d for d in docs.values()}
+    assert by_name["empty.txt"]["status"] == "failed"
+    assert by_name["empty.txt"]["error"] == "empty file (0 bytes)"
+    assert by_name["broken.docx"]["status"] == "failed"
+    assert "damaged Word file" in by_name["broken.docx"]["error"]
+    for (name, _), secret in zip(good, secrets, strict=True):
+        assert (by_name[name]["status"], by_name[name]["chunks"]) == ("ready", 1), by_name[name]
+        [hit] = [h for h in search(api, secret, [collection]) if secret in h["text"]]
+        assert hit["filename"] == name
+    log = stack.workers[0].log.read_text(errors="replace")
+    assert "ingest.batch" in log  # they went through one batch task

@@ -1,0 +1,256 @@
+"""Batches of small documents: one embedding call, yet each document ends in its own state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from app.intake import task_groups
+from core.db import Document
+from ingest.errors import TransientIngestError
+from ingest.lexical import LexicalIndex
+from ingest.passage import Passage
+from ingest.pipeline import Pipeline
+from ingest.store import Job, Outcome
+from tests.fakes import HashEmbedder
+
+GOOD = {
+    "depot.txt": "The depot opens at 6:45 on weekdays and at 8:00 on Saturdays.",
+    "canteen.md": "# Canteen\n\nThe canteen closes at 14:30 daily.\n\nSoup is served from noon.",
+    "long.txt": "\n\n".join(
+        f"Paragraph {i} about vans, drivers and claims. " * 12 for i in range(9)
+    ),
+}
+BAD = {
+    "empty.txt": (b"", "empty file (0 bytes)"),
+    "broken.docx": (b"not a zip at all", "damaged Word file"),
+    "notes.xyz": (b"some words", "unsupported file type .xyz"),
+}
+
+
+@dataclass
+class Row:
+    """A document's state as the SQL store keeps it."""
+
+    job: Job
+    status: str = "queued"
+    attempts: int = 0
+    error: str | None = None
+    outcome: Outcome | None = None
+
+
+class MemoryStore:
+    """`ingest.store.DocumentStore` in memory, with the SQL store's rules."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Row] = {}
+
+    def claim(self, document_id: str) -> Job | None:
+        """Processing, the attempt counted; None when done."""
+        row = self.rows.get(document_id)
+        if row is None or row.status in ("ready", "failed"):
+            return None
+        row.status, row.error, row.attempts = "processing", None, row.attempts + 1
+        return replace(row.job, attempt=row.attempts)
+
+    def finish(self, document_id: str, outcome: Outcome) -> bool:
+        """Ready with its counts."""
+        row = self.rows[document_id]
+        row.status, row.error, row.outcome = "ready", None, outcome
+        return True
+
+    def fail(self, document_id: str, reason: str) -> None:
+        """Failed, saying why."""
+        self.rows[document_id].status, self.rows[document_id].error = "failed", reason
+
+    def release(self, document_id: str, reason: str) -> None:
+        """Back to queued, uncounted."""
+        row = self.rows[document_id]
+        if row.status == "processing":
+            row.status, row.error = "queued", f"waiting to retry: {reason}"
+            row.attempts = max(0, row.attempts - 1)
+
+    def unsettled(self, document_ids: list[str]) -> list[str]:
+        """Queued or processing ones."""
+        return [d for d in document_ids if self.rows[d].status in ("queued", "processing")]
+
+    def requeue(self) -> None:
+        """Every document queued again, as a redelivered task finds them."""
+        for row in self.rows.values():
+            row.status, row.attempts = "queued", 0
+
+
+@dataclass
+class MemoryVectors:
+    """A vector index in a dict (one space), counting its write requests."""
+
+    chunks: dict[str, Passage] = field(default_factory=dict)
+    writes: int = 0
+
+    def space(self, embedder_id: str) -> MemoryVectors:
+        """The one space."""
+        return self
+
+    def replace_document(self, document_id: str, records: list[Passage]) -> None:
+        """Replace one document's chunks."""
+        self.replace_documents({document_id: records})
+
+    def replace_documents(self, records: dict[str, list[Passage]]) -> None:
+        """Replace several documents' chunks in one write."""
+        self.writes += 1
+        for document_id, passages in records.items():
+            self.delete_document(document_id)
+            self.chunks.update({p.id: p for p in passages})
+
+    def delete_document(self, document_id: str) -> None:
+        """Drop the document's chunks."""
+        self.chunks = {k: p for k, p in self.chunks.items() if p.document_id != document_id}
+
+    def count(self, document_id: str) -> int:
+        """The document's chunks."""
+        return sum(p.document_id == document_id for p in self.chunks.values())
+
+    def search(
+        self, text: str, vector: Sequence[float], collections: list[str], k: int
+    ) -> list[Passage]:
+        """Unused."""
+        return []
+
+
+class CountingEmbedder(HashEmbedder):
+    """The hash embedder, counting its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """Count, then embed."""
+        self.calls += 1
+        return super().embed(texts)
+
+
+class BrokenLexical:
+    """A lexical index whose disk is gone."""
+
+    def replace_documents(self, records: dict[str, list[Passage]]) -> None:
+        """Fail as a full or missing disk does."""
+        raise OSError("disk I/O error")
+
+    def delete_document(self, document_id: str) -> None:
+        """Nothing to remove."""
+
+
+@dataclass
+class Bench:
+    """A pipeline over memory fakes, a real FTS5 index and files in a temporary folder."""
+
+    pipeline: Pipeline
+    store: MemoryStore
+    vectors: MemoryVectors
+    lexical: LexicalIndex
+    embedder: CountingEmbedder
+    ids: dict[str, str]
+
+
+@pytest.fixture
+def bench(tmp_path: Path) -> Bench:
+    store, vectors, embedder = MemoryStore(), MemoryVectors(), CountingEmbedder()
+    lexical = LexicalIndex(tmp_path / "lexical.db")
+    files = {name: (text.encode(), "") for name, text in GOOD.items()} | BAD
+    ids = {}
+    for i, (name, (body, _)) in enumerate(files.items()):
+        path = tmp_path / f"file{i}"
+        path.write_bytes(body)
+        ids[name] = f"doc{i}"
+        store.rows[f"doc{i}"] = Row(Job(f"doc{i}", name, "c", embedder.id, path, 0))
+    pipeline = Pipeline(store, lambda _: embedder, vectors, lexical)
+    return Bench(pipeline, store, vectors, lexical, embedder, ids)
+
+
+def test_a_bad_file_fails_alone_and_the_batch_runs_twice_without_duplicates(bench: Bench) -> None:
+    ids = list(bench.ids.values())
+    results = bench.pipeline.run_many(ids)
+    assert [r["document_id"] for r in results] == ids
+    for name, (_, reason) in BAD.items():
+        row = bench.store.rows[bench.ids[name]]
+        assert row.status == "failed" and reason in (row.error or ""), (name, row.error)
+        assert (
+            bench.vectors.count(row.job.document_id)
+            == bench.lexical.count(row.job.document_id)
+            == 0
+        )
+    assert bench.embedder.calls == 1 and bench.vectors.writes == 1  # one call for the batch
+    counts = {}
+    for name in GOOD:
+        row = bench.store.rows[bench.ids[name]]
+        expected = bench.pipeline.read(row.job)[1]
+        assert row.status == "ready" and row.outcome == expected, name
+        counts[name] = expected.chunks
+    assert counts["long.txt"] > 1 and counts["depot.txt"] == 1
+
+    bench.store.requeue()
+    bench.pipeline.run_many(ids)
+    for name, chunks in counts.items():
+        doc = bench.ids[name]
+        assert bench.vectors.count(doc) == bench.lexical.count(doc) == chunks, name
+    assert len(bench.vectors.chunks) == sum(counts.values())
+
+
+def test_a_batch_gives_the_same_chunks_as_documents_one_by_one(bench: Bench) -> None:
+    good = [bench.ids[name] for name in GOOD]
+    bench.pipeline.run_many(good)
+    together = {k: (p.text, p.page, p.section, p.vector) for k, p in bench.vectors.chunks.items()}
+    bench.store.requeue()
+    for doc in good:
+        bench.pipeline.run(doc)
+    alone = {k: (p.text, p.page, p.section, p.vector) for k, p in bench.vectors.chunks.items()}
+    assert together == alone
+
+
+def test_a_transient_index_error_releases_the_batch_uncounted(bench: Bench) -> None:
+    ids = list(bench.ids.values())
+    bench.pipeline.lexical = BrokenLexical()  # type: ignore[assignment]
+    with pytest.raises(TransientIngestError, match="disk I/O error"):
+        bench.pipeline.run_many(ids)
+    for name in GOOD:
+        row = bench.store.rows[bench.ids[name]]
+        assert (row.status, row.attempts) == ("queued", 0), name
+        assert row.error == "waiting to retry: disk I/O error"
+    assert all(bench.store.rows[bench.ids[name]].status == "failed" for name in BAD)
+
+    bench.pipeline.lexical = bench.lexical
+    bench.pipeline.run_many(ids)  # the retry
+    assert all(bench.store.rows[bench.ids[name]].status == "ready" for name in GOOD)
+
+
+def test_after_a_crash_each_document_runs_alone_and_the_culprit_fails_alone(bench: Bench) -> None:
+    good = [bench.ids[name] for name in GOOD]
+    culprit = bench.ids["depot.txt"]
+    for doc in good:  # a delivery that claimed them all, then the worker was killed
+        bench.store.rows[doc].status, bench.store.rows[doc].attempts = "processing", 1
+    bench.store.rows[culprit].attempts = bench.pipeline.max_attempts  # killed it every time
+    bench.pipeline.run_many(good)
+    assert bench.embedder.calls == len(good) - 1  # one by one, the culprit not read at all
+    assert bench.store.rows[culprit].status == "failed"
+    assert "the worker stopped 3 times" in (bench.store.rows[culprit].error or "")
+    assert all(bench.store.rows[d].status == "ready" for d in good if d != culprit)
+
+
+def test_give_up_fails_only_unsettled_documents(bench: Bench) -> None:
+    ids = list(bench.ids.values())
+    bench.pipeline.run_many(ids[:1])
+    bench.pipeline.give_up(ids, "out of time")
+    assert bench.store.rows[ids[0]].status == "ready" and bench.vectors.count(ids[0]) == 1
+    assert all(bench.store.rows[d].error == "out of time" for d in ids[1:])
+
+
+def test_small_files_are_grouped_and_large_ones_go_alone_largest_first() -> None:
+    sizes = [10, 70_000, 2_000, 500_000, 30, 64 * 1024]
+    docs = [Document(id=f"d{i}", size=size) for i, size in enumerate(sizes)]
+    groups = [[d.id for d in g] for g in task_groups(docs, per_task=2, small_kb=64)]
+    assert groups == [["d3"], ["d1"], ["d5", "d2"], ["d4", "d0"]]
+    assert task_groups(docs, per_task=1, small_kb=64) == [[d] for d in sorted(
+        docs, key=lambda d: d.size, reverse=True)]  # fmt: skip
