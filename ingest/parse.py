@@ -273,7 +273,7 @@ def to_blocks(elements: list[Any]) -> list[Block]:
     section: str | None = None
     for element in elements:
         kind = type(element).__name__
-        text = (element.text or "").strip()
+        text = (element.text or "").replace("\x00", "").strip()  # Postgres refuses NUL
         if kind in SKIPPED_KINDS or not text:
             continue
         if kind == "Title":

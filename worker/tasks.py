@@ -49,17 +49,22 @@ def _warm_up(**_: Any) -> None:
 
 
 class IngestTask(Task):
-    """Fails the document with the reason once the retries for a transient error run out."""
+    """Fails the documents with a reason when the task ends in an exception: once the retries
+    for a transient error run out, or at once for an error nobody expected (a bug, or data a
+    backend refuses), so no document is left `processing` until the sweeper gives up on it."""
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
         """Celery calls this when the task ends in an exception (after its last retry)."""
-        if isinstance(exc, TransientIngestError) and args:
-            ids = args[0] if isinstance(args[0], list) else [args[0]]
-            services().pipeline().give_up(
-                ids, f"gave up after {MAX_RETRIES} retries over several minutes: {exc}"
-            )
+        if not args:
+            return
+        ids = args[0] if isinstance(args[0], list) else [args[0]]
+        if isinstance(exc, TransientIngestError):
+            reason = f"gave up after {MAX_RETRIES} retries over several minutes: {exc}"
+        else:
+            reason = f"could not be indexed ({type(exc).__name__}); the worker's log has details"
+        services().pipeline().give_up(ids, reason)
 
 
 RETRYING: dict[str, Any] = {

@@ -179,3 +179,9 @@ def test_outlook_msg_attachments_get_the_same_guard() -> None:
     assert "fake" in " ".join(b.text for b in parse_file(msg, msg.name, LIMIT).blocks).lower()
     with pytest.raises(UnsafeDocument, match="attachments exceed"):
         parse_file(msg, msg.name, 20)
+
+
+def test_text_holds_no_nul_characters_which_postgres_refuses() -> None:
+    pdf = CORPUS / "copy-protected.pdf"  # its text layer carries NUL characters
+    blocks = parse_file(pdf, pdf.name, LIMIT).blocks
+    assert blocks and not any("\x00" in b.text or "\x00" in (b.section or "") for b in blocks)
