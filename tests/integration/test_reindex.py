@@ -8,9 +8,8 @@ import httpx
 
 from app.reindex import reindex
 from app.services import build_services
-from core.settings import Settings
 from ingest.embed import embedder_id
-from tests.conftest import GPTU, ROOT, Stack, upload, wait_done
+from tests.conftest import GPTU, ROOT, Stack, stack_settings, upload, wait_done
 
 MINILM, BGE = embedder_id("minilm"), embedder_id("bge-small")
 TRAVEL = (
@@ -37,11 +36,7 @@ def test_reindex_to_bge_small_and_back_while_search_answers(
     docs = wait_done(api, [i["id"] for i in items])
     assert all(d["status"] == "ready" for d in docs.values()), docs
     assert api.get(f"/v1/collections/{collection}").json()["embedder"] == MINILM
-    settings = Settings(
-        data_dir=stack.data_dir,
-        redis_url=stack.env["GPTU_REDIS_URL"],
-        chroma_port=int(stack.env["GPTU_CHROMA_PORT"]),
-    )
+    settings = stack_settings(stack)
     services = build_services(settings, threads=1)
     during: list[str] = []
 
