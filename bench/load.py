@@ -205,7 +205,7 @@ def main() -> None:
             with stack.client() as api:
                 api.post("/v1/collections", json={"name": "bulk"}).raise_for_status()
             idle = search_p50(stack.api_url, key, "load")
-            started = time.monotonic()
+            import_started = time.monotonic()
             threading.Thread(
                 target=bulk_import, args=(stack.api_url, key, args.import_files, importing),
                 daemon=True,
@@ -228,7 +228,7 @@ def main() -> None:
                 print(f"  {'import still running':24} {not importing.is_set()}")
         if args.import_files:
             importing.wait()
-            took = time.monotonic() - started
+            took = time.monotonic() - import_started
             print(
                 f"\nimport of {args.import_files} files: {took:.0f} s, "
                 f"{args.import_files / took:.1f} documents/s (with the askers)"
