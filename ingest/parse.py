@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import copy
 import os
 import shutil
@@ -48,6 +49,8 @@ SUPPORTED = {
     ".xml": "XML",
 }
 ZIP_BASED = {".docx", ".pptx", ".xlsx", ".odt", ".epub"}
+# Plain text in whatever encoding its author's system used: detected before parsing.
+LEGACY_ENCODED = {".csv", ".tsv", ".txt", ".text", ".log"}
 OOXML = {".docx", ".pptx", ".xlsx"}
 NEEDS_SOFFICE = {".doc", ".ppt"}
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -246,6 +249,8 @@ def partition(path: Path, ext: str) -> list[Any]:
         except OSError:
             shutil.copyfile(path, named)
         kwargs: dict[str, Any] = {"strategy": "fast", "languages": ["eng"]}
+        if ext in LEGACY_ENCODED and (encoding := legacy_encoding(path)):
+            kwargs["encoding"] = encoding
         try:
             if ext in {".eml", ".msg"}:
                 return partition_email(auto_partition, named, kwargs)
@@ -257,6 +262,23 @@ def partition(path: Path, ext: str) -> list[Any]:
             raise CorruptDocument(
                 f"could not read this {SUPPORTED[ext]} file (damaged or not really {ext}): {detail}"
             ) from exc
+
+
+def legacy_encoding(path: Path) -> str | None:
+    """The encoding of a text file that is not UTF-8 (Shift-JIS, cp1252 …), as charset-normalizer
+    guesses it; None for UTF-8 (or when nothing fits, and the parser's error says so)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as stream:
+            while block := stream.read(1 << 20):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        return None
+    except UnicodeDecodeError:
+        from charset_normalizer import from_path
+
+        best = from_path(path).best()
+        return best.encoding if best is not None else None
 
 
 def partition_email(auto_partition: Any, named: Path, kwargs: dict[str, Any]) -> list[Any]:

@@ -185,3 +185,23 @@ def test_text_holds_no_nul_characters_which_postgres_refuses() -> None:
     pdf = CORPUS / "copy-protected.pdf"  # its text layer carries NUL characters
     blocks = parse_file(pdf, pdf.name, LIMIT).blocks
     assert blocks and not any("\x00" in b.text or "\x00" in (b.section or "") for b in blocks)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "encoding", "words"),
+    [
+        ("staff.csv", "名前,部署,内線\n山田太郎,営業部,1234\n佐藤花子,経理部,5678\n", "shift_jis",
+         ["山田太郎", "経理部"]),
+        ("people.csv", "name,city,role\nJürgen Müller,Köln,Geschäftsführer\nSøren Ørsted,Århus,"
+         "Sekretær\nFrançois Légère,Besançon,Ingénieur\n", "cp1252", ["Müller", "Besançon"]),
+        ("memo.txt", "会議は毎週月曜日の午前十時に始まります。場所は第三会議室です。", "shift_jis",
+         ["第三会議室"]),
+    ],
+)  # fmt: skip
+def test_text_in_a_legacy_encoding_is_read_as_its_author_wrote_it(
+    tmp_path: Path, name: str, text: str, encoding: str, words: list[str]
+) -> None:
+    path = tmp_path / "upload"
+    path.write_bytes(text.encode(encoding))
+    read = " ".join(b.text for b in parse_file(path, name, LIMIT).blocks)
+    assert all(word in read for word in words), read
