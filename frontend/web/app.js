@@ -128,7 +128,8 @@ function renderQuote(li, quotes, sources, id) {
   }
 }
 
-/** 👍/👎 with an optional comment, and "why this answer". @param {HTMLElement} li @param {string} traceId */
+/** Helpful / not helpful (thumb icons in SVG) with an optional comment, and "why this answer".
+ * @param {HTMLElement} li @param {string} traceId */
 function renderTools(li, traceId) {
   const bar = document.createElement("div");
   bar.className = "tools";
@@ -142,8 +143,8 @@ function renderTools(li, traceId) {
     bar.dataset.rated = res.ok ? String(rating) : "";
     return res.ok;
   };
-  const up = button("👍", "Good answer", async () => { if (await rate(1)) askComment(1); });
-  const down = button("👎", "Bad answer", async () => { if (await rate(-1)) askComment(-1); });
+  const up = button("Helpful", "Good answer", async () => { if (await rate(1)) askComment(1); }, "up");
+  const down = button("Not helpful", "Bad answer", async () => { if (await rate(-1)) askComment(-1); }, "down");
   const why = button("Why this answer?", "Why this answer", () => showTrace(li, traceId));
   why.className = "why";
   /** @param {number} rating */
@@ -166,14 +167,33 @@ function renderTools(li, traceId) {
   li.append(bar);
 }
 
-/** @param {string} text @param {string} label @param {() => void} onclick */
-function button(text, label, onclick) {
+/** @param {string} text @param {string} label @param {() => void} onclick @param {"up" | "down"} [icon] */
+function button(text, label, onclick, icon) {
   const b = document.createElement("button");
   b.type = "button";
-  b.textContent = text;
+  if (icon) b.append(thumb(icon), " ");
+  b.append(text);
   b.setAttribute("aria-label", label);
   b.onclick = onclick;
   return b;
+}
+
+/** A thumb drawn as inline SVG: no emoji font needed (headless Chromium on Debian has none).
+ * @param {"up" | "down"} way */
+function thumb(way) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "16");
+  svg.setAttribute("height", "16");
+  svg.setAttribute("aria-hidden", "true");
+  svg.classList.add("icon");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", "M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3a1.5 1.5 0 0 0-.4-1.1L13.2 1 6.6 7.6A2 2 0 0 0 6 9v10a2 2 0 0 0 2 2h9a2 2 0 0 0 1.8-1.2l3-7.1.2-.7v-2z");
+  path.setAttribute("fill", "currentColor");
+  if (way === "down") path.setAttribute("transform", "rotate(180 12 12)");
+  svg.append(path);
+  return svg;
 }
 
 /** The trace of one of your answers. @param {HTMLElement} li @param {string} traceId */

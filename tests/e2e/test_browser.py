@@ -112,7 +112,11 @@ def test_chat_page_streams_an_answer_with_sources_and_follow_up(
         expect(answer.locator("details.also")).to_contain_text("prices.md")
         assert answer.locator("details.also").get_attribute("open") is None
     expect(answer).not_to_contain_text("bikes.md")
-    answer.get_by_role("button", name="Good answer").click()
+    good = answer.get_by_role("button", name="Good answer")
+    expect(good).to_contain_text("Helpful")  # words and an SVG thumb: no emoji font needed
+    assert good.locator("svg path").count() == 1
+    assert "👍" not in answer.locator(".tools").inner_text()
+    good.click()
     expect(answer.get_by_role("button", name="Good answer")).to_have_attribute(
         "aria-pressed", "true"
     )
