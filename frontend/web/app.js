@@ -29,6 +29,28 @@ async function loadCollections() {
   if (!readable.length) box.textContent = "You may not read any collection yet.";
 }
 
+/** The collection boxes the filter leaves visible. */
+function shown() {
+  return [...document.querySelectorAll("#collections label")]
+    .filter((el) => !(/** @type {HTMLElement} */ (el).hidden))
+    .map((el) => /** @type {HTMLInputElement} */ (el.querySelector("input")));
+}
+
+/** Tick or untick every visible collection, and remember the choice. @param {boolean} on */
+function selectShown(on) {
+  for (const check of shown()) check.checked = on;
+  localStorage.setItem("gptu.chat.collections", JSON.stringify(chosen()));
+}
+
+$("collection-filter").oninput = () => {
+  const words = /** @type {HTMLInputElement} */ ($("collection-filter")).value.trim().toLowerCase();
+  for (const label of document.querySelectorAll("#collections label")) {
+    /** @type {HTMLElement} */ (label).hidden = !label.textContent?.toLowerCase().includes(words);
+  }
+};
+$("select-all").onclick = () => selectShown(true);
+$("select-none").onclick = () => selectShown(false);
+
 function chosen() {
   return [...document.querySelectorAll("#collections input:checked")].map((el) => /** @type {HTMLInputElement} */ (el).value);
 }

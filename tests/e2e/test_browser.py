@@ -80,6 +80,34 @@ def test_signed_in_user_sees_only_their_collections(
     page.close()
 
 
+def test_a_long_list_of_collections_can_be_filtered_and_ticked_at_once(
+    browser: Browser, stack: Stack, api: httpx.Client
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    api.post("/v1/users", json={"name": f"many-{tag}"}).raise_for_status()
+    key = api.post(f"/v1/users/many-{tag}/keys").json()["key"]
+    names = [f"{prefix}-{tag}" for prefix in ("hr-policies", "hr-forms", "sales")]
+    for name in names:
+        body = {"name": name, "readers": [f"user:many-{tag}"]}
+        api.post("/v1/collections", json=body).raise_for_status()
+    page = browser.new_page()
+    page.goto(stack.api_url + "/")
+    sign_in(page, key)
+    boxes = page.locator("#collections label")
+    expect(boxes).to_have_count(3)
+    page.fill("#collection-filter", "hr-")
+    expect(page.locator("#collections label:visible")).to_have_count(2)
+    page.click("#select-none")  # only what the filter shows
+    page.fill("#collection-filter", "")
+    expect(page.locator("#collections label:visible")).to_have_count(3)
+    ticked = page.locator("#collections input:checked")
+    expect(ticked).to_have_count(1)
+    assert ticked.get_attribute("value") == f"sales-{tag}"
+    page.click("#select-all")
+    expect(ticked).to_have_count(3)
+    page.close()
+
+
 def test_chat_page_streams_an_answer_with_sources_and_follow_up(
     browser: Browser, stack: Stack, api: httpx.Client
 ) -> None:
