@@ -6,6 +6,7 @@ import codecs
 import copy
 import os
 import shutil
+import subprocess
 import tempfile
 import zipfile
 import zlib
@@ -52,6 +53,12 @@ ZIP_BASED = {".docx", ".pptx", ".xlsx", ".odt", ".epub"}
 # Plain text in whatever encoding its author's system used: detected before parsing.
 LEGACY_ENCODED = {".csv", ".tsv", ".txt", ".text", ".log"}
 OOXML = {".docx", ".pptx", ".xlsx"}
+STRICT_NAMESPACE = b"http://purl.oclc.org/ooxml/"
+SOFFICE_FILTERS = {
+    ".docx": "MS Word 2007 XML",
+    ".xlsx": "Calc MS Excel 2007 XML",
+    ".pptx": "Impress MS PowerPoint 2007 XML",
+}
 NEEDS_SOFFICE = {".doc", ".ppt"}
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 SKIPPED_KINDS = {"Header", "Footer", "PageBreak", "Image"}
@@ -234,13 +241,56 @@ def check_attachments(attachments: Iterable[tuple[str, object]], max_unpacked_by
                 check_zip(inner, ext, max_unpacked_bytes - total)
 
 
+def strict_ooxml(path: Path) -> bool:
+    """Whether an Office file is "Strict Open XML" (ISO 29500 Strict, a Save As option of
+    Word, Excel and PowerPoint), which python-docx and friends cannot open."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return STRICT_NAMESPACE in archive.read("_rels/.rels")
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return False
+
+
+def transitional_copy(path: Path, ext: str, folder: Path) -> Path:
+    """The Strict Open XML file converted by LibreOffice into the usual (transitional) form."""
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        raise UnsupportedDocument(
+            f"this {SUPPORTED[ext]} file is saved as Strict Open XML; reading it needs "
+            "LibreOffice (soffice), not installed here"
+        )
+    source = folder / f"strict{ext}"
+    shutil.copyfile(path, source)
+    # a profile of its own: two conversions at once would share and break the default one
+    command = [soffice, "--headless", "--norestore", f"-env:UserInstallation={folder.as_uri()}/lo",
+               "--convert-to", f"{ext.lstrip('.')}:{SOFFICE_FILTERS[ext]}",
+               "--outdir", str(folder / "out"), str(source)]  # fmt: skip
+    try:
+        subprocess.run(command, capture_output=True, timeout=300, check=True)
+    except (subprocess.SubprocessError, OSError) as exc:
+        raise CorruptDocument(
+            f"could not convert this Strict Open XML {SUPPORTED[ext]} file with LibreOffice"
+        ) from exc
+    converted = folder / "out" / source.name
+    if not converted.is_file():
+        raise CorruptDocument(
+            f"could not convert this Strict Open XML {SUPPORTED[ext]} file with LibreOffice"
+        )
+    return converted
+
+
 def partition(path: Path, ext: str) -> list[Any]:
     """Run unstructured on a link to the file that carries its real extension.
 
     A hard link, not a symlink: unstructured resolves symlinks and would then guess the type
-    from the content of an extension-less file, which picks other parsers.
+    from the content of an extension-less file, which picks other parsers. A Strict Open XML
+    file is first converted by LibreOffice.
     """
     from unstructured.partition.auto import partition as auto_partition
+
+    if ext in OOXML and strict_ooxml(path):
+        with tempfile.TemporaryDirectory(prefix=".strict-", dir=path.parent) as tmp:
+            return partition(transitional_copy(path, ext, Path(tmp)), ext)
 
     with tempfile.TemporaryDirectory(prefix=".parse-", dir=path.parent) as tmp:
         named = Path(tmp) / f"document{ext}"

@@ -205,3 +205,36 @@ def test_text_in_a_legacy_encoding_is_read_as_its_author_wrote_it(
     path.write_bytes(text.encode(encoding))
     read = " ".join(b.text for b in parse_file(path, name, LIMIT).blocks)
     assert all(word in read for word in words), read
+
+
+STRICT = {  # Transitional → Strict Open XML namespaces, as Word's "Strict Open XML" save writes
+    b"http://schemas.openxmlformats.org/wordprocessingml/2006/main":
+        b"http://purl.oclc.org/ooxml/wordprocessingml/main",
+    b"http://schemas.openxmlformats.org/officeDocument/2006/relationships":
+        b"http://purl.oclc.org/ooxml/officeDocument/relationships",
+}  # fmt: skip
+
+
+def strict_copy(source: Path, target: Path) -> Path:
+    """The docx rewritten with Strict Open XML's namespaces."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+        for item in old.infolist():
+            data = old.read(item.filename)
+            if item.filename.endswith((".xml", ".rels")):
+                for transitional, strict in STRICT.items():
+                    data = data.replace(transitional, strict)
+            new.writestr(item, data)
+    return target
+
+
+def test_a_strict_open_xml_docx_is_read_through_libreoffice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    usual = CORPUS / "docx-tables.docx"
+    strict = strict_copy(usual, tmp_path / "strict")
+    expected = [b.text for b in parse_file(usual, usual.name, LIMIT).blocks]
+    if shutil.which("soffice"):
+        assert [b.text for b in parse_file(strict, "report.docx", LIMIT).blocks] == expected
+    monkeypatch.setenv("PATH", "/nonexistent")  # a machine without LibreOffice
+    with pytest.raises(UnsupportedDocument, match="Strict Open XML; reading it needs LibreOffice"):
+        parse_file(strict, "report.docx", LIMIT)
