@@ -27,6 +27,7 @@ async function loadCollections() {
     }),
   );
   if (!readable.length) box.textContent = "You may not read any collection yet.";
+  applyFilter();  // the list may arrive after someone typed in the filter
 }
 
 /** The collection boxes the filter leaves visible. */
@@ -42,12 +43,15 @@ function selectShown(on) {
   localStorage.setItem("gptu.chat.collections", JSON.stringify(chosen()));
 }
 
-$("collection-filter").oninput = () => {
+/** Show only the collections whose label holds the filter's text. */
+function applyFilter() {
   const words = /** @type {HTMLInputElement} */ ($("collection-filter")).value.trim().toLowerCase();
   for (const label of document.querySelectorAll("#collections label")) {
     /** @type {HTMLElement} */ (label).hidden = !label.textContent?.toLowerCase().includes(words);
   }
-};
+}
+
+$("collection-filter").oninput = applyFilter;
 $("select-all").onclick = () => selectShown(true);
 $("select-none").onclick = () => selectShown(false);
 

@@ -93,6 +93,7 @@ def test_a_long_list_of_collections_can_be_filtered_and_ticked_at_once(
     page = browser.new_page()
     page.goto(stack.api_url + "/")
     sign_in(page, key)
+    expect(page.locator("#collections")).to_contain_text(f"sales-{tag}")  # the list is loaded
     visible = page.locator("#collections label:visible")
     page.fill("#collection-filter", tag)  # other tests' collections open to everyone are there
     expect(visible).to_have_count(3)
