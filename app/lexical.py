@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from ingest.lexical import WEIGHTS, WORD, searchable_name
+from ingest.lexical import WEIGHTS, passage_of, query_words, searchable_name
 from ingest.passage import Passage
 
 TABLE = """
@@ -118,13 +117,13 @@ class PostgresLexicalIndex:
                 text(f"SELECT {FIELDS} FROM lexical_chunks WHERE document_id = :d ORDER BY n"),
                 {"d": document_id},
             ).all()
-        return [passage(r) for r in rows]
+        return [passage_of(r) for r in rows]
 
     def search(
         self, text_: str, vector: Sequence[float], collections: list[str], k: int
     ) -> list[Passage]:
         """Best-ranked matches for any of the query's words, inside the given collections."""
-        terms = words_of(text_)
+        terms = query_words(text_)
         if not terms or not collections:
             return []
         scope = {"collections": collections}
@@ -156,17 +155,12 @@ class PostgresLexicalIndex:
                  "terms": [quoted(t) for t, _ in kept], "idfs": [w for _, w in kept],
                  "query": " | ".join(quoted(t) for t, _ in kept)},
             ).all()  # fmt: skip
-        return [passage(r[:7], float(r[7])) for r in rows]
+        return [passage_of(r[:7], float(r[7])) for r in rows]
 
     def ping(self) -> None:
         """Raise if the database cannot be read."""
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1 FROM lexical_chunks LIMIT 1"))
-
-
-def words_of(question: str) -> list[str]:
-    """The question's distinct words, lower-cased (at most 64)."""
-    return list(dict.fromkeys(w.lower() for w in WORD.findall(question)))[:64]
 
 
 def quoted(word: str) -> str:
@@ -177,19 +171,3 @@ def quoted(word: str) -> str:
 def idf(total: int, holding: int) -> float:
     """bm25's inverse document frequency of a word `holding` of `total` chunks contain."""
     return math.log((total - holding + 0.5) / (holding + 0.5) + 1)
-
-
-def passage(row: Sequence[Any], rank: float | None = None) -> Passage:
-    """A stored row as a passage (rank as its lexical score)."""
-    n, body, document_id, collection, filename, page, section = row
-    return Passage(
-        chunk=int(n),
-        text=str(body),
-        document_id=str(document_id),
-        collection=str(collection),
-        filename=str(filename),
-        page=int(page) if page is not None else None,
-        section=str(section) if section is not None else None,
-        score=rank or 0.0,
-        lexical=rank,
-    )

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cli.localstack import ROOT, stack_env, start_stack, wait_until
 from core.offline import go_offline
+from core.scoring import percentile
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 FILES = ["family-day.eml", "norwich-city.txt", "stanley-cups-with-emoji.tsv"]
@@ -112,11 +113,9 @@ def crowd(url: str, key: str, collection: str, askers: int) -> list[Result]:
     return results
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0 for no values)."""
-    if not values:
-        return 0.0
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+def seconds(values: list[float]) -> str:
+    """'p50 / p95' of the values (0 when there are none)."""
+    return " / ".join(f"{percentile(values, q) or 0.0:.2f}" for q in (50, 95))
 
 
 def summary(results: list[Result]) -> dict[str, object]:
@@ -130,9 +129,8 @@ def summary(results: list[Result]) -> dict[str, object]:
         "other status": sorted({r.status for r in results} - {200, 503, 0}),
         "transport errors": sum(bool(r.error) for r in results),
         "codes": dict(Counter(r.code for r in results if r.code)),
-        "latency p50/p95 s": f"{percentile([r.seconds for r in answered], 50):.2f} / "
-        f"{percentile([r.seconds for r in answered], 95):.2f}",
-        "first token p50/p95 s": f"{percentile(first, 50):.2f} / {percentile(first, 95):.2f}",
+        "latency p50/p95 s": seconds([r.seconds for r in answered]),
+        "first token p50/p95 s": seconds(first),
     }
 
 

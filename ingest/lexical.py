@@ -98,7 +98,7 @@ class LexicalIndex:
                 " WHERE document_id = ? ORDER BY CAST(n AS INTEGER)",
                 (document_id,),
             ).fetchall()
-        return [_passage(r) for r in rows]
+        return [passage_of(r) for r in rows]
 
     def search(
         self, text: str, vector: Sequence[float], collections: list[str], k: int
@@ -118,7 +118,7 @@ class LexicalIndex:
         )
         with self._conn() as conn:
             rows = conn.execute(sql, (match, *collections, k)).fetchall()
-        return [_passage(r[:7], -float(r[7])) for r in rows]
+        return [passage_of(r[:7], -float(r[7])) for r in rows]
 
     def ping(self) -> None:
         """Raise if the index file cannot be read."""
@@ -140,7 +140,9 @@ class _Tx:
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-def _passage(row: Sequence[object], bm25: float | None = None) -> Passage:
+def passage_of(row: Sequence[object], bm25: float | None = None) -> Passage:
+    """A stored row (n, text, document_id, collection, filename, page, section) as a passage,
+    its rank as the lexical score (FTS5 here, Postgres in app/lexical.py)."""
     n, text, document_id, collection, filename, page, section = row
     return Passage(
         chunk=int(str(n)),
@@ -171,7 +173,11 @@ def searchable_name(filename: str) -> str:
     return SEPARATORS.sub(" ", stem).strip()
 
 
+def query_words(text: str) -> list[str]:
+    """The query's distinct words, lower-cased (at most 64): what both lexical indexes match."""
+    return list(dict.fromkeys(w.lower() for w in WORD.findall(text)))[:64]
+
+
 def fts_query(text: str) -> str:
     """The query's words, each quoted, joined by OR: never FTS5 syntax from the user."""
-    words = list(dict.fromkeys(w.lower() for w in WORD.findall(text)))[:64]
-    return " OR ".join(f'"{w}"' for w in words)
+    return " OR ".join(f'"{w}"' for w in query_words(text))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task
@@ -15,10 +16,12 @@ from core.errors import SchemaOutdated
 from core.offline import go_offline, quiet_libraries
 from core.settings import Settings
 from ingest.errors import TransientIngestError
+from ingest.pipeline import Pipeline
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 9
+Outcomes = dict[str, int | str] | list[dict[str, int | str]]
 _services: Services | None = None
 
 
@@ -85,23 +88,25 @@ RETRYING: dict[str, Any] = {
 @app.task(name="ingest.document", **RETRYING)
 def ingest_document(self: Task, document_id: str) -> dict[str, int | str]:
     """Parse, chunk, embed and index one stored file. Running it twice is harmless."""
-    pipeline = services().pipeline()
-    try:
-        return pipeline.run(document_id)
-    except SoftTimeLimitExceeded:
-        limit = services().settings.task_time_limit
-        pipeline.fail(document_id, f"processing took longer than the {limit} s limit")
-        return {"document_id": document_id, "status": "failed"}
+    return within_limit([document_id], lambda pipeline: pipeline.run(document_id))[0]
 
 
 @app.task(name="ingest.batch", **RETRYING)
 def ingest_batch(self: Task, document_ids: list[str]) -> list[dict[str, int | str]]:
     """Ingest several small stored files together; each ends ready or failed on its own.
     Running it twice is harmless."""
+    return within_limit(document_ids, lambda pipeline: pipeline.run_many(document_ids))
+
+
+def within_limit(
+    document_ids: list[str], work: Callable[[Pipeline], Outcomes]
+) -> list[dict[str, int | str]]:
+    """work(pipeline) for these documents; past the soft time limit they fail, saying so."""
     pipeline = services().pipeline()
     try:
-        return pipeline.run_many(document_ids)
+        done = work(pipeline)
     except SoftTimeLimitExceeded:
         limit = services().settings.task_time_limit
-        pipeline.give_up(document_ids, f"processing its batch took longer than the {limit} s limit")
+        pipeline.give_up(document_ids, f"processing took longer than the {limit} s limit")
         return [{"document_id": d, "status": "failed"} for d in document_ids]
+    return done if isinstance(done, list) else [done]
