@@ -70,6 +70,13 @@ class DocumentOut(BaseModel):
     size: int
     flagged: int = Field(0, description="Chunks that look like instructions to an assistant.")
     redacted: int = Field(0, description="Personal data items redacted (GPTU_REDACT_PII).")
+    stage: str | None = Field(
+        None, description="While processing: parsing, ocr, embedding or indexing."
+    )
+    progress: float | None = Field(
+        None, description="While processing: the share of its stage done so far, 0 to 1."
+    )
+    ocr_pages: int = Field(0, description="Pages read by OCR (scanned pages or images).")
     created_at: datetime
     updated_at: datetime
 
@@ -88,6 +95,9 @@ class DocumentOut(BaseModel):
             size=doc.size,
             flagged=doc.flagged or 0,
             redacted=doc.redacted or 0,
+            stage=doc.stage if doc.status == "processing" else None,
+            progress=doc.progress if doc.status == "processing" else None,
+            ocr_pages=doc.ocr_pages or 0,
             created_at=aware(doc.created_at),
             updated_at=aware(doc.updated_at),
         )

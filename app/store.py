@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.files import FileStore
 from core.db import FAILED, PROCESSING, QUEUED, READY, Collection, Database, Document, utcnow
-from ingest.store import Job, Outcome
+from ingest.store import PARSING, Job, Outcome
 
 
 class SqlDocumentStore:
@@ -26,6 +26,7 @@ class SqlDocumentStore:
             if collection is None:
                 return None
             doc.status, doc.error, doc.attempts = PROCESSING, None, doc.attempts + 1
+            doc.stage, doc.progress = PARSING, 0.0
             return Job(
                 document_id=doc.id,
                 filename=doc.filename,
@@ -33,6 +34,15 @@ class SqlDocumentStore:
                 embedder=collection.embedder,
                 path=self.files.local(doc.sha256),
                 attempt=doc.attempts,
+            )
+
+    def progress(self, document_id: str, stage: str, share: float) -> None:
+        """Record the stage and share done of a document that is processing."""
+        with self.db.session() as session:
+            session.execute(
+                update(Document)
+                .where(Document.id == document_id, Document.status == PROCESSING)
+                .values(stage=stage, progress=round(min(max(share, 0.0), 1.0), 3))
             )
 
     def finish(self, document_id: str, outcome: Outcome) -> bool:
@@ -44,6 +54,7 @@ class SqlDocumentStore:
             doc.status, doc.error = READY, None
             doc.pages, doc.chunks = outcome.pages, outcome.chunks
             doc.flagged, doc.redacted = outcome.flagged, outcome.redacted
+            doc.ocr_pages, doc.stage, doc.progress = outcome.ocr_pages, None, None
             return True
 
     def fail(self, document_id: str, reason: str) -> None:
@@ -52,6 +63,7 @@ class SqlDocumentStore:
             doc = session.get(Document, document_id)
             if doc is not None:
                 doc.status, doc.error = FAILED, reason
+                doc.stage, doc.progress = None, None
 
     def release(self, document_id: str, reason: str) -> None:
         """Back to queued, the attempt uncounted, saying what it waits for."""
@@ -60,6 +72,7 @@ class SqlDocumentStore:
             if doc is not None and doc.status == PROCESSING:
                 doc.status, doc.error = QUEUED, f"waiting to retry: {reason}"
                 doc.attempts = max(0, doc.attempts - 1)
+                doc.stage, doc.progress = None, None
                 doc.enqueued_at = utcnow()
 
     def unsettled(self, document_ids: list[str]) -> list[str]:

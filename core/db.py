@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -86,6 +87,9 @@ class Document(Base):
     uploaded_by_id: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
     flagged: Mapped[int | None] = mapped_column(Integer, default=0)
     redacted: Mapped[int | None] = mapped_column(Integer, default=0)
+    stage: Mapped[str | None] = mapped_column(String(16), default=None)
+    progress: Mapped[float | None] = mapped_column(Float, default=None)
+    ocr_pages: Mapped[int | None] = mapped_column(Integer, default=0, server_default="0")
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

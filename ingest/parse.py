@@ -81,6 +81,7 @@ class Parsed:
 
     blocks: list[Block]
     pages: int
+    ocr_pages: int = 0  # pages whose text came from OCR
 
 
 def extension(filename: str) -> str:

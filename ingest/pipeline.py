@@ -15,11 +15,13 @@ from ingest.guard import looks_like_injection, redact_pii
 from ingest.index import Index, VectorIndex
 from ingest.parse import parse_file
 from ingest.passage import Passage
-from ingest.store import DocumentStore, Job, Outcome
+from ingest.store import EMBEDDING, INDEXING, DocumentStore, Job, Outcome
 
 log = logging.getLogger(__name__)
 # A service the pipeline needs is down: the documents go back to the queue and are retried.
 TRANSIENT = (IndexUnavailable, ConnectionError, TimeoutError, OSError)
+# Chunks embedded between two progress reports of a large document.
+EMBED_SLICE = 128
 
 
 class Pipeline:
@@ -39,6 +41,7 @@ class Pipeline:
         max_unpacked_bytes: int = 1 << 30,
         max_attempts: int = 3,
         redact: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.embedders = embedders
@@ -48,6 +51,7 @@ class Pipeline:
         self.max_unpacked_bytes = max_unpacked_bytes
         self.max_attempts = max_attempts
         self.redact = redact
+        self.clock = clock
 
     def run(self, document_id: str) -> dict[str, int | str]:
         """Ingest one document; running it again gives the same chunks, never duplicates."""
@@ -142,10 +146,18 @@ class Pipeline:
         return results
 
     def build(self, job: Job) -> tuple[list[Passage], Outcome]:
-        """Parse, chunk, guard and embed the job's file."""
+        """Parse, chunk, guard and embed the job's file, saying how far the embedding is."""
         embedder = self.embedder(job)
         chunks, outcome = self.read(job)
-        vectors = embedder.embed([c.text for c in chunks])
+        texts = [c.text for c in chunks]
+        vectors: list[list[float]] = []
+        shown = self.clock()
+        for start in range(0, len(texts), EMBED_SLICE):
+            if start == 0 or self.clock() - shown >= 1.0:  # at most one update a second
+                self.store.progress(job.document_id, EMBEDDING, start / len(texts))
+                shown = self.clock()
+            vectors += embedder.embed(texts[start : start + EMBED_SLICE])
+        self.store.progress(job.document_id, INDEXING, 0.0)
         records = [to_record(job, c, v) for c, v in zip(chunks, vectors, strict=True)]
         return records, outcome
 
@@ -168,7 +180,7 @@ class Pipeline:
                 text, found = redact_pii(chunk.text)
                 chunks[i], redacted = replace(chunk, text=text), redacted + found
         flagged = sum(looks_like_injection(c.text) for c in chunks)
-        return chunks, Outcome(parsed.pages, len(chunks), flagged, redacted)
+        return chunks, Outcome(parsed.pages, len(chunks), flagged, redacted, parsed.ocr_pages)
 
     def record(self, job: Job, outcome: Outcome) -> dict[str, int | str]:
         """Mark an indexed document ready; drop its chunks if it was deleted meanwhile."""

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+# The stages a claimed document goes through, as its row shows them.
+PARSING, OCR, EMBEDDING, INDEXING = "parsing", "ocr", "embedding", "indexing"
+
 
 @dataclass(frozen=True)
 class Job:
@@ -30,6 +33,7 @@ class Outcome:
     chunks: int
     flagged: int = 0
     redacted: int = 0
+    ocr_pages: int = 0
 
 
 class DocumentStore(Protocol):
@@ -37,6 +41,10 @@ class DocumentStore(Protocol):
 
     def claim(self, document_id: str) -> Job | None:
         """Mark the document processing and count the attempt; None when gone or already done."""
+        ...
+
+    def progress(self, document_id: str, stage: str, share: float) -> None:
+        """Record where a claimed document is: its stage and the share of it done (0..1)."""
         ...
 
     def finish(self, document_id: str, outcome: Outcome) -> bool:

@@ -66,11 +66,13 @@ def migrate(folder: Path) -> str:
 
 def test_the_previous_release_is_refused_then_migrated_once(tmp_path: Path) -> None:
     url = release_database(tmp_path)
-    with pytest.raises(SchemaOutdated, match=r"before migrations, this gptu needs 0002: .*backup"):
+    with pytest.raises(
+        SchemaOutdated, match=rf"before migrations, this gptu needs {schema.head()}: .*backup"
+    ):
         Database(url)
-    assert "from a release before migrations → 0002" in migrate(tmp_path)
+    assert f"from a release before migrations → {schema.head()}" in migrate(tmp_path)
     db = Database(url)
-    assert schema.revision(db.engine) == schema.head() == "0002"
+    assert schema.revision(db.engine) == schema.head() == "0003"
     assert user_ids(db.engine) == FILLED
     indexes = {i["name"] for t in NAMED for i in inspect(db.engine).get_indexes(t)}
     assert {"ix_traces_user_id", "ix_documents_uploaded_by_id"} <= indexes
@@ -80,7 +82,7 @@ def test_the_previous_release_is_refused_then_migrated_once(tmp_path: Path) -> N
         assert conn.exec_driver_sql("SELECT count(*) FROM slack_notices").scalar() == 1
     assert differences(db.engine) == []
     db.engine.dispose()
-    assert "already at 0002; nothing to do" in migrate(tmp_path)
+    assert f"already at {schema.head()}; nothing to do" in migrate(tmp_path)
     assert user_ids(Database(url).engine) == FILLED  # the namesake got nothing
 
 
@@ -99,7 +101,7 @@ def test_a_new_database_starts_at_head_even_when_processes_race(tmp_path: Path) 
     url = f"sqlite:///{tmp_path / 'gptu.db'}"
     with ThreadPoolExecutor(4) as pool:
         engines = [db.engine for db in pool.map(lambda _: Database(url), range(4))]
-    assert {schema.revision(e) for e in engines} == {"0002"}
+    assert {schema.revision(e) for e in engines} == {schema.head()}
     assert differences(engines[0]) == []
 
 
@@ -110,4 +112,4 @@ def test_the_api_and_worker_refuse_an_older_schema(tmp_path: Path) -> None:
         done = subprocess.run([*GPTU, command], env=env, cwd=ROOT, capture_output=True,
                               text=True, timeout=60)  # fmt: skip
         assert done.returncode == 1, (command, done.stderr)
-        assert "this gptu needs 0002" in done.stderr and "gptu migrate" in done.stderr
+        assert f"this gptu needs {schema.head()}" in done.stderr and "gptu migrate" in done.stderr

@@ -13,7 +13,7 @@ from core.db import Document
 from ingest.errors import TransientIngestError
 from ingest.lexical import LexicalIndex
 from ingest.passage import Passage
-from ingest.pipeline import Pipeline
+from ingest.pipeline import EMBED_SLICE, Pipeline
 from ingest.store import Job, Outcome
 from tests.fakes import HashEmbedder
 
@@ -40,6 +40,7 @@ class Row:
     attempts: int = 0
     error: str | None = None
     outcome: Outcome | None = None
+    stages: list[tuple[str, float]] = field(default_factory=list)
 
 
 class MemoryStore:
@@ -55,6 +56,10 @@ class MemoryStore:
             return None
         row.status, row.error, row.attempts = "processing", None, row.attempts + 1
         return replace(row.job, attempt=row.attempts)
+
+    def progress(self, document_id: str, stage: str, share: float) -> None:
+        """Kept in order, as reported."""
+        self.rows[document_id].stages.append((stage, share))
 
     def finish(self, document_id: str, outcome: Outcome) -> bool:
         """Ready with its counts."""
@@ -254,3 +259,22 @@ def test_small_files_are_grouped_and_large_ones_go_alone_largest_first() -> None
     assert groups == [["d3"], ["d1"], ["d5", "d2"], ["d4", "d0"]]
     assert task_groups(docs, per_task=1, small_kb=64) == [[d] for d in sorted(
         docs, key=lambda d: d.size, reverse=True)]  # fmt: skip
+
+
+def test_a_large_document_reports_its_embedding_progress_then_indexing(tmp_path: Path) -> None:
+    store, vectors, embedder = MemoryStore(), MemoryVectors(), CountingEmbedder()
+    path = tmp_path / "big"
+    path.write_text("\n\n".join(f"Paragraph {i} says the depot opens at {i}." for i in range(1500)))
+    store.rows["big"] = Row(Job("big", "big.txt", "c", embedder.id, path, 0))
+    clock = iter(range(0, 10_000, 2))  # each report two seconds after the last
+    pipeline = Pipeline(store, lambda _: embedder, vectors, LexicalIndex(tmp_path / "l.db"),
+                        chunk_chars=200, clock=lambda: next(clock))  # fmt: skip
+    result = pipeline.run("big")
+    chunks = int(result["chunks"])
+    assert result["status"] == "ready" and chunks > 2 * EMBED_SLICE
+    stages = store.rows["big"].stages
+    embedding = [share for stage, share in stages if stage == "embedding"]
+    assert embedding == sorted(embedding) and embedding[0] == 0.0 and 0.5 < embedding[-1] < 1.0
+    assert len(embedding) == -(-chunks // EMBED_SLICE)  # one per slice, the clock allowing
+    assert stages[-1] == ("indexing", 0.0)
+    assert embedder.calls == len(embedding) and vectors.count("big") == chunks
