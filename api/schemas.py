@@ -112,6 +112,16 @@ class AcceptedOut(BaseModel):
     error: str | None = None
 
 
+class SummaryOut(BaseModel):
+    """How many documents are in each state, and how much is still to be read."""
+
+    queued: int
+    processing: int
+    ready: int
+    failed: int
+    bytes_waiting: int = Field(description="Size of the queued and processing files, in bytes.")
+
+
 class DeletedOut(BaseModel):
     """What a delete removed."""
 

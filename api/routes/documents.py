@@ -6,16 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from fastapi.responses import FileResponse
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from api.auth import CurrentUser
 from api.deps import IntakeDep, ServicesDep, SessionDep
-from api.schemas import AcceptedOut, DeletedOut, DocumentOut
+from api.schemas import AcceptedOut, DeletedOut, DocumentOut, SummaryOut
 from app.intake import Upload
 from core.access import visible_collection, writable_collection
 from core.accounts import Caller, audit, readable
-from core.db import STATES, Collection, Document
+from core.db import PROCESSING, QUEUED, STATES, Collection, Document
 from core.errors import InvalidRequest, NotFound, PermissionDenied
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -53,18 +53,45 @@ def list_documents(
     session: SessionDep,
     collection: str | None = None,
     status: Annotated[str | None, Query(description="queued, processing, ready or failed")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=10_000, description="At most this many.")] = None,
 ) -> list[DocumentOut]:
     """Documents you may see, newest first, optionally of one collection and in one state."""
-    query = select(Document, Collection.name).join(Collection).where(visible_to(session, caller))
+    query = select(Document, Collection.name).join(Collection)
+    query = query.where(documents_of(session, caller, collection, status))
+    query = query.order_by(Document.created_at.desc(), Document.id).limit(limit)
+    return [DocumentOut.of(doc, name) for doc, name in session.execute(query).all()]
+
+
+@router.get("/summary")
+def summarise_documents(
+    caller: CurrentUser, session: SessionDep, collection: str | None = None
+) -> SummaryOut:
+    """How many of the documents you may see (optionally of one collection) are in each state,
+    and the bytes still to be read: what the upload page shows, and its time left from."""
+    query = select(Document.status, func.count(), func.coalesce(func.sum(Document.size), 0))
+    query = query.where(documents_of(session, caller, collection, None)).group_by(Document.status)
+    counts = {state: (0, 0) for state in STATES}
+    counts.update({state: (n, size) for state, n, size in session.execute(query).all()})
+    return SummaryOut(
+        **{state: counts[state][0] for state in STATES},
+        bytes_waiting=counts[QUEUED][1] + counts[PROCESSING][1],
+    )
+
+
+def documents_of(
+    session: Session, caller: Caller, collection: str | None, status: str | None
+) -> ColumnElement[bool]:
+    """SQL condition: documents the caller may see, of one collection and state if given."""
+    condition = visible_to(session, caller)
     if collection is not None:
-        target = visible_collection(session, caller, collection)
-        query = query.where(Document.collection_id == target.id)
+        condition = condition & (
+            Document.collection_id == visible_collection(session, caller, collection).id
+        )
     if status is not None:
         if status not in STATES:
             raise InvalidRequest(f"status must be one of {', '.join(STATES)}")
-        query = query.where(Document.status == status)
-    rows = session.execute(query.order_by(Document.created_at.desc(), Document.id)).all()
-    return [DocumentOut.of(doc, name) for doc, name in rows]
+        condition = condition & (Document.status == status)
+    return condition
 
 
 def find_document(session: Session, caller: Caller, document_id: str) -> tuple[Document, str]:

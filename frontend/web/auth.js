@@ -6,6 +6,9 @@ const KEY = "gptu.key";
 /** @type {{name: string, admin: boolean, groups: string[]} | null} */
 export let me = null;
 
+/** The stored key, for a request that fetch cannot make (an upload with progress). */
+export const storedKey = () => localStorage.getItem(KEY) ?? "";
+
 /** fetch with the stored key; a 401 forgets it and asks again. @param {string} path @param {RequestInit} [init] */
 export async function api(path, init = {}) {
   const headers = new Headers(init.headers);

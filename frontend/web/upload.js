@@ -1,11 +1,15 @@
 // @ts-check
 /** Upload portal: pick or drop files into a collection and watch them become searchable. */
-import { api, signIn } from "./auth.js";
+import { api, signIn, storedKey } from "./auth.js";
+import { batches, sample, secondsLeft, stateText, timeLeft } from "./progress.js";
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const select = /** @type {HTMLSelectElement} */ ($("collection"));
 const picker = /** @type {HTMLInputElement} */ ($("files"));
 const POLL_MS = 1000;
+const SHOWN = 200; // rows in the table; the counts above it cover every document
+/** @type {{at: number, waiting: number}[]} */
+const samples = [];
 
 /** @param {Response} res */
 async function errorText(res) {
@@ -55,19 +59,56 @@ async function createCollection() {
   await loadCollections(name);
 }
 
+/**
+ * POST one batch of files, reporting the bytes sent (fetch cannot report upload progress).
+ * @param {File[]} files @param {(sent: number) => void} onSent
+ * @returns {Promise<{ok: boolean, status: number, body: any}>}
+ */
+function post(files, onSent) {
+  const form = new FormData();
+  form.append("collection", select.value);
+  for (const f of files) form.append("file", f, f.name);
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/v1/documents");
+    xhr.setRequestHeader("authorization", `Bearer ${storedKey()}`);
+    xhr.responseType = "json";
+    xhr.upload.onprogress = (e) => onSent(e.loaded);
+    xhr.onload = () => resolve({ ok: xhr.status < 300, status: xhr.status, body: xhr.response });
+    xhr.onerror = () => resolve({ ok: false, status: 0, body: { error: { message: "the upload was cut off; try again" } } });
+    xhr.send(form);
+  });
+}
+
+/** @param {number} bytes */
+const mb = (bytes) => `${(bytes / 1048576).toFixed(1)} MB`;
+
 /** @param {FileList | File[]} files */
 async function send(files) {
   if (!select.value) return say("Create a collection first.", true);
   const list = [...files];
   if (!list.length) return;
-  const form = new FormData();
-  form.append("collection", select.value);
-  for (const f of list) form.append("file", f, f.name);
-  say(`Uploading ${list.length} file(s)…`);
-  const res = await api("/v1/documents", { method: "POST", body: form });
-  if (!res.ok) return say(await errorText(res), true);
-  say(`${list.length} file(s) queued.`);
-  refresh();
+  const total = list.reduce((n, f) => n + f.size, 0);
+  let done = 0;
+  let queued = 0;
+  for (const batch of batches(list)) {
+    const size = batch.reduce((n, f) => n + f.size, 0);
+    const shown = (/** @type {number} */ sent) => {
+      const pct = total ? Math.round((100 * (done + Math.min(sent, size))) / total) : 100;
+      say(`Uploading ${list.length} file(s): ${mb(done + Math.min(sent, size))} of ${mb(total)} (${pct}%)…`);
+    };
+    shown(0);
+    const res = await post(batch, shown);
+    if (res.status === 401) { location.reload(); return; }
+    if (!res.ok) {
+      const why = res.body?.error?.message ?? `error ${res.status}`;
+      return say(`${queued} file(s) queued; the next ${batch.length} were refused: ${why}`, true);
+    }
+    done += size;
+    queued += batch.length;
+    refresh();
+  }
+  say(`${queued} file(s) queued.`);
 }
 
 /** @param {string} id */
@@ -81,13 +122,20 @@ async function remove(id) {
 function row(doc) {
   const tr = document.createElement("tr");
   tr.dataset.id = doc.id;
-  const status = doc.status === "failed" ? `failed: ${doc.error}` : doc.status;
-  for (const text of [doc.filename, status, doc.status === "ready" ? doc.pages : "", doc.status === "ready" ? doc.chunks : ""]) {
+  for (const text of [doc.filename, stateText(doc), doc.status === "ready" ? doc.pages : "", doc.status === "ready" ? doc.chunks : ""]) {
     const td = document.createElement("td");
     td.textContent = String(text);
     tr.append(td);
   }
-  tr.children[1].className = `status ${doc.status}`;
+  const state = /** @type {HTMLElement} */ (tr.children[1]);
+  state.className = `status ${doc.status}`;
+  if (doc.status === "processing") {
+    const bar = document.createElement("progress");
+    bar.max = 1;
+    if (doc.progress !== null) bar.value = doc.progress; // no value: an indeterminate bar
+    bar.setAttribute("aria-label", `${doc.filename}: ${stateText(doc)}`);
+    state.append(bar);
+  }
   const del = document.createElement("button");
   del.textContent = "Delete";
   del.setAttribute("aria-label", `Delete ${doc.filename}`);
@@ -103,12 +151,21 @@ async function refresh() {
   clearTimeout(timer);
   if (select.value) {
     localStorage.setItem("gptu.collection", select.value);
-    const res = await api(`/v1/documents?collection=${encodeURIComponent(select.value)}`);
-    if (res.ok) {
-      const docs = await res.json();
+    const which = encodeURIComponent(select.value);
+    const [list, summary] = await Promise.all([
+      api(`/v1/documents?collection=${which}&limit=${SHOWN}`),
+      api(`/v1/documents/summary?collection=${which}`),
+    ]);
+    if (list.ok && summary.ok) {
+      const docs = await list.json();
+      const s = await summary.json();
       $("documents").querySelector("tbody")?.replaceChildren(...docs.map(row));
-      const by = (/** @type {string} */ s) => docs.filter((/** @type {any} */ d) => d.status === s).length;
-      $("counts").textContent = `${by("ready")} ready · ${by("queued") + by("processing")} in progress · ${by("failed")} failed`;
+      const total = s.queued + s.processing + s.ready + s.failed;
+      const waiting = s.queued + s.processing;
+      const left = secondsLeft(sample(samples, s.bytes_waiting));
+      const eta = waiting && left !== null ? ` · ${timeLeft(left)}` : "";
+      const more = total > docs.length ? ` · newest ${docs.length} shown` : "";
+      $("counts").textContent = `${s.ready} ready · ${waiting} in progress${eta} · ${s.failed} failed${more}`;
     }
   }
   timer = window.setTimeout(refresh, POLL_MS);
@@ -121,7 +178,7 @@ drop.ondragover = (e) => { e.preventDefault(); drop.classList.add("over"); };
 drop.ondragleave = () => drop.classList.remove("over");
 drop.ondrop = (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer) send(e.dataTransfer.files); };
 picker.onchange = () => { if (picker.files) send(picker.files); picker.value = ""; };
-select.onchange = () => refresh();
+select.onchange = () => { samples.length = 0; refresh(); };
 $("create").onclick = createCollection;
 await signIn();
 await loadCollections();

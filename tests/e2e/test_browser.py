@@ -184,9 +184,47 @@ def test_upload_page_shows_files_going_ready(
     note.write_text("A short note about the Vellum project budget.")
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
-    page.set_input_files("#files", [str(note), str(empty)])
+    # ~180 chunks: the worker embeds them in slices and says so while it works
+    big = tmp_path / "minutes.txt"
+    big.write_text("\n\n".join(
+        f"Minute {i}: the board reviewed depot {i} and its spring stock counts in detail."
+        for i in range(2200)))  # fmt: skip
+    page.set_input_files("#files", [str(note), str(empty), str(big)])
+    expect(page.locator("#message")).to_contain_text("3 file(s) queued", timeout=30_000)
     rows = page.locator("#documents tbody tr")
-    expect(rows).to_have_count(2, timeout=30_000)
-    expect(page.locator("td.status.ready")).to_have_count(1, timeout=120_000)
+    expect(rows).to_have_count(3, timeout=30_000)
+    working = page.locator("td.status.processing", has_text="embedding")
+    expect(working).to_have_count(1, timeout=60_000)
+    expect(working.locator("progress")).to_be_visible()
+    expect(page.locator("td.status.ready")).to_have_count(2, timeout=120_000)
     expect(page.locator("td.status.failed")).to_contain_text("empty file")
+    expect(page.locator("#counts")).to_have_text("2 ready · 0 in progress · 1 failed")
+    page.close()
+
+
+def test_upload_page_time_left_and_batches(browser: Browser, stack: Stack) -> None:
+    page = browser.new_page()
+    page.goto(stack.api_url + "/static/progress.js")
+    seen = page.evaluate("""async () => {
+      const p = await import("/static/progress.js");
+      const s = [];
+      p.sample(s, 1000, 0); p.sample(s, 900, 2000);
+      const early = p.secondsLeft(s);  // two seconds are too few to tell
+      p.sample(s, 600, 10000);  // 400 bytes in 10 s: 600 left take 15 s
+      const left = p.secondsLeft(s);
+      p.sample(s, 5000, 11000);  // new files: the estimate starts over
+      const big = (n, size) => Array.from({length: n}, (_, i) => ({name: `f${i}`, size}));
+      return {
+        early, left, restarted: s.length, words: p.timeLeft(7500),
+        sizes: p.batches(big(250, 10)).map((b) => b.length),
+        heavy: p.batches(big(3, 40 << 20)).map((b) => b.length),
+        state: p.stateText({status: "processing", stage: "embedding", progress: 0.42}),
+        ocr: p.stateText({status: "ready", ocr_pages: 3}),
+      };
+    }""")
+    assert seen == {
+        "early": None, "left": 15, "restarted": 1, "words": "about 2 h 5 min left",
+        "sizes": [100, 100, 50], "heavy": [1, 1, 1],
+        "state": "embedding 42%", "ocr": "ready (3 pages by OCR)",
+    }  # fmt: skip
     page.close()

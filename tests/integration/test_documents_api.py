@@ -157,7 +157,16 @@ def test_small_files_of_one_upload_are_ingested_together_each_in_its_own_state(
     good = [(f"note{i}.txt", f"Note {i}: the van check code is {s}.".encode())
             for i, s in enumerate(secrets)]  # fmt: skip
     items = upload(api, collection, [*good, ("empty.txt", b""), ("broken.docx", b"not a zip")])
+    early = api.get("/v1/documents/summary", params={"collection": collection}).json()
+    assert sum(early[s] for s in ("queued", "processing", "ready", "failed")) == 6, early
+    assert 0 <= early["bytes_waiting"] <= sum(len(body) for _, body in good) + len(b"not a zip")
     docs = wait_done(api, [i["id"] for i in items])
+    summary = api.get("/v1/documents/summary", params={"collection": collection}).json()
+    assert summary == {"queued": 0, "processing": 0, "ready": 4, "failed": 2, "bytes_waiting": 0}
+    newest = api.get("/v1/documents", params={"collection": collection, "limit": 2}).json()
+    assert [d["id"] for d in newest] == [d["id"] for d in api.get(
+        "/v1/documents", params={"collection": collection}).json()][:2]  # fmt: skip
+    assert {(d["stage"], d["progress"], d["ocr_pages"]) for d in docs.values()} == {(None, None, 0)}
     by_name = {d["filename"]: d for d in docs.values()}
     assert by_name["empty.txt"]["status"] == "failed"
     assert by_name["empty.txt"]["error"] == "empty file (0 bytes)"
