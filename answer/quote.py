@@ -152,8 +152,9 @@ def choose(passages: Sequence[Passage], scored: Scored, count: int = 1) -> list[
             continue
         source = passages[window.n - 1]
         text = source.text[window.start : window.end]
-        quotes.append(Quote(n=window.n, label=label(source), filename=source.filename,
-                            page=source.page, text=text, start=window.start,
+        page = source.page_at(window.start)
+        quotes.append(Quote(n=window.n, label=label(source, page), filename=source.filename,
+                            page=page, text=text, start=window.start,
                             end=window.end, score=round(scored.scores[i], 4)))  # fmt: skip
     return quotes
 
@@ -201,6 +202,11 @@ def widen(found: list[Sentence], i: int) -> Sentence:
     return Sentence(best.n, best.start, nxt.end, f"{best.text} {nxt.text}")
 
 
-def label(passage: Passage) -> str:
-    """'file, p. 3' for citations."""
+def label(passage: Passage, page: int | None = None) -> str:
+    """'file, p. 3' for citations ('pp. 3-4' for a passage across pages), or 'file, p. 4' for
+    the part of it on page 4."""
+    if page is not None:
+        return f"{passage.filename}, p. {page}"
+    if passage.page and passage.last_page and passage.last_page != passage.page:
+        return f"{passage.filename}, pp. {passage.page}-{passage.last_page}"
     return f"{passage.filename}, p. {passage.page}" if passage.page else passage.filename

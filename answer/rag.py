@@ -89,12 +89,19 @@ def combine(group: list[Passage]) -> Passage:
     if len(group) == 1:
         return group[0]
     ordered = sorted(group, key=lambda h: h.chunk)
-    pages = [h.page for h in ordered if h.page is not None]
     sims = [h.similarity for h in group if h.similarity is not None]
+    page_starts: list[tuple[int, int]] = []
+    offset, page = 0, ordered[0].page
+    for hit in ordered:
+        if hit.page is not None and page is not None and hit.page != page:
+            page_starts.append((offset, hit.page))
+        page = hit.page if hit.page is not None else page
+        offset += len(hit.text) + 1
     return ordered[0].model_copy(
         update={
             "text": "\n".join(h.text for h in ordered),
-            "page": min(pages) if pages else None,
+            "page": ordered[0].page if ordered[0].page is not None else page,
+            "page_starts": page_starts,
             "score": max(h.score for h in group),
             "similarity": max(sims) if sims else None,
         }

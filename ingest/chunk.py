@@ -22,21 +22,28 @@ class Chunk:
 
 
 def chunk_blocks(blocks: list[Block], max_chars: int = 1000) -> list[Chunk]:
-    """Pack blocks into chunks of at most max_chars, starting afresh at a new section."""
+    """Pack blocks into chunks of at most max_chars, starting afresh at a new section and at a
+    new page, so that a citation's page is where its text is. A scrap (under a tenth of
+    max_chars: a running header, a page's last line) joins the next chunk, which is labelled
+    with the page that holds most of its text."""
     chunks: list[Chunk] = []
     parts: list[str] = []
     first: Block | None = None
     size = 0
+    on_page: dict[int | None, int] = {}
 
     def flush() -> None:
         nonlocal parts, first, size
         if parts and first is not None:
-            chunks.append(Chunk(len(chunks), "\n".join(parts), first.page, first.section))
+            page = max(on_page, key=lambda p: on_page[p])  # the first of equals
+            chunks.append(Chunk(len(chunks), "\n".join(parts), page, first.section))
         parts, first, size = [], None, 0
+        on_page.clear()
 
     for block in blocks:
         new_section = first is not None and block.section != first.section
-        if new_section and size >= max_chars // 4:
+        new_page = first is not None and block.page != first.page and block.page not in on_page
+        if (new_section and size >= max_chars // 4) or (new_page and size >= max_chars // 10):
             flush()
         for piece in split_text(block.text, max_chars):
             if parts and size + len(piece) + 1 > max_chars:
@@ -45,6 +52,7 @@ def chunk_blocks(blocks: list[Block], max_chars: int = 1000) -> list[Chunk]:
                 first = block
             parts.append(piece)
             size += len(piece) + 1
+            on_page[block.page] = on_page.get(block.page, 0) + len(piece) + 1
     flush()
     return chunks
 

@@ -25,6 +25,22 @@ class Passage(BaseModel):
     similarity: float | None = Field(None, description="Cosine similarity to the query.")
     lexical: float | None = Field(None, description="bm25 score of the query's words.")
     vector: list[float] = Field(default_factory=list, exclude=True, repr=False)
+    # A passage joined from neighbouring chunks of several pages: (offset in text, page) where
+    # each later page starts; empty for one chunk.
+    page_starts: list[tuple[int, int]] = Field(default_factory=list, exclude=True, repr=False)
+
+    def page_at(self, offset: int) -> int | None:
+        """The page that the text at offset is on."""
+        page = self.page
+        for start, later in self.page_starts:
+            if start <= offset:
+                page = later
+        return page
+
+    @property
+    def last_page(self) -> int | None:
+        """The page its text ends on."""
+        return self.page_starts[-1][1] if self.page_starts else self.page
 
     @property
     def id(self) -> str:

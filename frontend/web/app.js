@@ -1,6 +1,7 @@
 // @ts-check
 /** Chat page: ask, stream the answer, show numbered sources, keep the conversation. */
 import { api, signIn } from "./auth.js";
+import { remember, showSource } from "./sources.js";
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const form = /** @type {HTMLFormElement} */ ($("ask"));
@@ -81,7 +82,8 @@ function renderAnswer(el, text, id) {
       const a = document.createElement("a");
       a.href = `#${id}-src-${m[1]}`;
       a.className = "cite";
-      a.onclick = () => { const box = document.getElementById(`${id}-src-${m[1]}`)?.closest("details"); if (box) box.open = true; };
+      a.setAttribute("aria-label", `Show source ${m[1]}`);
+      a.onclick = (e) => { e.preventDefault(); showSource(id, Number(m[1])); };
       a.textContent = part;
       el.append(a);
     } else {
@@ -94,8 +96,11 @@ function renderAnswer(el, text, id) {
 function sourceItem(s, id) {
   const item = document.createElement("li");
   item.id = `${id}-src-${s.n}`;
-  const title = document.createElement("strong");
+  const title = document.createElement("button");
+  title.type = "button";
+  title.className = "source-title";
   title.textContent = `[${s.n}] ${s.label}`;
+  title.onclick = () => showSource(id, s.n);
   const text = document.createElement("p");
   text.textContent = s.text.length > 400 ? `${s.text.slice(0, 400)}…` : s.text;
   item.append(title, text);
@@ -149,6 +154,7 @@ function renderQuote(li, quotes, sources, id) {
     cite.href = `#${id}-src-${q.n}`;
     cite.className = "cite";
     cite.textContent = `${q.label} [${q.n}]`;
+    cite.onclick = (e) => { e.preventDefault(); showSource(id, q.n); };
     box.append(text, cite);
     li.insertBefore(box, li.querySelector(".text"));
   }
@@ -270,6 +276,8 @@ async function ask(question) {
   let answer = "";
   /** @type {any[]} */
   let sources = [];
+  /** @type {any[]} */
+  let quotes = [];
   /** @type {Set<number>} */
   const supporting = new Set();
   try {
@@ -294,8 +302,10 @@ async function ask(question) {
         buffer = buffer.slice(cut + 2);
         const name = block.match(/^event: (.*)$/m)?.[1];
         const data = JSON.parse(block.match(/^data: (.*)$/m)?.[1] ?? "null");
-        if (name === "sources") { sources = data; renderSources(li, data, id); }
+        if (name === "sources") { sources = data; remember(id, sources, quotes); renderSources(li, data, id); }
         if (name === "quote") {
+          quotes = data;
+          remember(id, sources, quotes);
           renderQuote(li, data, sources, id);
           for (const q of data) supporting.add(q.n);
         }

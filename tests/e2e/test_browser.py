@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import Stack, upload, wait_done
+from tests.pdfs import text_pdf
 
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -227,4 +229,51 @@ def test_upload_page_time_left_and_batches(browser: Browser, stack: Stack) -> No
         "sizes": [100, 100, 50], "heavy": [1, 1, 1],
         "state": "embedding 42%", "ocr": "ready (3 pages by OCR)",
     }  # fmt: skip
+    page.close()
+
+
+def test_a_cited_source_opens_with_its_quote_marked_and_the_pdf_at_its_page(
+    browser: Browser, stack: Stack, api: httpx.Client
+) -> None:
+    name = f"src-{uuid.uuid4().hex[:8]}"
+    api.post("/v1/collections", json={"name": name}).raise_for_status()
+    pdf = text_pdf([
+        ["Depot handbook", "Deliveries arrive by the north gate and are signed for at the desk.",
+         "Drivers wait in the yard until a clerk calls their number."],
+        ["Opening hours", "The Harbour Road depot of Quellmark opens at 9:40 on Sundays.",
+         "Forklifts are charged overnight in bay four."],
+    ])  # fmt: skip
+    [item] = upload(api, name, [("depot-handbook.pdf", pdf)])
+    assert wait_done(api, [item["id"]])[item["id"]]["status"] == "ready"
+    page = browser.new_page()
+    page.goto(stack.api_url + "/")
+    sign_in(page, stack.env["GPTU_ADMIN_TOKEN"])
+    page.click("#select-none")
+    page.get_by_label(name, exact=False).check()
+    page.fill("#question", "When does the Quellmark depot on Harbour Road open on Sundays?")
+    page.keyboard.press("Enter")
+    quote = page.locator(".turn.assistant .quote").first
+    expect(quote).to_contain_text("depot-handbook.pdf, p. 2", timeout=60_000)
+    quote.locator("a.cite").click()
+    view = page.locator("#source-view")
+    expect(view).to_be_visible()
+    expect(view.locator("h2")).to_contain_text("depot-handbook.pdf, pp. 1-2")  # two chunks
+    expect(view.locator("mark")).to_contain_text("opens at 9:40 on Sundays")
+    expect(view.locator(".passage")).to_contain_text("Forklifts are charged")  # the whole passage
+    opener = view.get_by_role("button", name="Open depot-handbook.pdf at page 2")
+    with page.expect_popup() as popup:
+        opener.click()
+    tab = popup.value
+    tab.wait_for_url(re.compile(r"^blob:.*#page=2$"))
+    assert tab.evaluate("document.contentType") == "application/pdf"
+    tab.close()
+    view.get_by_role("button", name="Close").click()
+    expect(view).not_to_be_visible()
+    # the document is deleted meanwhile: the source still shows, the file says why it cannot open
+    expect(page.locator("#send")).to_be_enabled(timeout=120_000)
+    assert api.delete(f"/v1/documents/{item['id']}").status_code == 200
+    page.locator(".turn.assistant .sources .source-title").first.click()
+    with page.expect_popup() as popup:
+        opener.click()
+    expect(view.locator(".note")).to_contain_text("does not exist")
     page.close()

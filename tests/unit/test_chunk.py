@@ -6,16 +6,31 @@ from ingest.chunk import chunk_blocks, split_text
 from ingest.parse import Block
 
 
-def test_small_blocks_are_packed_and_keep_their_first_page_and_section() -> None:
+def test_small_blocks_of_a_page_are_packed_and_keep_their_page_and_section() -> None:
     blocks = [
         Block("Intro", 1, "Intro"),
         Block("a " * 100, 1, "Intro"),
-        Block("b " * 100, 2, "Intro"),
+        Block("b " * 100, 1, "Intro"),
     ]
     chunks = chunk_blocks(blocks, max_chars=1000)
     assert len(chunks) == 1
     assert chunks[0].page == 1 and chunks[0].section == "Intro"
     assert chunks[0].text.startswith("Intro\n")
+
+
+def test_a_new_page_starts_a_new_chunk_and_a_scrap_joins_the_page_it_leads_into() -> None:
+    blocks = [
+        Block("a " * 100, 1, "Intro"),
+        Block("b " * 100, 2, "Intro"),
+        Block("Page 2 of 3", 2, "Intro"),  # a footer: a scrap of its page
+        Block("c " * 100, 3, "Intro"),
+        Block("d " * 30, 3, "Intro"),
+    ]
+    chunks = chunk_blocks(blocks, max_chars=1000)
+    assert [c.page for c in chunks] == [1, 2, 3]
+    assert chunks[1].text.endswith("Page 2 of 3") and chunks[2].text.startswith("c c")
+    scrap = chunk_blocks([Block("p. 7", 7, None), Block("x " * 100, 8, None)], max_chars=1000)
+    assert [(c.page, c.text[:4]) for c in scrap] == [(8, "p. 7")]  # most of it is on page 8
 
 
 def test_new_section_starts_a_new_chunk_once_the_current_one_is_substantial() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from answer.quote import MAX_SENTENCE, choose, excerpts, score, sentences
+from answer.quote import MAX_SENTENCE, choose, excerpts, label, score, sentences
+from answer.rag import merge_neighbours
 from ingest.passage import Passage
 from tests.fakes import HashEmbedder
 
@@ -66,3 +67,17 @@ def test_excerpts_keep_the_best_sentences_with_neighbours_within_the_budget() ->
     assert shown[2].startswith("… Meals abroad")  # its neighbour, and a mark for what is cut
     everything = excerpts(passages, scored, 10_000, words)
     assert everything == {1: POLICY_2023, 2: POLICY_2024}  # verbatim when the budget allows
+
+
+def test_a_quote_from_a_passage_across_pages_names_the_page_it_is_on() -> None:
+    first = passage("Deliveries arrive by the north gate and are signed for at the desk.", page=3)
+    second = passage(POLICY_2024, page=4).model_copy(
+        update={"chunk": 1, "document_id": first.document_id}
+    )
+    [merged] = merge_neighbours([first, second])
+    assert label(merged) == "travel.pdf, pp. 3-4" and merged.page == 3
+    question = "What is the mileage allowance for a private car?"
+    [quote] = choose([merged], score(question, [merged], HashEmbedder()))
+    assert (quote.page, quote.label) == (4, "travel.pdf, p. 4")
+    assert merged.text[quote.start : quote.end] == quote.text
+    assert merged.page_at(0) == 3 and merged.page_at(len(merged.text) - 1) == 4
