@@ -64,6 +64,7 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 SKIPPED_KINDS = {"Header", "Footer", "PageBreak", "Image"}
 MAX_SECTION_CHARS = 200
 BOMB_RATIO = 200
+PGP_ARMOUR = b"-----BEGIN PGP MESSAGE-----"
 
 
 @dataclass(frozen=True)
@@ -212,15 +213,22 @@ def check_email(path: Path, max_unpacked_bytes: int) -> None:
 
 
 def check_msg(path: Path, max_unpacked_bytes: int) -> None:
-    """An Outlook .msg's attachments get the same checks as an .eml's (an unreadable .msg is
-    left to the parser, which says so)."""
+    """Fail on an encrypted Outlook .msg (S/MIME; PGP inline or as PGP/MIME's attachment with
+    no readable body), which would otherwise index ciphertext or fail as "empty"; its
+    attachments get the same checks as an .eml's (an unreadable .msg is left to the parser)."""
     from oxmsg import Message
 
     try:
         message = Message.load(str(path))
         attachments = [(a.file_name or "", a.file_bytes) for a in message.attachments]
+        body, html = message.body or "", message.html_body or ""
+        smime = message.message_class == "IPM.Note.SMIME"  # ".MultipartSigned" is only signed
     except Exception:  # damaged: partition() reports it with the parser's reason
         return
+    sealed = [name for name, data in attachments if extension(name) == ".p7m"
+              or (isinstance(data, bytes) and data.lstrip().startswith(PGP_ARMOUR))]  # fmt: skip
+    if smime or PGP_ARMOUR.decode() in body or (sealed and not body.strip() and not html.strip()):
+        raise EncryptedDocument("encrypted e-mail (PGP or S/MIME): the body cannot be read")
     check_attachments(attachments, max_unpacked_bytes)
 
 

@@ -181,6 +181,51 @@ def test_outlook_msg_attachments_get_the_same_guard() -> None:
         parse_file(msg, msg.name, 20)
 
 
+def patched_msg(folder: Path, name: str, streams: dict[str, bytes | str]) -> Path:
+    """A copy of the corpus .msg with some of its streams overwritten (same sizes: olefile
+    rewrites streams in place); text pads with spaces, as UTF-16 where the stream is text."""
+    import olefile
+
+    path = folder / name
+    shutil.copyfile(CORPUS / "fake-email-attachment.msg", path)
+    with olefile.OleFileIO(str(path), write_mode=True) as ole:
+        for stream, value in streams.items():
+            size = ole.get_size(stream)
+            if isinstance(value, str):
+                data = (value + " " * (size // 2 - len(value))).encode("utf-16-le")
+            else:
+                data = value.ljust(size, b"\n")
+            ole.write_stream(stream, data[:size])
+    return path
+
+
+ARMOUR = "-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA8n0dGZ2b8Zl\r\n=Xb3z\r\n-----END PGP MESSAGE-----"
+ATTACHMENT = "__attach_version1.0_#00000000/__substg1.0_"
+
+
+def test_an_encrypted_outlook_msg_says_encrypted(tmp_path: Path) -> None:
+    inline = patched_msg(
+        tmp_path,
+        "inline.msg",
+        {  # the body is the ciphertext
+            "__substg1.0_1000001F": ARMOUR,
+            "__substg1.0_10130102": ARMOUR.encode().ljust(476),
+        },
+    )
+    pgp_mime = patched_msg(tmp_path, "pgp-mime.msg", {  # an empty body and the sealed part
+        "__substg1.0_1000001F": "", "__substg1.0_10130102": b" " * 476,
+        f"{ATTACHMENT}37010102": b"-----BEGIN PGP MESSAGE-----\r\n",
+        f"{ATTACHMENT}3707001F": "encrypted-email.asc"})  # fmt: skip
+    for msg in (inline, pgp_mime):
+        with pytest.raises(EncryptedDocument, match="encrypted e-mail"):
+            parse_file(msg, msg.name, LIMIT)
+    # a readable message that carries a PGP block as an attachment is read
+    readable = patched_msg(
+        tmp_path, "readable.msg", {f"{ATTACHMENT}37010102": b"-----BEGIN PGP MESSAGE-----\r\n"}
+    )
+    assert "Mallori" in " ".join(b.text for b in parse_file(readable, readable.name, LIMIT).blocks)
+
+
 def test_text_holds_no_nul_characters_which_postgres_refuses() -> None:
     pdf = CORPUS / "copy-protected.pdf"  # its text layer carries NUL characters
     blocks = parse_file(pdf, pdf.name, LIMIT).blocks
