@@ -44,6 +44,9 @@ COPY worker ./worker
 COPY slackbot ./slackbot
 COPY api ./api
 COPY cli ./cli
+# tune/ is copied for its standard-library run config only: training needs .venv-tune (torch,
+# transformers, peft), which the image never has.
+COPY tune ./tune
 # Read by path from the code: the web pages (api/main.py) and the model catalog (core/models.py).
 COPY frontend ./frontend
 COPY models ./models

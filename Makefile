@@ -10,11 +10,18 @@ GPTU_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON 
 WHEELHOUSE := $(HOME)/.cache/gptu/wheels/llama-$(LLAMA_VERSION)-$(shell printf '%s' '$(GPTU_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 LOCK_HASH := $(shell (cat requirements.lock requirements-dev.lock requirements-nodeps.txt pyproject.toml vendor/en_core_web_sm/pyproject.toml; printf '%s' '$(WHEELHOUSE)') | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
+# GPT-U tuning (tune/): torch, transformers and peft in their own venv, never in .venv or the
+# image. Elsewhere than these machines, GPTU_TUNE_PIP_ARGS="--extra-index-url
+# https://download.pytorch.org/whl/cpu" finds the CPU build of torch that the lock pins.
+TUNE_VENV := .venv-tune
+TUNE_BIN := $(TUNE_VENV)/bin
+TUNE_STAMP := $(TUNE_VENV)/.installed-$(shell cat requirements-tune.lock 2>/dev/null | sha256sum | cut -c1-16)
+GPTU_TUNE_PIP_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install system run services test test-fast test-postgres lint format openapi bench lock clean model-qwen model-qwen-1.5b
+.PHONY: install system run services test test-fast test-postgres lint format openapi bench lock clean model-qwen model-qwen-1.5b tune-env tune-lock
 
 install: $(STAMP) system
 
@@ -41,6 +48,16 @@ $(STAMP): $(WHEELHOUSE)/.built
 system:
 	@scripts/system-deps.sh
 
+# The tuning venv, from its lock; a no-op once built (the stamp names the lock's hash).
+tune-env: $(TUNE_STAMP)
+
+$(TUNE_STAMP): requirements-tune.lock
+	test -x $(TUNE_BIN)/python || $(PYTHON) -m venv $(TUNE_VENV)
+	$(TUNE_BIN)/pip install -q --upgrade pip
+	$(TUNE_BIN)/pip install -q $(GPTU_TUNE_PIP_ARGS) -r requirements-tune.lock
+	rm -f $(TUNE_VENV)/.installed-*
+	touch $@
+
 run: install
 	@mkdir -p data
 	$(BIN)/gptu migrate
@@ -50,11 +67,11 @@ run: install
 services: install
 	$(BIN)/honcho start redis chroma
 
-test: install
+test: install tune-env
 	@scripts/system-deps.sh --test
 	@scripts/test.sh
 
-test-fast: install
+test-fast: install tune-env
 	@scripts/test.sh -m "not slow"
 
 # The suite on Postgres: the integration suite with the shared stack's SQL (accounts,
@@ -65,10 +82,11 @@ test-postgres: install
 	GPTU_TEST_DATABASE=postgres $(BIN)/pytest -q -p no:cacheprovider tests/integration tests/e2e
 	$(BIN)/pytest -q -p no:cacheprovider tests/postgres
 
-lint: install
+lint: install tune-env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy core ingest answer app worker slackbot api cli
+	$(BIN)/mypy --python-executable $(TUNE_BIN)/python tune  # against the tuning venv's packages
 	$(BIN)/lint-imports --no-logo
 
 format: install
@@ -104,5 +122,13 @@ lock:
 	/tmp/gptu-lock/bin/pip install -q -r requirements-dev.in
 	/tmp/gptu-lock/bin/pip freeze --exclude-editable | grep -vxFf requirements.lock > requirements-dev.lock
 
+# Re-resolve requirements-tune.in in a fresh venv and pin every package it brings.
+tune-lock:
+	rm -rf /tmp/gptu-tune-lock && $(PYTHON) -m venv /tmp/gptu-tune-lock
+	/tmp/gptu-tune-lock/bin/pip install -q --upgrade pip
+	/tmp/gptu-tune-lock/bin/pip install -q $(GPTU_TUNE_PIP_ARGS) -r requirements-tune.in
+	(echo '# pinned by "make tune-lock" from requirements-tune.in; "make tune-env" installs it'; \
+	    /tmp/gptu-tune-lock/bin/pip freeze) > requirements-tune.lock
+
 clean:
-	rm -rf $(VENV) data
+	rm -rf $(VENV) $(TUNE_VENV) data

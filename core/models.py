@@ -107,7 +107,7 @@ def assemble(spec: ModelSpec, cache_dir: Path) -> Path:
     return target
 
 
-ENCODINGS = {"Q4_0": 2, "Q8_0": 7}  # llama.cpp's LLAMA_FTYPE_MOSTLY_*
+ENCODINGS = {"Q4_0": 2, "Q4_1": 3, "Q8_0": 7}  # llama.cpp's LLAMA_FTYPE_MOSTLY_*
 
 
 def encoded(spec: ModelSpec, source: Path, cache_dir: Path) -> Path:
@@ -119,25 +119,34 @@ def encoded(spec: ModelSpec, source: Path, cache_dir: Path) -> Path:
     target = encoded_path(spec, cache_dir)
     if target.is_file():
         return target
-    if spec.encode not in ENCODINGS:
-        raise ModelUnavailable(f"model {spec.name}: unknown encoding {spec.encode!r}")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        quantize(source, target, spec.encode)
+    except ModelUnavailable as exc:
+        raise ModelUnavailable(f"model {spec.name}: {exc}") from exc
+    return target
+
+
+def quantize(source: Path, target: Path, encoding: str) -> None:
+    """Write source (any GGUF, F32 included) to target in encoding, with llama.cpp's quantiser;
+    target is complete or absent."""
+    if encoding not in ENCODINGS:
+        raise ModelUnavailable(f"unknown encoding {encoding!r}; known: {', '.join(ENCODINGS)}")
     import ctypes
 
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = ENCODINGS[spec.encode]
+    params.ftype = ENCODINGS[encoding]
     params.allow_requantize = True
-    cache_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
     code = llama_cpp.llama_model_quantize(
         str(source).encode(), str(partial).encode(), ctypes.byref(params)
     )
     if code != 0 or not partial.is_file():
         partial.unlink(missing_ok=True)
-        raise ModelUnavailable(f"model {spec.name}: re-encoding to {spec.encode} failed")
+        raise ModelUnavailable(f"re-encoding {source.name} to {encoding} failed")
     shutil.move(partial, target)
-    return target
 
 
 def encoded_path(spec: ModelSpec, cache_dir: Path) -> Path:
