@@ -1,0 +1,285 @@
+"""GPT-U's training examples from a collection: questions a teacher model writes about its
+chunks, and 👍-rated answers from the traces, each in the answerer's own prompt.
+
+A synthetic example is kept only when its answer passes the eval's correctness rule
+(`core.scoring.is_correct`: 60 % of its key words) twice: against the chunk it was written
+from, and against what the answerer actually shows the model for the question (the real
+retrieval and excerpts), so the model never learns to state what its prompt does not hold.
+Examples are split into train and held-out parts by document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from answer.exports import rated
+from answer.llm import LLM, Message
+from answer.rag import NOT_FOUND, Answerer
+from app.services import Services
+from core.db import READY, Collection, Document
+from core.errors import NotFound
+from core.scoring import abstained, is_correct, key_words, overlap
+from ingest.passage import Passage
+
+MIN_EXAMPLES = 20  # fewer training examples than this teach nothing measurable
+HELD_OUT = 0.2  # share of documents kept out of training, to measure the tuned model on
+MIN_CHUNK_CHARS = 200  # shorter chunks are headings and lists of links, not facts
+TEACHER_SYSTEM = "You write questions and answers about an organisation's documents."
+TEACHER_ASK = (
+    'Passage from "{filename}":\n"""\n{text}\n"""\n\n'
+    "Write one question that a member of staff could ask and that this passage answers, and "
+    "its answer in one short sentence that uses the passage's own words and numbers. Reply "
+    "with exactly two lines:\nQuestion: ...\nAnswer: ..."
+)
+QA = re.compile(r"question:\s*(?P<q>.+?)\s*\n+\s*answer:\s*(?P<a>.+)", re.IGNORECASE | re.DOTALL)
+BLOCK = re.compile(r"^\[(\d{1,2})\] \(", re.MULTILINE)
+
+
+class TooFewExamples(Exception):
+    """The collection does not give enough usable examples to tune on."""
+
+
+@dataclass
+class Example:
+    """One conversation to train on, with where it came from."""
+
+    messages: list[Message]
+    document: str  # the file whose text it was written from (the train/held-out unit)
+    origin: str  # "synthetic" or "rated"
+    question: str
+    answer: str
+
+
+@dataclass
+class Synthesis:
+    """What the teacher was asked and what was kept, with the reason for each rejection."""
+
+    tried: int = 0
+    kept: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def per_second(self) -> float:
+        """Examples kept per second of synthesis."""
+        return self.kept / self.seconds if self.seconds else 0.0
+
+    def reject(self, reason: str) -> None:
+        """Count one rejection."""
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+
+def held_out(filename: str, share: float = HELD_OUT) -> bool:
+    """Whether a document belongs to the held-out part: a fixed function of its name, so every
+    run (and the eval set's questions about it) splits the same way."""
+    return int(hashlib.sha256(filename.encode()).hexdigest()[:8], 16) / 2**32 < share
+
+
+def collection_chunks(services: Services, collection: str) -> list[Passage]:
+    """Every chunk of the collection's ready documents, document by document."""
+    with services.db.session() as session:
+        found = session.scalar(select(Collection.id).where(Collection.name == collection))
+        if found is None:
+            raise NotFound(f"collection {collection!r} does not exist")
+        ids = session.scalars(
+            select(Document.id)
+            .where(Document.collection_id == found, Document.status == READY)
+            .order_by(Document.filename)
+        ).all()
+    return [p for doc_id in ids for p in services.lexical.passages(doc_id)]
+
+
+def pick(chunks: list[Passage], limit: int) -> list[Passage]:
+    """Up to limit chunks long enough to hold a fact, taken in turn from each document."""
+    by_document: dict[str, list[Passage]] = {}
+    for chunk in chunks:
+        if len(chunk.text) >= MIN_CHUNK_CHARS:
+            by_document.setdefault(chunk.document_id, []).append(chunk)
+    queues = list(by_document.values())
+    picked: list[Passage] = []
+    while queues and len(picked) < limit:
+        picked += [queue.pop(0) for queue in queues][: limit - len(picked)]
+        queues = [queue for queue in queues if queue]
+    return picked
+
+
+def ask_teacher(teacher: LLM, chunk: Passage) -> tuple[str, str] | None:
+    """The teacher's (question, answer) about a chunk; None when it did not reply in form."""
+    ask = TEACHER_ASK.format(filename=chunk.filename, text=chunk.text.strip())
+    messages = [{"role": "system", "content": TEACHER_SYSTEM}, {"role": "user", "content": ask}]
+    reply = "".join(teacher.stream(messages, 160, 0.2, threading.Event()))
+    match = QA.search(reply)
+    if not match:
+        return None
+    question = " ".join(match.group("q").split())
+    answer = " ".join(match.group("a").strip().splitlines()[0].split())
+    return question, answer
+
+
+def cited(answer: str, prompt: str) -> int | None:
+    """The number of the shown passage that best supports the answer, if one does."""
+    starts = [(m.start(), int(m.group(1))) for m in BLOCK.finditer(prompt)]
+    if not starts:
+        return None
+    best, best_n = 0.0, None
+    for i, (start, n) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(prompt)
+        share = overlap(answer, prompt[start:end])
+        if share > best:
+            best, best_n = share, n
+    return best_n if best_n is not None and is_correct(answer, prompt[starts[0][0] :]) else None
+
+
+def in_prompt(answerer: Answerer, collection: str, question: str, answer: str) -> Example | str:
+    """The example as the answerer would prompt the model for it, or why it cannot be one."""
+    plan = answerer.plan([{"role": "user", "content": question}], [collection])
+    if not plan.grounded:
+        return "not answerable from the retrieved passages"
+    prompt = plan.messages[-1]["content"]
+    if abstained(answer):
+        n = None
+    else:
+        n = cited(answer, prompt)
+        if n is None:
+            return "the retrieved excerpts do not hold the answer"
+        answer = answer if re.search(r"\[\d{1,2}\]", answer) else f"{answer.rstrip()} [{n}]"
+    messages = [*plan.messages, {"role": "assistant", "content": answer}]
+    source = plan.passages[(n or 1) - 1].filename if plan.passages else ""
+    return Example(messages, source, "synthetic", question, answer)
+
+
+def judge(chunk: Passage, written: tuple[str, str] | None) -> str | None:
+    """Why the teacher's question and answer about chunk are unusable; None when usable."""
+    if written is None:
+        return "the teacher did not reply as asked"
+    question, answer = written
+    if len(key_words(question)) < 2 or len(key_words(answer)) < 2:
+        return "question or answer too short"
+    if abstained(answer):
+        return "the teacher found no answer"
+    if not is_correct(answer, chunk.text):
+        return "the chunk does not support the answer"
+    return None
+
+
+def synthesise(
+    answerer: Answerer,
+    teacher: LLM,
+    chunks: list[Passage],
+    collection: str,
+    journal: Path,
+    progress: Callable[[Synthesis], None] = lambda _: None,
+) -> tuple[list[Example], Synthesis]:
+    """Ask the teacher about each chunk and keep the usable examples.
+
+    journal: one JSON line per chunk tried (kept or why not), appended as it goes, so a run
+    that stops continues with the chunks it has not tried.
+    """
+    done = read_journal(journal)
+    stats, examples = Synthesis(), []
+    started = time.perf_counter()
+    with journal.open("a", encoding="utf-8") as out:
+        for chunk in chunks:
+            if chunk.id not in done:
+                done[chunk.id] = try_chunk(answerer, teacher, chunk, collection)
+                out.write(json.dumps({"chunk": chunk.id, **done[chunk.id]}) + "\n")
+                out.flush()
+            entry = done[chunk.id]
+            stats.tried += 1
+            if entry.get("example"):
+                examples.append(Example(**entry["example"]))
+                stats.kept += 1
+            else:
+                stats.reject(entry["reason"])
+            stats.seconds = time.perf_counter() - started
+            progress(stats)
+    return examples, stats
+
+
+def try_chunk(answerer: Answerer, teacher: LLM, chunk: Passage, collection: str) -> dict:
+    """One chunk's journal entry: its example, or the reason it gave none."""
+    written = ask_teacher(teacher, chunk)
+    reason = judge(chunk, written)
+    if reason is None and written is not None:
+        made = in_prompt(answerer, collection, *written)
+        if isinstance(made, Example):
+            made.document = chunk.filename  # the split is by the document it was written from
+            return {"example": asdict(made)}
+        reason = made
+    return {"reason": reason}
+
+
+def read_journal(path: Path) -> dict[str, dict[str, Any]]:
+    """The chunks tried by an earlier (interrupted) run, by chunk id."""
+    if not path.is_file():
+        return {}
+    entries = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the line a killed run was writing
+        entries[entry.pop("chunk")] = entry
+    return entries
+
+
+def rated_examples(answerer: Answerer, services: Services, collection: str) -> Iterator[Example]:
+    """👍-rated answers whose passages all came from the collection, re-prompted as the
+    answerer prompts today (its citations renumbered; skipped when a cited passage is gone)."""
+    for trace, _ in rated(services.db, 1):
+        if not trace.passages or any(p["collection"] != collection for p in trace.passages):
+            continue  # a model is as secret as its data: nothing from other collections
+        made = in_prompt(answerer, collection, trace.question, renumbered(trace))
+        if isinstance(made, Example):
+            made.origin = "rated"
+            yield made
+
+
+def renumbered(trace: Any) -> str:
+    """The rated answer without its old citation numbers (in_prompt cites what it shows)."""
+    if trace.answer == NOT_FOUND:
+        return trace.answer
+    return re.sub(r"\s*\[\d{1,2}\]", "", trace.answer).strip()
+
+
+def split(examples: list[Example], share: float = HELD_OUT) -> tuple[list[Example], list[Example]]:
+    """(train, held out), by document."""
+    train = [e for e in examples if not held_out(e.document, share)]
+    return train, [e for e in examples if held_out(e.document, share)]
+
+
+def require_enough(train: list[Example], held: list[Example], collection: str) -> None:
+    """TooFewExamples unless there are MIN_EXAMPLES examples to train on."""
+    if len(train) < MIN_EXAMPLES:
+        raise TooFewExamples(
+            f"collection {collection!r} gives {len(train)} usable training examples "
+            f"({len(train) + len(held)} in all, {len(held)} held out by document); tuning "
+            f"needs at least {MIN_EXAMPLES}: add documents, or rate more answers 👍"
+        )
+
+
+def write_training(path: Path, examples: list[Example]) -> None:
+    """The chat-format JSON lines tune.train reads."""
+    with path.open("w", encoding="utf-8") as out:
+        for example in examples:
+            out.write(json.dumps({"messages": example.messages}, ensure_ascii=False) + "\n")
+
+
+def write_eval(path: Path, examples: list[Example]) -> None:
+    """Held-out examples as `gptu eval` questions (the answer the teacher wrote, its file)."""
+    with path.open("w", encoding="utf-8") as out:
+        for e in examples:
+            answer = re.sub(r"\s*\[\d{1,2}\]", "", e.answer)
+            line = {"question": e.question, "expected_sources": [e.document],
+                    "expected_answer": answer, "answerable": not abstained(answer)}  # fmt: skip
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")

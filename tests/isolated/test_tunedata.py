@@ -1,0 +1,180 @@
+"""GPT-U's training data: a teacher's questions about a collection's chunks, checked against the
+chunk and against what the real retrieval shows the model, plus 👍-rated answers; split by
+document. Real SQLite, Chroma server and lexical index; the hash embedder, a scripted student
+(token counting only) and a teacher we own (deterministic)."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from answer.rag import SYSTEM_PROMPT
+from app.answering import make_answerer
+from app.intake import Intake, Upload
+from app.services import Services
+from cli.tunedata import (
+    MIN_EXAMPLES,
+    TooFewExamples,
+    collection_chunks,
+    held_out,
+    pick,
+    rated_examples,
+    require_enough,
+    split,
+    synthesise,
+)
+from core.db import Collection
+from core.records import Feedback, Trace
+from core.settings import Settings
+from tests.fakes import ScriptedLLM
+from tests.isolated.test_operate import OPS, deployment, redis_url  # noqa: F401 (a fixture)
+from worker.celery_app import make_celery
+
+PLACES = ["Zorblat", "Quimby", "Vantor", "Pellworth", "Marrick", "Tolvane", "Brisco", "Endara",
+          "Fenwold", "Galloway", "Harrow", "Istrel", "Jarnby", "Kelso", "Lunmore", "Morvane",
+          "Norcott", "Oxley", "Prentis", "Quarrel", "Rudgely", "Selwick", "Tamsin", "Ulgham",
+          "Varley", "Wexcombe", "Yarrow", "Zennor", "Ashby", "Belford"]  # fmt: skip
+PASSAGE = re.compile(r'"""\n(.*?)\n"""', re.DOTALL)
+
+
+def policy(place: str, n: int) -> str:
+    """A document with one fact about place, long enough to be picked."""
+    return (
+        f"# {place} office\n\nThe {place} office opens at {n % 12 + 1}:15 on weekdays and "
+        f"its badge desk sits on floor {n % 9 + 2}. Visitors to {place} sign the register at "
+        "the front desk, wear the yellow lanyard at all times and are met by their host. "
+        "Parcels for staff are kept behind the front desk until the end of the day."
+    )
+
+
+class Teacher:
+    """A teacher we own: asks about the passage's first sentence and answers with it; about
+    files named `wrong-*` it answers with something the passage does not say."""
+
+    name, context_size, excerpt_tokens = "teacher", 4096, 0
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def count_tokens(self, text: str) -> int:
+        """One token per word."""
+        return len(text.split())
+
+    def stream(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float,
+        cancel: threading.Event,
+    ) -> Iterator[str]:  # fmt: skip
+        """One reply in the asked form."""
+        self.calls += 1
+        prompt = messages[-1]["content"]
+        passage = PASSAGE.search(prompt)
+        assert passage, prompt
+        first = "The " + passage.group(1).split("The ", 1)[1].split(". ")[0]  # past the title
+        place = first.split()[1]
+        answer = "The canteen serves soup at noon." if '"wrong-' in prompt else f"{first}."
+        yield f"Question: When does the {place} office open?\nAnswer: {answer}"
+
+
+def ingest(services: Services, settings: Settings, name: str, files: dict[str, str]) -> None:
+    """Create collection `name` and ingest the files into it in-process."""
+    intake = Intake(services, make_celery(settings))
+    with services.db.session() as session:
+        collection = Collection(name=name, embedder=services.embedder.id)
+        session.add(collection)
+        session.commit()
+        uploads = [Upload(f, io.BytesIO(text.encode())) for f, text in files.items()]
+        ids = [doc.id for doc in intake.accept(session, collection, uploads, OPS)]
+    for doc_id in ids:
+        assert services.pipeline().run(doc_id)["status"] == "ready"
+
+
+@pytest.fixture(scope="module")
+def company(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,  # noqa: F811
+) -> Iterator[tuple[Settings, Services]]:
+    """A deployment with collection `policies` (30 one-fact files, 3 of them `wrong-*`) and
+    collection `other`."""
+    tmp = tmp_path_factory.mktemp("tunedata")
+    with deployment(tmp, "data", redis_url) as (settings, services):
+        files = {f"{'wrong' if i % 10 == 9 else 'office'}-{p.lower()}.md": policy(p, i)
+                 for i, p in enumerate(PLACES)}  # fmt: skip
+        ingest(services, settings, "policies", files)
+        ingest(services, settings, "other", {"secret.md": policy("Obscura", 1)})
+        # the hash embedder's cosines run lower than MiniLM's
+        yield settings.model_copy(update={"min_similarity": 0.1}), services
+
+
+def test_examples_are_the_answerers_prompts_with_supported_answers(
+    company: tuple[Settings, Services], tmp_path: Path
+) -> None:
+    settings, services = company
+    answerer = make_answerer(settings, services, ScriptedLLM("unused"))
+    chunks = pick(collection_chunks(services, "policies"), 300)
+    assert len(chunks) == 30  # one per document, each long enough
+    teacher = Teacher()
+    examples, stats = synthesise(answerer, teacher, chunks, "policies", tmp_path / "j.jsonl")
+    assert (stats.tried, stats.kept) == (30, 27)
+    assert stats.rejected == {"the chunk does not support the answer": 3}
+    assert stats.per_second > 0
+    for e in examples:
+        system, user, reply = e.messages
+        assert system == {"role": "system", "content": SYSTEM_PROMPT}
+        assert user["content"].startswith("<passages>\n[1] (")
+        assert user["content"].endswith(f"</passages>\n\nQuestion: {e.question}")
+        n = int(re.findall(r"\[(\d)\]$", reply["content"])[0])  # cites a shown passage
+        block = user["content"].split(f"[{n}] (")[1]
+        assert block.startswith(e.document)  # the passage it came from, by its label
+        assert e.answer.removesuffix(f" [{n}]") in block
+        assert e.origin == "synthetic" and not e.document.startswith("wrong-")
+    # a second run of the same journal asks the teacher nothing and finds the same examples
+    again, _ = synthesise(answerer, teacher, chunks, "policies", tmp_path / "j.jsonl")
+    assert teacher.calls == 30 and again == examples
+    train, held = split(examples)
+    assert {e.document for e in held} == {e.document for e in examples if held_out(e.document)}
+    assert not {e.document for e in train} & {e.document for e in held}
+    assert held and len(train) >= MIN_EXAMPLES
+    require_enough(train, held, "policies")
+
+
+def test_too_few_examples_are_refused_with_the_count(
+    company: tuple[Settings, Services], tmp_path: Path
+) -> None:
+    settings, services = company
+    answerer = make_answerer(settings, services, ScriptedLLM("unused"))
+    chunks = pick(collection_chunks(services, "policies"), 8)
+    examples, _ = synthesise(answerer, Teacher(), chunks, "policies", tmp_path / "j.jsonl")
+    train, held = split(examples)
+    with pytest.raises(TooFewExamples, match=rf"gives {len(train)} usable training examples"):
+        require_enough(train, held, "policies")
+
+
+def test_rated_answers_join_only_from_their_own_collection(
+    company: tuple[Settings, Services],
+) -> None:
+    settings, services = company
+    answerer = make_answerer(settings, services, ScriptedLLM("unused"))
+    found = services.search().search("Marrick office opens", ["policies"], 1)[0]
+    other = services.search().search("Obscura office opens", ["other"], 1)[0]
+    answer = "The Marrick office opens at 5:15 on weekdays [1]."
+    with services.db.session() as session:
+        for passage, question in ((found, "When does the Marrick office open?"),
+                                  (other, "When does the Obscura office open?")):  # fmt: skip
+            trace = Trace(user_name="ann", surface="api", question=question,
+                          passages=[{**passage.model_dump(), "n": 1}], answer=answer)  # fmt: skip
+            session.add(trace)
+            session.flush()
+            session.add(Feedback(trace_id=trace.id, rating=1, user_name="ann"))
+        session.commit()
+        assert len(session.scalars(select(Feedback)).all()) == 2
+    examples = list(rated_examples(answerer, services, "policies"))
+    assert [e.question for e in examples] == ["When does the Marrick office open?"]
+    (example,) = examples
+    assert example.origin == "rated" and example.document == "office-marrick.md"
+    assert example.messages[-1]["content"].startswith("The Marrick office opens at 5:15")
