@@ -214,13 +214,14 @@ def load_llm(settings: Any) -> LLM:
     """The model the settings ask for: a remote server, or a catalog/GGUF model in-process."""
     import os
 
-    from core.models import ModelUnavailable, model_file, resolve
+    from core.models import ModelUnavailable, load_catalog, model_file, resolve
 
     if settings.llm_url:
         name = settings.llm_model or settings.model
         return RemoteLLM(settings.llm_url, name, settings.context_size)
     try:
-        spec = resolve(settings.model, settings.model_cache)
+        catalog = load_catalog(models_dir=settings.data_dir / "models")  # with tuned models
+        spec = resolve(settings.model, settings.model_cache, catalog)
         path = model_file(spec, settings.model_cache)
     except ModelUnavailable as exc:
         raise ModelError(str(exc)) from exc

@@ -137,7 +137,7 @@ def models_list() -> None:
     from core.models import describe, load_catalog
 
     settings = Settings()
-    for name, spec in load_catalog().items():
+    for name, spec in load_catalog(models_dir=settings.data_dir / "models").items():
         where = describe(spec, settings.model_cache)
         active = "*" if name == settings.model else " "
         print(f"{active} {name:22} {spec.description}\n    {where}")
@@ -146,11 +146,13 @@ def models_list() -> None:
 @models_cli.command("path")
 def models_path() -> None:
     """Print the GGUF file of GPTU_MODEL (assembled on first use), e.g. for llama_cpp.server."""
-    from core.models import ModelUnavailable, model_file, resolve
+    from core.models import ModelUnavailable, load_catalog, model_file, resolve
 
     settings = Settings()
+    catalog = load_catalog(models_dir=settings.data_dir / "models")
     try:
-        print(model_file(resolve(settings.model, settings.model_cache), settings.model_cache))
+        print(model_file(resolve(settings.model, settings.model_cache, catalog),
+                         settings.model_cache))  # fmt: skip
     except ModelUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise typer.Exit(1) from exc
@@ -199,6 +201,42 @@ def reindex(
         f"{collection}: {done.documents} documents, {done.chunks} chunks re-embedded "
         f"{done.before} → {done.after} in {done.seconds:.1f} s"
     )
+
+
+@cli.command()
+def tune(
+    collection: Annotated[
+        str | None, typer.Option("--collection", "-c", help="The collection to tune on.")
+    ] = None,
+    base: Annotated[str, typer.Option(help="The catalog model to tune.")] = "smollm2-135m",
+    steps: Annotated[int, typer.Option(help="Training steps; 0 = two passes over the data.")] = 0,
+    examples: Annotated[int, typer.Option(help="Chunks the teacher writes questions on.")] = 300,
+    teacher: Annotated[
+        str,
+        typer.Option(
+            help="Catalog model writing the questions; default GPTU_LLM_URL, else "
+            "the best installed."
+        ),
+    ] = "",
+    name: Annotated[str, typer.Option(help="Tuned model name; default COLLECTION-BASE.")] = "",
+    encoding: Annotated[str, typer.Option(help="Q8_0, Q4_0 or Q4_1.")] = "Q8_0",
+    threads: Annotated[int, typer.Option(help="Training threads; 0 = every core.")] = 0,
+    batch: Annotated[int, typer.Option(help="Examples per training step.")] = 4,
+    measure: Annotated[bool, typer.Option(help="Base vs tuned on held-out questions.")] = True,
+    resume: Annotated[str | None, typer.Option(help="Continue this run (its folder name).")] = None,
+) -> None:
+    """Tune a model on a collection: questions a teacher writes about its chunks (plus 👍-rated
+    answers) → LoRA in .venv-tune → GGUF in GPTU_DATA_DIR/models, measured and registered.
+    Talks to the database and Chroma directly (run it on the server)."""
+    from cli.tune import TuneRun, run_tune
+
+    if not collection and not resume:
+        raise typer.BadParameter("give --collection, or --resume RUN")
+    settings = Settings()
+    go_offline()
+    run = TuneRun(collection or "", base, name, teacher, examples, steps, batch=batch,
+                  encoding=encoding, threads=threads, measure=measure)  # fmt: skip
+    raise typer.Exit(run_tune(settings, None if resume else run, resume))
 
 
 @cli.command()

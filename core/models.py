@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
+import os
 import shutil
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 CATALOG = Path(__file__).resolve().parent.parent / "models" / "catalog.toml"
+TUNED = "tuned.json"  # the tuned models' entries, in GPTU_DATA_DIR/models beside their files
 
 
 class ModelUnavailable(Exception):
@@ -32,13 +36,37 @@ class ModelSpec:
     install: str = ""  # the make target that installs it, if any
     encode: str = ""  # re-encode the GGUF to this type on first use (Q4_0, Q8_0), if set
     context_tokens: int = 220  # passage tokens it answers best from (bench/eval.py, per model)
+    # a model `gptu tune` made: base, collections, examples, steps, eval scores
+    tuned: dict[str, Any] = field(default_factory=dict)
 
 
-def load_catalog(path: Path = CATALOG) -> dict[str, ModelSpec]:
-    """Every model of the catalog, by name."""
+def load_catalog(path: Path = CATALOG, models_dir: Path | None = None) -> dict[str, ModelSpec]:
+    """Every model of the catalog, by name; with models_dir, also the tuned models there."""
     with path.open("rb") as fh:
         raw = tomllib.load(fh)
+    catalog = {name: ModelSpec(name=name, **entry) for name, entry in raw.items()}
+    return {**catalog, **tuned_models(models_dir)} if models_dir else catalog
+
+
+def tuned_models(models_dir: Path) -> dict[str, ModelSpec]:
+    """The models `gptu tune` registered in models_dir, by name."""
+    path = models_dir / TUNED
+    if not path.is_file():
+        return {}
+    raw = json.loads(path.read_text(encoding="utf-8"))
     return {name: ModelSpec(name=name, **entry) for name, entry in raw.items()}
+
+
+def register_tuned(models_dir: Path, spec: ModelSpec) -> None:
+    """Add (or replace) a tuned model's entry; the file is replaced whole, never half written."""
+    path = models_dir / TUNED
+    raw = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    entry = asdict(spec)
+    del entry["name"]
+    raw[spec.name] = entry
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(raw, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(partial, path)
 
 
 def resolve(name: str, cache_dir: Path, catalog: dict[str, ModelSpec] | None = None) -> ModelSpec:
@@ -133,9 +161,11 @@ def quantize(source: Path, target: Path, encoding: str) -> None:
     if encoding not in ENCODINGS:
         raise ModelUnavailable(f"unknown encoding {encoding!r}; known: {', '.join(ENCODINGS)}")
     import ctypes
+    import logging
 
     import llama_cpp
 
+    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # not a line per tensor
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ENCODINGS[encoding]
     params.allow_requantize = True

@@ -1,0 +1,272 @@
+"""`gptu tune`: a collection becomes a tuned model, measured against its base and registered.
+
+A run lives in GPTU_DATA_DIR/tune/<run>: its settings (run.json), the teacher's journal
+(synth.jsonl), the examples (train.jsonl, heldout.jsonl), the trainer's folder (train/) and
+the scores. Each phase picks up what an earlier, interrupted run of the same folder left
+(`--resume RUN`). The model is registered only at the very end, once its file is complete,
+checked by sha256 and loaded: a run that breaks anywhere registers nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from cli.trainer import Event, package, train
+from cli.tunedata import (
+    Example,
+    Synthesis,
+    collection_chunks,
+    pick,
+    rated_examples,
+    require_enough,
+    split,
+    synthesise,
+    write_eval,
+    write_training,
+)
+from core.models import ModelSpec, load_catalog, model_file, register_tuned, resolve
+from core.settings import Settings
+from tune.config import RunConfig
+
+# Teachers by preference when GPTU_LLM_URL is not set: the catalog's best answerers first
+# (README "Models": answer_correct 0.66, 0.64, 0.38).
+TEACHERS = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m")
+
+
+@dataclass
+class TuneRun:
+    """What a run was asked to do (kept in run.json, so --resume does the same)."""
+
+    collection: str
+    base: str = "smollm2-135m"
+    name: str = ""  # the tuned model's catalog name; default <collection>-<base>
+    teacher: str = ""  # a catalog name; "" = GPTU_LLM_URL, else the best installed
+    examples: int = 300  # chunks the teacher is asked about, at most
+    steps: int = 0  # 0 = two passes over the training examples
+    batch: int = 4
+    lr: float = 5e-4
+    encoding: str = "Q8_0"  # Q4_1 (the base's) rounds most of the tuning away: README
+    threads: int = 0
+    measure: bool = True
+
+    @property
+    def model_name(self) -> str:
+        """The name GPTU_MODEL will use."""
+        return self.name or f"{self.collection}-{self.base}"
+
+
+def new_run(settings: Settings, run: TuneRun) -> Path:
+    """A fresh run folder with the run's settings."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = settings.data_dir / "tune" / f"{run.collection}-{run.base}-{stamp}"
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps(asdict(run), indent=2), encoding="utf-8")
+    return folder
+
+
+def open_run(settings: Settings, name: str) -> tuple[Path, TuneRun]:
+    """An earlier run's folder and settings, to continue it."""
+    folder = settings.data_dir / "tune" / name
+    path = folder / "run.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no tuning run {name!r} in {folder.parent}")
+    known = {f.name for f in fields(TuneRun)}
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return folder, TuneRun(**{k: v for k, v in saved.items() if k in known})
+
+
+def teacher_name(settings: Settings, wanted: str) -> str:
+    """The catalog model that writes the questions ("" when GPTU_LLM_URL is the teacher)."""
+    if wanted or settings.llm_url:
+        return wanted
+    catalog = load_catalog()
+    for name in TEACHERS:
+        try:
+            model_file(catalog[name], settings.model_cache)
+            return name
+        except Exception:  # not installed: the next one
+            continue
+    raise FileNotFoundError("no teacher model is installed; run `make install`")
+
+
+def prepare_data(
+    settings: Settings, run: TuneRun, folder: Path, bar: Progress
+) -> tuple[int, int, dict[str, Any]]:
+    """train.jsonl and heldout.jsonl of the run (made once); (train, held out, data report)."""
+    report_path = folder / "data.json"
+    if report_path.is_file() and (folder / "train.jsonl").is_file():
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        return report["train"], report["held_out"], report
+    from answer.llm import load_llm
+    from app.answering import make_answerer
+    from app.services import build_services
+
+    services = build_services(settings)
+    student_settings = settings.model_copy(
+        update={"model": run.base, "llm_url": "", "variants_file": None}
+    )
+    answerer = make_answerer(student_settings, services, load_llm(student_settings))
+    teacher = teacher_name(settings, run.teacher)
+    teacher_llm = load_llm(settings.model_copy(update={"model": teacher} if teacher else {}))
+    chunks = pick(collection_chunks(services, run.collection), run.examples)
+    task = bar.add_task("questions", total=len(chunks))
+
+    def progress(stats: Synthesis) -> None:
+        bar.update(task, completed=stats.tried, description=f"questions ({stats.kept} kept)")
+
+    examples, stats = synthesise(answerer, teacher_llm, chunks, run.collection,
+                                 folder / "synth.jsonl", progress)  # fmt: skip
+    examples += list(rated_examples(answerer, services, run.collection))
+    train_set, held = split(examples)
+    require_enough(train_set, held, run.collection)
+    write_training(folder / "train.jsonl", train_set)
+    write_eval(folder / "heldout.jsonl", held)
+    report = data_report(stats, examples, train_set, held, teacher or settings.llm_url, folder)
+    report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return len(train_set), len(held), report
+
+
+def data_report(
+    stats: Synthesis, examples: list[Example], train_set: list[Example], held: list[Example],
+    teacher: str, folder: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """What the data phase made, and how fast."""
+    digest = hashlib.sha256((folder / "train.jsonl").read_bytes()).hexdigest()
+    return {
+        "teacher": teacher, "chunks_tried": stats.tried, "synthetic": stats.kept,
+        "rated": sum(e.origin == "rated" for e in examples), "rejected": stats.rejected,
+        "examples_per_s": round(stats.per_second, 3), "seconds": round(stats.seconds, 1),
+        "train": len(train_set), "held_out": len(held),
+        "documents": len({e.document for e in examples}), "train_sha256": digest,
+    }  # fmt: skip
+
+
+def run_training(
+    settings: Settings, run: TuneRun, folder: Path, count: int, bar: Progress
+) -> RunConfig:
+    """LoRA in the tuning venv, resumed from its checkpoint; the trainer's config."""
+    base = model_file(resolve(run.base, settings.model_cache), settings.model_cache)
+    steps = run.steps or math.ceil(2 * count / run.batch)
+    config = RunConfig(
+        base_gguf=str(base), examples=str(folder / "train.jsonl"),
+        work_dir=str(folder / "train"), cache_dir=str(settings.model_cache / "tune"),
+        steps=steps, batch=run.batch, lr=run.lr, threads=run.threads, name=run.model_name,
+        save_every=max(1, min(25, steps // 4)),  # a checkpoint at least every quarter
+        meta={"base": run.base, "collection": run.collection, "examples": count},
+    )  # fmt: skip
+    task = bar.add_task("training", total=steps)
+
+    def follow(event: Event) -> None:
+        if event["event"] == "step":
+            bar.update(task, completed=event["step"],
+                       description=f"training (loss {event['loss']:.3f})")  # fmt: skip
+        elif event["event"] == "data" and event["start"]:
+            bar.update(task, completed=event["start"])
+            bar.console.print(f"resuming training at step {event['start']} of {steps}")
+
+    train(config, follow, nice=settings.worker_nice)
+    return config
+
+
+def sha256(path: Path) -> str:
+    """The file's sha256."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tuned_spec(settings: Settings, run: TuneRun, path: Path, data: dict[str, Any],
+               steps: int, scores: dict[str, Any]) -> ModelSpec:  # fmt: skip
+    """The catalog entry of the tuned model."""
+    base = resolve(run.base, settings.model_cache)
+    return ModelSpec(
+        name=run.model_name, path=str(path), sha256=sha256(path),
+        description=f"{run.base} tuned on {run.collection} ({data['train']} examples)",
+        chat_format=base.chat_format, context=base.context, context_tokens=base.context_tokens,
+        tuned={"base": run.base, "collections": [run.collection], "steps": steps,
+               "encoding": run.encoding, "data": data, "scores": scores,
+               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+    )  # fmt: skip
+
+
+def measure_both(settings: Settings, run: TuneRun, folder: Path, tuned: Path) -> dict[str, Any]:
+    """Base and tuned model on the held-out questions, one after the other."""
+    from answer.llm import LlamaCppLLM
+    from app.answering import make_answerer
+    from app.services import build_services
+    from cli.tunemeasure import measure, read_questions
+
+    questions = read_questions(folder / "heldout.jsonl")
+    services = build_services(settings)
+    spec = resolve(run.base, settings.model_cache)
+    threads = settings.llm_threads or os.cpu_count() or 1
+    scores = {}
+    for label, path in (("base", model_file(spec, settings.model_cache)), ("tuned", tuned)):
+        llm = LlamaCppLLM(str(path), label, min(settings.context_size, spec.context), threads,
+                          settings.n_gpu_layers, spec.context_tokens)  # fmt: skip
+        student = settings.model_copy(update={"variants_file": None})
+        scores[label] = measure(make_answerer(student, services, llm), questions, run.collection)
+    return scores
+
+
+def run_tune(settings: Settings, run: TuneRun | None, resume: str | None) -> int:
+    """The whole run with progress bars and a summary; the exit status."""
+    from cli.trainer import TuneFailed
+    from cli.tunedata import TooFewExamples
+    from core.errors import GptuError
+
+    folder = None
+    try:
+        folder, run = open_run(settings, resume) if resume else (None, run)
+        assert run is not None
+        folder = folder or new_run(settings, run)
+        print(f"tuning run {folder.name} (continue it with --resume {folder.name})", flush=True)
+        with progress_bars() as bar:
+            count, held, data = prepare_data(settings, run, folder, bar)
+            config = run_training(settings, run, folder, count, bar)
+        target = settings.data_dir / "models" / f"{folder.name}.{run.encoding}.gguf"
+        package(config.merged, target, run.encoding)
+        scores = measure_both(settings, run, folder, target) if run.measure and held else {}
+        spec = tuned_spec(settings, run, target, data, config.steps, scores)
+        register_tuned(settings.data_dir / "models", spec)
+    except (TooFewExamples, TuneFailed, GptuError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {getattr(exc, 'message', None) or exc}", flush=True)
+        return 1
+    except KeyboardInterrupt:
+        where = f"; continue with --resume {folder.name}" if folder else ""
+        print(f"interrupted{where}", flush=True)
+        return 130
+    config.merged.unlink(missing_ok=True)  # 540 MB for SmolLM2; the GGUF above is the model
+    summary(spec, data, scores)
+    return 0
+
+
+def progress_bars() -> Progress:
+    """Bars for the questions and the training steps."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn())  # fmt: skip
+
+
+def summary(spec: ModelSpec, data: dict[str, Any], scores: dict[str, Any]) -> None:
+    """What was made, and base against tuned on the held-out questions."""
+    print(f"\n{spec.name}: {spec.path} (sha256 {spec.sha256})")
+    print(f"data: {data['synthetic']} synthetic + {data['rated']} rated examples from "
+          f"{data['documents']} documents, {data['train']} to train, {data['held_out']} held "
+          f"out; {data['examples_per_s']} examples/s from {data['teacher']}")  # fmt: skip
+    if scores:
+        print(f"\nheld-out questions ({scores['base']['questions']}):  base  →  tuned")
+        for key in scores["base"]:
+            if key != "questions":
+                print(f"  {key:20} {scores['base'][key]}  →  {scores['tuned'][key]}")
+    print(f"\nuse it: GPTU_MODEL={spec.name}")

@@ -1,0 +1,124 @@
+"""`gptu tune` end to end: a collection (real SQLite, Chroma server, MiniLM, lexical index)
+→ a teacher behind GPTU_LLM_URL (an OpenAI-style server we own) → LoRA in .venv-tune →
+Q8_0 GGUF → measured → registered. Killed mid-training, the run registers nothing and
+`--resume` finishes it. About 2 minutes on 2 busy cores: marked slow."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import pytest
+from llama_cpp import Llama
+
+from app.services import build_services
+from cli.localstack import GPTU, ROOT, wait_until
+from core.models import TUNED, model_file, resolve, tuned_models
+from core.settings import Settings
+from tests.isolated.test_operate import redis_url, serving  # noqa: F401 (a fixture)
+from tests.isolated.test_tune import load, reply_logprob
+from tests.isolated.test_tunedata import PLACES, Teacher, ingest, policy
+from tests.servers import Recorder
+
+MODELS = Path.home() / ".cache" / "gptu" / "models"
+
+
+class TeacherHandler(BaseHTTPRequestHandler):
+    """POST /chat/completions (stream): the Teacher's reply as one SSE chunk."""
+
+    teacher = Teacher()
+
+    def log_message(self, *args: Any) -> None:
+        """Quiet."""
+
+    def do_POST(self) -> None:
+        """Answer in the OpenAI streaming format."""
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+        text = "".join(self.teacher.stream(body["messages"], 160, 0.2, threading.Event()))
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.end_headers()
+        chunk = {"choices": [{"index": 0, "delta": {"content": text}}]}
+        self.wfile.write(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode())
+
+
+@pytest.fixture(scope="module")
+def deployment_env(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,  # noqa: F811
+) -> Iterator[dict[str, str]]:
+    """GPTU_* settings of a data folder whose collection `policies` holds 30 one-fact files
+    (embedded with MiniLM, as the product does), and a teacher server."""
+    tmp = tmp_path_factory.mktemp("tune")
+    teacher = Recorder(TeacherHandler)
+    with serving(tmp / "chroma", "chroma") as served:
+        settings = Settings(data_dir=tmp / "data", redis_url=redis_url,
+                            chroma_port=int(served["GPTU_CHROMA_PORT"]))  # fmt: skip
+        services = build_services(settings)
+        files = {f"{'wrong' if i % 10 == 9 else 'office'}-{p.lower()}.md": policy(p, i)
+                 for i, p in enumerate(PLACES)}  # fmt: skip
+        ingest(services, settings, "policies", files)
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("GPTU_")}
+        yield {**clean, "GPTU_DATA_DIR": str(settings.data_dir), "GPTU_REDIS_URL": redis_url,
+               "GPTU_CHROMA_PORT": served["GPTU_CHROMA_PORT"], "GPTU_LLM_URL": teacher.url,
+               "GPTU_MODEL_CACHE": str(MODELS), "GPTU_LLM_THREADS": "1"}  # fmt: skip
+    teacher.stop()
+
+
+def tune(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """`gptu tune …` in its own process group (so a test can kill it with its trainer)."""
+    return subprocess.Popen([*GPTU, "tune", *args], env=env, cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_killed_tune_registers_nothing_and_resumes_to_a_measured_model(
+    deployment_env: dict[str, str],
+) -> None:
+    data = Path(deployment_env["GPTU_DATA_DIR"])
+    first = tune(deployment_env, "--collection", "policies", "--steps", "4", "--batch", "2",
+                 "--threads", "1", "--name", "policies-tiny")  # fmt: skip
+    checkpoint = lambda: next(data.glob("tune/*/train/checkpoint.pt"), None)  # noqa: E731
+    wait_until(lambda: checkpoint() is not None or first.poll() is not None, 300, "a step")
+    os.killpg(first.pid, signal.SIGKILL)  # gptu and its trainer, mid-run
+    first.wait()
+    assert not (data / "models" / TUNED).exists()  # a broken run registers nothing
+    (run,) = [p.name for p in (data / "tune").iterdir()]
+    data_report = json.loads((data / "tune" / run / "data.json").read_text())
+    assert data_report["synthetic"] == 27 and data_report["examples_per_s"] > 0
+
+    started = time.monotonic()
+    done = tune(deployment_env, "--resume", run)
+    out, _ = done.communicate(timeout=600)
+    assert done.returncode == 0, out
+    assert "resuming training at step" in out
+    assert "answer_correct" in out and "GPTU_MODEL=policies-tiny" in out
+    spec = tuned_models(data / "models")["policies-tiny"]
+    assert spec.tuned["collections"] == ["policies"] and spec.tuned["steps"] == 4
+    assert set(spec.tuned["scores"]) == {"base", "tuned"}
+    assert spec.tuned["scores"]["tuned"]["questions"] == data_report["held_out"]
+    assert spec.path and Path(spec.path).is_file()
+    assert not (data / "tune" / run / "train" / "merged.f32.gguf").exists()
+    print(f"resumed run: {time.monotonic() - started:.0f} s")
+
+    # the model gptu serves for GPTU_MODEL=policies-tiny, moved towards its training answers
+    served = subprocess.run([*GPTU, "models", "path"], env={**deployment_env,
+                            "GPTU_MODEL": "policies-tiny"}, cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.strip()  # fmt: skip
+    assert served == spec.path
+    lines = (data / "tune" / run / "train.jsonl").read_text().splitlines()
+    examples = [json.loads(line)["messages"] for line in lines]
+    tuned: Llama = load(Path(spec.path))
+    original = load(model_file(resolve("smollm2-135m", MODELS), MODELS))
+    gains = [reply_logprob(tuned, m[:-1], m[-1]["content"])
+             - reply_logprob(original, m[:-1], m[-1]["content"]) for m in examples[:4]]  # fmt: skip
+    assert sum(gains) / len(gains) > 0.1, gains
