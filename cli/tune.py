@@ -37,9 +37,10 @@ from core.models import ModelSpec, load_catalog, model_file, register_tuned, res
 from core.settings import Settings
 from tune.config import RunConfig
 
-# Teachers by preference when GPTU_LLM_URL is not set: the catalog's best answerers first
-# (README "Models": answer_correct 0.66, 0.64, 0.38).
-TEACHERS = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m")
+# Teachers by preference when GPTU_LLM_URL is not set. Qwen2.5-Coder-0.5B before 1.5B: on the
+# company set (2 cores) it keeps 0.34 examples/s against 0.11, and 1.5B (opt-in, better
+# questions) would take a default tune past 45 minutes; `--teacher` picks any catalog model.
+TEACHERS = ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "smollm2-135m")
 
 
 @dataclass
@@ -54,14 +55,21 @@ class TuneRun:
     steps: int = 0  # 0 = two passes over the training examples
     batch: int = 4
     lr: float = 5e-4
-    encoding: str = "Q8_0"  # Q4_1 (the base's) rounds most of the tuning away: README
-    threads: int = 0
+    encoding: str = "Q4_0"  # README "Tuning": Q4_1 (the base's) rounds the tuning away
+    threads: int = 0  # 0 = every core but one (see side_threads)
     measure: bool = True
 
     @property
     def model_name(self) -> str:
         """The name GPTU_MODEL will use."""
         return self.name or f"{self.collection}-{self.base}"
+
+
+def side_threads(settings: Settings, threads: int = 0) -> int:
+    """Threads for the teacher, the trainer and the measuring: every core but one, which the
+    running API keeps for questions (and two threads that wait on each other on two busy
+    cores ran training steps 4x slower than one; README "Tuning")."""
+    return threads or settings.llm_threads or max(1, (os.cpu_count() or 1) - 1)
 
 
 def new_run(settings: Settings, run: TuneRun) -> Path:
@@ -116,7 +124,10 @@ def prepare_data(
     )
     answerer = make_answerer(student_settings, services, load_llm(student_settings))
     teacher = teacher_name(settings, run.teacher)
-    teacher_llm = load_llm(settings.model_copy(update={"model": teacher} if teacher else {}))
+    picked = {"model": teacher} if teacher else {}
+    teacher_llm = load_llm(
+        settings.model_copy(update={**picked, "llm_threads": side_threads(settings)})
+    )
     chunks = pick(collection_chunks(services, run.collection), run.examples)
     task = bar.add_task("questions", total=len(chunks))
 
@@ -159,7 +170,8 @@ def run_training(
     config = RunConfig(
         base_gguf=str(base), examples=str(folder / "train.jsonl"),
         work_dir=str(folder / "train"), cache_dir=str(settings.model_cache / "tune"),
-        steps=steps, batch=run.batch, lr=run.lr, threads=run.threads, name=run.model_name,
+        steps=steps, batch=run.batch, lr=run.lr, threads=side_threads(settings, run.threads),
+        name=run.model_name,
         save_every=max(1, min(25, steps // 4)),  # a checkpoint at least every quarter
         meta={"base": run.base, "collection": run.collection, "examples": count},
     )  # fmt: skip
@@ -210,7 +222,7 @@ def measure_both(settings: Settings, run: TuneRun, folder: Path, tuned: Path) ->
     questions = read_questions(folder / "heldout.jsonl")
     services = build_services(settings)
     spec = resolve(run.base, settings.model_cache)
-    threads = settings.llm_threads or os.cpu_count() or 1
+    threads = side_threads(settings)
     scores = {}
     for label, path in (("base", model_file(spec, settings.model_cache)), ("tuned", tuned)):
         llm = LlamaCppLLM(str(path), label, min(settings.context_size, spec.context), threads,

@@ -39,9 +39,12 @@ TEACHER_ASK = (
     'Passage from "{filename}":\n"""\n{text}\n"""\n\n'
     "Write one question that a member of staff could ask and that this passage answers, and "
     "its answer in one short sentence that uses the passage's own words and numbers. Reply "
-    "with exactly two lines:\nQuestion: ...\nAnswer: ..."
+    "with exactly two lines:\nQ: <the question>\nA: <the answer>"
 )
-QA = re.compile(r"question:\s*(?P<q>.+?)\s*\n+\s*answer:\s*(?P<a>.+)", re.IGNORECASE | re.DOTALL)
+TEACHER_ANSWER = "Now answer that question in one short sentence, in the passage's own words."
+# not "Question:": the answerer's stop strings (answer.llm.STOP) end generation there
+QA = re.compile(r"Q:\s*(?P<q>.+?)\s*\n+\s*A:\s*(?P<a>.+)", re.DOTALL)
+ASKED = re.compile(r"^\s*(?:Q:\s*)?(?P<q>[^\n]{10,}\?)\s*$")  # a reply that is only a question
 BLOCK = re.compile(r"^\[(\d{1,2})\] \(", re.MULTILINE)
 
 
@@ -114,16 +117,26 @@ def pick(chunks: list[Passage], limit: int) -> list[Passage]:
 
 
 def ask_teacher(teacher: LLM, chunk: Passage) -> tuple[str, str] | None:
-    """The teacher's (question, answer) about a chunk; None when it did not reply in form."""
+    """The teacher's (question, answer) about a chunk; None when it did not reply in form.
+
+    Small teachers often reply with the question alone: they are then asked for its answer
+    in a second turn (which reuses the first turn's evaluated prompt in llama.cpp).
+    """
     ask = TEACHER_ASK.format(filename=chunk.filename, text=chunk.text.strip())
     messages = [{"role": "system", "content": TEACHER_SYSTEM}, {"role": "user", "content": ask}]
     reply = "".join(teacher.stream(messages, 160, 0.2, threading.Event()))
     match = QA.search(reply)
-    if not match:
+    if match:
+        question, answer = match.group("q"), match.group("a").strip().splitlines()[0]
+    elif asked := ASKED.match(reply):
+        question = asked.group("q")
+        follow = [*messages, {"role": "assistant", "content": reply.strip()},
+                  {"role": "user", "content": TEACHER_ANSWER}]  # fmt: skip
+        answer = "".join(teacher.stream(follow, 80, 0.2, threading.Event())).strip()
+        answer = re.sub(r"^A:\s*", "", answer.splitlines()[0]) if answer else ""
+    else:
         return None
-    question = " ".join(match.group("q").split())
-    answer = " ".join(match.group("a").strip().splitlines()[0].split())
-    return question, answer
+    return " ".join(question.split()), " ".join(answer.split())
 
 
 def cited(answer: str, prompt: str) -> int | None:

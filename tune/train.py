@@ -1,9 +1,10 @@
 """LoRA on a GGUF base, resumable, then merged and written as an F32 GGUF.
 
 `.venv-tune/bin/python -m tune.train --config run.json` prints one JSON line per event on
-stdout (`loaded`, `step`, `saved`, `written`) for the caller's progress bar; everything else
-goes to stderr. A run that stops (Ctrl-C, SIGKILL) continues from its last checkpoint when
-started again with the same config.
+stdout (`loaded`, `data`, `step`, `written`, `failed`) for the caller's progress bar, and
+appends it to events.jsonl in the work folder (`tail -f` it); everything else goes to stderr.
+A run that stops (Ctrl-C, SIGKILL) continues from its last checkpoint when started again with
+the same config.
 """
 
 from __future__ import annotations
@@ -21,11 +22,16 @@ from typing import Any
 from tune.config import RunConfig
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+EVENTS: list[Path] = []  # the run's events.jsonl, once its folder is known
 
 
 def emit(event: str, **fields: Any) -> None:
-    """One progress line for the caller."""
-    print(json.dumps({"event": event, **fields}), flush=True)
+    """One progress line for the caller (and the run's events.jsonl)."""
+    line = json.dumps({"event": event, "at": round(time.time(), 2), **fields})
+    print(line, flush=True)
+    for path in EVENTS:
+        with path.open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
 
 
 def schedule(step: int, steps: int, warmup: float) -> float:
@@ -166,6 +172,7 @@ def run(config: RunConfig) -> None:
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
     Path(config.work_dir).mkdir(parents=True, exist_ok=True)
+    EVENTS[:] = [Path(config.work_dir) / "events.jsonl"]
     began = time.perf_counter()
     cache = Path(config.cache_dir) if config.cache_dir else None
     model, tokenizer, cached = load_base(Path(config.base_gguf), cache)

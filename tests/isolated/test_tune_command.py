@@ -1,6 +1,6 @@
 """`gptu tune` end to end: a collection (real SQLite, Chroma server, MiniLM, lexical index)
 → a teacher behind GPTU_LLM_URL (an OpenAI-style server we own) → LoRA in .venv-tune →
-Q8_0 GGUF → measured → registered. Killed mid-training, the run registers nothing and
+Q4_0 GGUF → measured → registered. Killed mid-training, the run registers nothing and
 `--resume` finishes it. About 2 minutes on 2 busy cores: marked slow."""
 
 from __future__ import annotations

@@ -55,7 +55,8 @@ def policy(place: str, n: int) -> str:
 
 class Teacher:
     """A teacher we own: asks about the passage's first sentence and answers with it; about
-    files named `wrong-*` it answers with something the passage does not say."""
+    files named `wrong-*` it answers with something the passage does not say; about every
+    third place it first replies with the question alone, as small models do."""
 
     name, context_size, excerpt_tokens = "teacher", 4096, 0
 
@@ -70,15 +71,21 @@ class Teacher:
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float,
         cancel: threading.Event,
     ) -> Iterator[str]:  # fmt: skip
-        """One reply in the asked form."""
+        """One reply in the asked form (or the question, then its answer when asked)."""
         self.calls += 1
-        prompt = messages[-1]["content"]
+        prompt = messages[1]["content"]
         passage = PASSAGE.search(prompt)
         assert passage, prompt
         first = "The " + passage.group(1).split("The ", 1)[1].split(". ")[0]  # past the title
         place = first.split()[1]
         answer = "The canteen serves soup at noon." if '"wrong-' in prompt else f"{first}."
-        yield f"Question: When does the {place} office open?\nAnswer: {answer}"
+        question = f"When does the {place} office open?"
+        if PLACES.index(place) % 3:
+            yield f"Q: {question}\nA: {answer}"
+        elif len(messages) == 2:
+            yield question
+        else:
+            yield f"A: {answer}"
 
 
 def ingest(services: Services, settings: Settings, name: str, files: dict[str, str]) -> None:
@@ -135,7 +142,7 @@ def test_examples_are_the_answerers_prompts_with_supported_answers(
         assert e.origin == "synthetic" and not e.document.startswith("wrong-")
     # a second run of the same journal asks the teacher nothing and finds the same examples
     again, _ = synthesise(answerer, teacher, chunks, "policies", tmp_path / "j.jsonl")
-    assert teacher.calls == 30 and again == examples
+    assert teacher.calls == 30 + 10 and again == examples  # every third place asked twice
     train, held = split(examples)
     assert {e.document for e in held} == {e.document for e in examples if held_out(e.document)}
     assert not {e.document for e in train} & {e.document for e in held}
