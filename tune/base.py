@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -82,13 +83,14 @@ def checked(model: Any, tokenizer: Any, source: Path) -> tuple[Any, Any]:
 
 
 def keep(model: Any, tokenizer: Any, gguf: Path, folder: Path) -> None:
-    """Save the pair as a plain Hugging Face folder, complete or not at all.
+    """Save the pair as a plain Hugging Face folder, complete or not at all; when another run
+    made it meanwhile, theirs stays (the same values: it is named after the GGUF's sha256).
 
     Written by hand: transformers refuses to save a model it loaded from a GGUF.
     """
     from safetensors.torch import save_model
 
-    partial = folder.with_name(folder.name + ".partial")
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     config = model.config.to_dict()
@@ -97,5 +99,7 @@ def keep(model: Any, tokenizer: Any, gguf: Path, folder: Path) -> None:
     save_model(model, str(partial / "model.safetensors"))  # tied weights stored once
     tokenizer.save_pretrained(partial)
     (partial / "source.json").write_text(json.dumps({"gguf": str(gguf)}), encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
+    try:
+        partial.rename(folder)
+    except OSError:  # a complete copy is already there
+        shutil.rmtree(partial, ignore_errors=True)

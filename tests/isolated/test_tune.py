@@ -1,8 +1,8 @@
 """GPT-U's model round trip: packaged GGUF → transformers → LoRA → merged GGUF → llama.cpp.
 
 The trainer runs in the tuning venv (`make tune-env`), as `gptu tune` runs it. The base's
-Hugging Face copy is cached across runs in ~/.cache/gptu/tune (the first conversion takes
-about 30 s on 2 cores, later loads about 6 s).
+Hugging Face copy is cached across runs where `gptu tune` keeps it, GPTU_MODEL_CACHE/tune (the
+first conversion takes 30-50 s on 2 cores, later loads about 6 s).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from cli.trainer import TuneFailed, package, train, tune_python
 from core.models import model_file, resolve
 from tune.config import RunConfig
 
-CACHE = Path.home() / ".cache" / "gptu" / "tune"
+MODELS = Path.home() / ".cache" / "gptu" / "models"  # GPTU_MODEL_CACHE's default
+CACHE = MODELS / "tune"
 # made-up facts the base cannot know: what a tune teaches shows in how likely its answers become
 FACTS = [
     ("zorblax-handbook.md", "The Zorblax office door is painted teal.",
@@ -41,7 +42,7 @@ FACTS = [
 @pytest.fixture(scope="module")
 def base() -> Path:
     """The packaged SmolLM2-135M GGUF (Q4_1)."""
-    return model_file(resolve("smollm2-135m", CACHE), CACHE)
+    return model_file(resolve("smollm2-135m", MODELS), MODELS)
 
 
 def example(filename: str, text: str, question: str, answer: str) -> dict[str, Any]:

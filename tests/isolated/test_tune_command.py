@@ -24,11 +24,9 @@ from cli.localstack import GPTU, ROOT, wait_until
 from core.models import TUNED, model_file, resolve, tuned_models
 from core.settings import Settings
 from tests.isolated.test_operate import redis_url, serving  # noqa: F401 (a fixture)
-from tests.isolated.test_tune import load, reply_logprob
+from tests.isolated.test_tune import MODELS, load, reply_logprob
 from tests.isolated.test_tunedata import PLACES, Teacher, ingest, policy
 from tests.servers import Recorder
-
-MODELS = Path.home() / ".cache" / "gptu" / "models"
 
 
 class TeacherHandler(BaseHTTPRequestHandler):
