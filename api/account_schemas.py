@@ -37,6 +37,7 @@ class UserOut(BaseModel):
     slack_id: str | None
     default_collection: str | None
     created_at: datetime
+    keys: int = Field(description="How many of the user's API keys work now.")
 
 
 class MeOut(BaseModel):

@@ -134,6 +134,10 @@ def create_app(
     async def upload_page() -> FileResponse:
         return FileResponse(WEB / "upload.html")
 
+    @app.get("/admin", include_in_schema=False)
+    async def admin_page() -> FileResponse:
+        return FileResponse(WEB / "admin.html")
+
     return app
 
 
