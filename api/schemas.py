@@ -44,7 +44,7 @@ class AccessOut(BaseModel):
 
 
 class CollectionOut(BaseModel):
-    """A collection; counts and grants only for those who may read it."""
+    """A collection; counts only for those who may read it, grants also for its owner."""
 
     name: str
     embedder: str

@@ -175,7 +175,7 @@ def issue_key(
     row = ApiKey(user_id=user.id, digest=digest(key), prefix=key[:12], expires_at=expires)
     session.add(row)
     session.flush()
-    audit(session, actor, "key.create", user.name, key_id=row.id)
+    audit(session, actor, "key.create", user.name, key_id=row.id, prefix=row.prefix)
     return row.id, key
 
 
@@ -187,7 +187,8 @@ def revoke_key(session: Session, actor: str, key_id: str) -> ApiKey:
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         owner = session.get(User, row.user_id)
-        audit(session, actor, "key.revoke", key_id, user=owner.name if owner else None)
+        owner_name = owner.name if owner else None
+        audit(session, actor, "key.revoke", key_id, user=owner_name, prefix=row.prefix)
     return row
 
 
