@@ -48,7 +48,8 @@ function collectionRow(c) {
     e.preventDefault();
     const kind = /** @type {"readers" | "writers"} */ (role.value);
     const name = grant.value.trim();
-    if (name) changeGrants(c, kind, [...c[kind], name], `${c.name}: ${name} added to the ${kind}.`);
+    if (c[kind].includes(name)) say(`${name} is already one of the ${kind} of ${c.name}.`);
+    else if (name) changeGrants(c, kind, [...c[kind], name], `${c.name}: ${name} added to the ${kind}.`);
   };
   const tr = el("tr", {}, el("td", {}, el("strong", {}, c.name), el("br"), about),
     el("td", {}, grantList(c, "readers")), el("td", {}, grantList(c, "writers")), el("td", {}, share));
@@ -151,7 +152,7 @@ function showUser(name) {
   hideKey();
   $("user-detail").hidden = false;
   loadKeys();
-  $("user-detail").scrollIntoView({ block: "nearest" });
+  $("detail-title").focus();  // keyboard and screen reader users land on what opened
 }
 
 async function saveUser(/** @type {SubmitEvent} */ e) {
