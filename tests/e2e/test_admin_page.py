@@ -55,6 +55,8 @@ def test_admin_adds_a_user_with_a_key_shares_a_collection_and_sees_the_audit(
     text = f"# Leave\n\nThe leave form code is {tag.upper()}-LEAVE.\n".encode()
     [item] = upload(api, handbook, [("leave.md", text)])  # ingested while the page is used
     page = open_admin(browser, stack, stack.env["GPTU_ADMIN_TOKEN"])
+    refused: list[str] = []  # the page keeps to the CSP: no inline script or style
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
     for group in (team, other):
         page.get_by_label("New group").fill(group)
         page.get_by_role("button", name="Create group").click()
@@ -104,6 +106,7 @@ def test_admin_adds_a_user_with_a_key_shares_a_collection_and_sees_the_audit(
                            ("key.revoke", "")):  # fmt: skip
         entry = audit.locator("tr", has_text=action).filter(has_text=target or user).first
         expect(entry.locator("td").nth(1)).to_have_text("admin")  # who did it
+    assert refused == []
     page.close()
 
 
