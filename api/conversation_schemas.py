@@ -37,7 +37,7 @@ class TurnOut(BaseModel):
     id: int
     question: str
     answer: str | None = Field(
-        description="None when withheld: a source is a document you may no longer read."
+        description="null when withheld: a source is a document you may no longer read."
     )
     withheld: bool = Field(
         description="Sources you may no longer read (access revoked, document deleted) were "

@@ -204,5 +204,5 @@ class ChatOut(BaseModel):
     sources: list[Source]
     trace_id: str | None
     conversation_id: str | None = Field(
-        None, description="The saved conversation the turn was added to (None: not saved)."
+        None, description="The saved conversation the turn was added to (null: not saved)."
     )
