@@ -86,20 +86,26 @@ def listed(
     session: Session, caller: Caller, limit: int, offset: int
 ) -> list[tuple[Conversation, int]]:
     """The caller's conversations, most recently continued first, with their turn counts."""
-    counts = (
-        select(ConversationTurn.conversation_id, func.count().label("turns"))
-        .group_by(ConversationTurn.conversation_id)
-        .subquery()
+    turns = (
+        select(func.count())
+        .where(ConversationTurn.conversation_id == Conversation.id)
+        .correlate(Conversation)
+        .scalar_subquery()
     )
     query = (
-        select(Conversation, func.coalesce(counts.c.turns, 0))
-        .outerjoin(counts, counts.c.conversation_id == Conversation.id)
+        select(Conversation, turns)
         .where(Conversation.user_id == caller.user_id)
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
         .limit(limit)
         .offset(offset)
     )
     return [(c, int(n)) for c, n in session.execute(query).tuples()]
+
+
+def questions(session: Session, conversation: Conversation) -> int:
+    """How many turns a conversation holds."""
+    query = select(func.count()).where(ConversationTurn.conversation_id == conversation.id)
+    return session.scalar(query) or 0
 
 
 def turns_of(session: Session, conversation: Conversation) -> list[ConversationTurn]:

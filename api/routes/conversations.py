@@ -52,7 +52,7 @@ def rename_conversation(
 ) -> ConversationOut:
     """Rename one of your conversations."""
     renamed = conversations.rename(session, caller, conversation_id, body.title)
-    return ConversationOut.of(renamed, len(conversations.turns_of(session, renamed)))
+    return ConversationOut.of(renamed, conversations.questions(session, renamed))
 
 
 @router.delete("/{conversation_id}")

@@ -153,6 +153,7 @@ def test_rename_and_delete_with_validation_in_the_envelope(scripted: Scripted) -
         path = f"/v1/conversations/{conversation_id}"
         renamed = api.patch(path, json={"title": "  Office\n hours  "})
         assert renamed.status_code == 200 and renamed.json()["title"] == "Office hours"
+        assert renamed.json()["questions"] == 1
         assert api.get("/v1/conversations").json()[0]["title"] == "Office hours"
         for bad in ({"title": ""}, {"title": " \n "}, {"title": "x" * (MAX_TITLE + 1)}, {}):
             assert_envelope(api.patch(path, json=bad), 422, "invalid_request")
