@@ -68,6 +68,11 @@ def test_a_conversation_is_kept_reopened_continued_renamed_and_deleted(
     expect(reopened.locator(".sources li").first).to_contain_text("canteen.md")
     expect(reopened.locator(".quote mark")).to_contain_text("11:30 to 14:00")
     expect(reopened.get_by_role("button", name="Good answer")).to_be_visible()
+    reopened.locator(".quote a.cite").first.click()  # its sources open as they did
+    view = page.locator("#source-view")
+    expect(view.locator("mark")).to_contain_text("11:30 to 14:00")
+    view.get_by_role("button", name="Close").click()
+    expect(view).not_to_be_visible()
 
     ask(page, "And on which days?")  # continues it: one conversation, two questions
     expect(page.locator(".turn.assistant")).to_have_count(2)
