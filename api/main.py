@@ -23,6 +23,7 @@ from api.routes import (
     admin,
     chat,
     collections,
+    conversations,
     documents,
     feedback,
     health,
@@ -121,6 +122,7 @@ def create_app(
         openai,
         feedback,
         traces,
+        conversations,
         slack,
     ):
         app.include_router(module.router, responses=ERROR_RESPONSES)
