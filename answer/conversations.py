@@ -19,8 +19,9 @@ from answer.llm import Message
 from answer.quote import Quote
 from answer.rag import NOT_FOUND, Source, citations
 from answer.tracing import Draft
+from core.access import readable_documents
 from core.accounts import Caller, readable
-from core.db import Collection, Document, User, utcnow
+from core.db import User, utcnow
 from core.errors import Conflict, NotFound
 from core.records import Conversation, ConversationTurn
 
@@ -117,10 +118,7 @@ def turns_of(session: Session, conversation: Conversation) -> list[ConversationT
 def shown(session: Session, caller: Caller, turns: list[ConversationTurn]) -> list[Shown]:
     """The turns as the caller may see them now (sources checked again, see the module)."""
     ids = {s["document_id"] for t in turns for s in t.sources}
-    rows = session.execute(
-        select(Document.id, Collection).join(Collection).where(Document.id.in_(ids))
-    ).tuples()
-    readable_ids = {doc_id for doc_id, collection in rows if caller.can_read(collection)}
+    readable_ids = readable_documents(session, caller, ids)
     names = {c.name for c in readable(session, caller)}
     return [show(turn, readable_ids, names) for turn in turns]
 

@@ -118,6 +118,10 @@ class TraceOut(BaseModel):
     surface: str
     question: str
     search_query: str
+    withheld: bool = Field(
+        False,
+        description="Passages you may no longer read were left out, and so was the answer.",
+    )
     collections: list[str]
     passages: list[dict[str, object]]
     prompt_tokens: int

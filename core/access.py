@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.accounts import Caller, readable
-from core.db import Collection
+from core.db import Collection, Document
 from core.errors import NotFound, PermissionDenied
 
 
@@ -46,3 +46,11 @@ def managed_collection(session: Session, caller: Caller, name: str) -> Collectio
     if not caller.can_manage(collection):
         raise PermissionDenied(f"only the owner of {name!r} or an admin may change or delete it")
     return collection
+
+
+def readable_documents(session: Session, caller: Caller, document_ids: set[str]) -> set[str]:
+    """Those of these documents that still exist in a collection the caller may read now."""
+    rows = session.execute(
+        select(Document.id, Collection).join(Collection).where(Document.id.in_(document_ids))
+    ).tuples()
+    return {doc_id for doc_id, collection in rows if caller.can_read(collection)}

@@ -215,6 +215,9 @@ def test_sources_no_longer_readable_are_withheld_with_their_answer(scripted: Scr
         assert turn["withheld"] and turn["answer"] is None
         assert turn["sources"] == turn["quote"] == turn["citations"] == turn["collections"] == []
         assert "4471" not in reopened.text and "Quindle" in reopened.text  # the question stays
+        trace = api.get(f"/v1/traces/{asked['trace_id']}")  # nor does the answer's trace show it
+        assert trace.json()["withheld"] and "4471" not in trace.text, trace.text
+        assert "4471" not in api.get("/v1/traces", params={"limit": 50}).text
         script(scripted)
         follow = chat(api, QUESTION, hana.collection, conversation_id=asked["conversation_id"])
         assert follow.status_code == 200, follow.text
