@@ -68,7 +68,7 @@ test-postgres: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy core ingest answer app worker slackbot api cli
+	$(BIN)/mypy core ingest answer app worker slackbot api cli gptu_client
 	$(BIN)/lint-imports --no-logo
 
 format: install

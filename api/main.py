@@ -27,6 +27,7 @@ from api.routes import (
     documents,
     feedback,
     health,
+    mcp_http,
     openai,
     search,
     slack,
@@ -74,6 +75,7 @@ def create_app(
         )
         app.state.ping_redis = lambda: ping_redis(settings.redis_url)
         app.state.tracer = Tracer(services.db, metrics)
+        app.state.mcp = mcp_http.tool_server(app)  # its tools call this app in process
         metrics.watch(
             services.db,
             lambda: answerer.gate.waiting,
@@ -94,7 +96,8 @@ def create_app(
         for sweeper in sweepers:
             sweeper.start()
         try:
-            yield
+            async with app.state.mcp.session_manager.run():
+                yield
         finally:
             for sweeper in sweepers:
                 sweeper.stop()
@@ -124,6 +127,7 @@ def create_app(
         traces,
         conversations,
         slack,
+        mcp_http,
     ):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
