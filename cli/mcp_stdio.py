@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from core.logs import setup_logging
+from core.offline import quiet_libraries
 from core.settings import Settings
 
 
@@ -14,6 +15,7 @@ def run_stdio(settings: Settings, url: str, key: str) -> int:
         print("error: gptu mcp needs an API key: set GPTU_API_KEY or pass --key", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_format)  # stderr: stdout is the protocol's
+    quiet_libraries()
     from gptu_client.client import AsyncGptu
     from gptu_client.mcp import build_server
 
