@@ -143,7 +143,7 @@ class Settings(BaseSettings):
     admin_token: str = Field(
         "", description="API key of the admin made on first start; empty = generate, print once."
     )
-    api_key: str = Field("", description="API key the CLI (gptu ingest, gptu ask) sends.")
+    api_key: str = Field("", description="API key the CLI (gptu ingest, gptu ask, gptu mcp) sends.")
     slack_bot_token: str = Field("", description="Slack bot token (xoxb-…); empty = no Slack.")
     slack_signing_secret: str = Field("", description="Slack signing secret (HTTP mode).")
     slack_app_token: str = Field("", description="Slack app-level token (xapp-…, Socket Mode).")

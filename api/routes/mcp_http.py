@@ -40,6 +40,7 @@ class Handover(Response):
 
 @router.post(
     "/mcp",
+    summary="MCP tools (streamable HTTP)",
     response_class=Response,
     responses={200: {"description": "A JSON-RPC response (MCP).", "content": JSON_RPC}},
     openapi_extra={"requestBody": {"required": True, "content": JSON_RPC}},
@@ -71,7 +72,10 @@ def in_process(app: ASGIApp, ctx: Context) -> AsyncGptu:
     client = (peer.host, peer.port) if peer else ("127.0.0.1", 0)
     transport = httpx.ASGITransport(app=app, client=client, raise_app_exceptions=False)
     gptu = AsyncGptu(SELF, key, transport=transport)
-    gptu.http.headers["X-Request-ID"] = request_id.get() or ""  # its log lines share the id
+    if given := request_id.get():
+        gptu.http.headers["X-Request-ID"] = (
+            given  # the routes' log lines share the MCP request's id
+        )
     return gptu
 
 

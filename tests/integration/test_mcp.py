@@ -20,7 +20,7 @@ from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
-from tests.conftest import ROOT, WRONG_KEY, Stack, readme_block
+from tests.conftest import ROOT, WRONG_KEY, readme_block
 from tests.world import ALLOWED, QUESTION, SECRETS, USERS, World
 
 Session = Callable[[str, str], AbstractAsyncContextManager[ClientSession]]
@@ -71,6 +71,23 @@ def text_of(result: CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
 
 
+def check_answer(world: World, user: str, asked: CallToolResult) -> None:
+    """The echoed answer holds exactly the user's phrases; each source is one of the user's
+    documents, quoted with its phrase; the text lists the sources after the answer."""
+    answer = asked.structured_content
+    assert not asked.is_error and world.phrases(answer["answer"]) == ALLOWED[user]
+    sources = [s for s in answer["sources"] if world.ours(s["collection"])]
+    assert sources and world.phrases(json.dumps(answer["sources"])) <= ALLOWED[user]
+    for source in sources:
+        short = source["collection"].removesuffix(f"-{world.tag}")
+        assert short in ALLOWED[user] and SECRETS[short] in source["quote"]
+        assert (source["filename"], source["document_id"]) == (
+            world.files[short], world.documents[short])  # fmt: skip
+    assert set(answer["citations"]) <= {s["n"] for s in answer["sources"]} and answer["trace_id"]
+    text = text_of(asked)
+    assert text.startswith(answer["answer"]) and "\n\nSources:\n[1] " in text
+
+
 @pytest.mark.parametrize("transport", sorted(TRANSPORTS))
 @pytest.mark.parametrize("user", USERS)
 def test_the_tools_answer_only_from_what_the_key_may_read(
@@ -91,38 +108,9 @@ def test_the_tools_answer_only_from_what_the_key_may_read(
             names = {c["name"] for c in named.structured_content["collections"]}
             assert {n for n in names if world.ours(n)} == allowed
             asked = await session.call_tool("ask", {"question": QUESTION})
-            answer = asked.structured_content
-            assert world.phrases(answer["answer"]) == ALLOWED[user]
-            assert world.phrases(json.dumps(answer["sources"])) <= ALLOWED[user]
-            assert {s["collection"] for s in answer["sources"] if world.ours(s["collection"])} <= (
-                allowed
-            )
-            assert text_of(asked).startswith(answer["answer"]) and "\nSources:\n[1] " in (
-                text_of(asked)
-            )
+            check_answer(world, user, asked)
 
     asyncio.run(run())
-
-
-def test_ask_over_http_answers_with_the_model_and_quotes_its_sources(
-    stack: Stack, world: World
-) -> None:
-    async def run() -> dict[str, Any]:
-        async with over_http(stack.api_url, world.keys["carol"]) as session:
-            asked = await session.call_tool(
-                "ask", {"question": QUESTION, "collections": [world.collections["board"]]}
-            )
-            assert not asked.is_error, text_of(asked)
-            answer: dict[str, Any] = asked.structured_content
-            return answer
-
-    answer = asyncio.run(run())  # the real model (48 tokens): structure, not wording
-    assert answer["answer"].strip() and answer["trace_id"]
-    [source] = answer["sources"]
-    assert (source["n"], source["filename"]) == (1, world.files["board"])
-    assert source["document_id"] == world.documents["board"]
-    assert SECRETS["board"] in source["quote"]
-    assert set(answer["citations"]) <= {1}
 
 
 def test_a_bad_key_gets_the_401_envelope_over_http_and_a_tool_error_over_stdio(
