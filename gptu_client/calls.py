@@ -73,9 +73,12 @@ def create_collection(
     return Call("POST", "/v1/collections", Collection.of, json=body)
 
 
-def list_documents(collection: str | None, status: str | None) -> Call[list[Document]]:
+def list_documents(
+    collection: str | None, status: str | None, limit: int | None
+) -> Call[list[Document]]:
     """`GET /v1/documents`, newest first."""
-    params = {k: v for k, v in (("collection", collection), ("status", status)) if v is not None}
+    given = (("collection", collection), ("status", status), ("limit", limit))
+    params = {k: str(v) for k, v in given if v is not None}
     return Call("GET", "/v1/documents", lambda rows: [Document.of(r) for r in rows], params=params)
 
 

@@ -103,10 +103,14 @@ class Gptu:
         return self.send(calls.create_collection(name, readers, writers))
 
     def list_documents(
-        self, *, collection: str | None = None, status: str | None = None
+        self,
+        *,
+        collection: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
     ) -> list[Document]:
-        """The documents the key's user may see, newest first."""
-        return self.send(calls.list_documents(collection, status))
+        """The documents the key's user may see, newest first (at most limit)."""
+        return self.send(calls.list_documents(collection, status, limit))
 
     def get_document(self, document_id: str) -> Document:
         """One document and its state."""
@@ -231,10 +235,14 @@ class AsyncGptu:
         return await self.send(calls.create_collection(name, readers, writers))
 
     async def list_documents(
-        self, *, collection: str | None = None, status: str | None = None
+        self,
+        *,
+        collection: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
     ) -> list[Document]:
-        """The documents the key's user may see, newest first."""
-        return await self.send(calls.list_documents(collection, status))
+        """The documents the key's user may see, newest first (at most limit)."""
+        return await self.send(calls.list_documents(collection, status, limit))
 
     async def get_document(self, document_id: str) -> Document:
         """One document and its state."""

@@ -137,7 +137,8 @@ class Collection:
 
 @dataclass(frozen=True)
 class Document:
-    """A document and its ingestion state: queued, processing, ready or failed (with `error`)."""
+    """A document and its ingestion state: queued, processing (`stage`, `progress` 0 to 1),
+    ready or failed (with `error`)."""
 
     id: str
     filename: str
@@ -150,6 +151,9 @@ class Document:
     size: int = 0
     flagged: int = 0
     redacted: int = 0
+    ocr_pages: int = 0
+    stage: str | None = None
+    progress: float | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

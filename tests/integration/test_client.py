@@ -76,6 +76,7 @@ def test_uploads_wait_and_deletes_through_the_client(world: World, tmp_path: Pat
         assert done.status == "ready" and done.chunks == 1
         [hit] = carol.search("parking code", collections=[name])
         assert "TEAL-GECKO-77" in hit.text and hit.document_id == accepted.id
+        assert [d.id for d in carol.list_documents(collection=name, limit=1)] == [accepted.id]
         carol.delete_document(accepted.id)
         assert carol.list_documents(collection=name) == []
 
