@@ -44,6 +44,7 @@ COPY worker ./worker
 COPY slackbot ./slackbot
 COPY api ./api
 COPY cli ./cli
+COPY gptu_client ./gptu_client
 # Read by path from the code: the web pages (api/main.py) and the model catalog (core/models.py).
 COPY frontend ./frontend
 COPY models ./models

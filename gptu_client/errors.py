@@ -20,15 +20,25 @@ class ConnectionFailed(GptuError):
 
 
 class APIError(GptuError):
-    """The API refused the request with `{"error": {"code", "message"}}` and an HTTP status."""
+    """The API refused the request with `{"error": {"code", "message"}}` and an HTTP status.
+
+    `body` is the envelope as the API sent it (None when the answer was not JSON, e.g. a
+    proxy's page); `retry_after` the seconds of its Retry-After header, if any.
+    """
 
     def __init__(
-        self, status: int, code: str, message: str, retry_after: float | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        retry_after: float | None = None,
+        body: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.retry_after = retry_after
+        self.body = body
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.message}"
@@ -90,10 +100,12 @@ def error_of(response: httpx.Response) -> APIError:
         body: Any = response.json()
     except ValueError:
         body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+    if not isinstance(body, dict):
+        body = None
+    elif isinstance(body.get("error"), dict):
         code = str(body["error"].get("code") or code)
         message = str(body["error"].get("message") or message)
     wait = response.headers.get("retry-after")
     retry_after = float(wait) if wait and wait.isdigit() else None
     kind = BY_STATUS.get(response.status_code, APIError)
-    return kind(response.status_code, code, message or response.reason_phrase, retry_after)
+    return kind(response.status_code, code, message or response.reason_phrase, retry_after, body)

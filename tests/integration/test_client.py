@@ -124,7 +124,9 @@ def test_a_bad_key_is_refused_with_the_apis_401(stack: Stack) -> None:
         GptuRetriever(url=stack.api_url, key=WRONG_KEY).invoke(QUESTION)
     for raised in (plain, chained):
         assert (raised.value.status, raised.value.code) == (401, "unauthorized")
-        assert raised.value.message == "invalid or revoked API key"
+        assert raised.value.body == {
+            "error": {"code": "unauthorized", "message": "invalid or revoked API key"}
+        }
 
 
 def test_the_readme_langchain_example_runs(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -41,6 +41,7 @@ def test_errors_carry_the_envelope_and_retry_after() -> None:
     refused = error_of(httpx.Response(401, json=envelope))
     assert isinstance(refused, Unauthorized)
     assert (refused.status, refused.code, refused.message) == (401, *envelope["error"].values())
+    assert refused.body == envelope
     slowed = error_of(httpx.Response(429, json=envelope, headers={"Retry-After": "7"}))
     assert isinstance(slowed, TooManyRequests) and slowed.retry_after == 7
     proxy = error_of(httpx.Response(502, text="<html>Bad gateway</html>"))
