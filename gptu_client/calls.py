@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from gptu_client.models import (
 
 T = TypeVar("T")
 FileLike = str | Path | tuple[str, bytes | IO[bytes]]
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,17 @@ class Call(Generic[T]):
     read: Callable[[Any], T]
     json: Any = None
     params: dict[str, str] | None = None
+
+
+def address(url: str | None) -> str:
+    """The API's base URL: given, else GPTU_API_URL, else the local default."""
+    return (url or os.environ.get("GPTU_API_URL") or DEFAULT_URL).rstrip("/")
+
+
+def sign_in(key: str | None) -> dict[str, str]:
+    """The Authorization header of a key: given, else GPTU_API_KEY (none without either)."""
+    key = key if key is not None else os.environ.get("GPTU_API_KEY", "")
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def finish(response: httpx.Response, call: Call[T]) -> T:
@@ -124,8 +137,11 @@ def chat(
     collections: Sequence[str] | None,
     k: int | None,
     stream: bool,
+    conversation_id: str | None = None,
+    save: bool = True,
 ) -> Call[Answer]:
-    """`POST /v1/chat`: a question, or a conversation whose last message is the question."""
+    """`POST /v1/chat`: a question, or a conversation whose last message is the question;
+    the turn goes into the saved conversation `conversation_id` (or a new one) unless not save."""
     if isinstance(question, str):
         messages: list[Any] = [{"role": "user", "content": question}]
     else:
@@ -135,6 +151,10 @@ def chat(
         body["collections"] = list(collections)
     if k is not None:
         body["k"] = k
+    if conversation_id is not None:
+        body["conversation_id"] = conversation_id
+    if not save:
+        body["save"] = False
     return Call("POST", "/v1/chat", Answer.of, body)
 
 

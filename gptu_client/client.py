@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import ExitStack
@@ -14,7 +13,7 @@ from typing import Any, TypeVar
 import httpx
 
 from gptu_client import calls
-from gptu_client.calls import Call, EventReader, FileLike, finish, unreachable
+from gptu_client.calls import Call, EventReader, FileLike, address, finish, sign_in, unreachable
 from gptu_client.errors import error_of
 from gptu_client.models import (
     Accepted,
@@ -28,19 +27,7 @@ from gptu_client.models import (
 )
 
 T = TypeVar("T")
-DEFAULT_URL = "http://127.0.0.1:8000"
 TIMEOUT = 300.0  # an answer may wait its turn for the model, then be generated
-
-
-def address(url: str | None) -> str:
-    """The API's base URL: given, else GPTU_API_URL, else the local default."""
-    return (url or os.environ.get("GPTU_API_URL") or DEFAULT_URL).rstrip("/")
-
-
-def sign_in(key: str | None) -> dict[str, str]:
-    """The Authorization header of a key: given, else GPTU_API_KEY (none without either)."""
-    key = key if key is not None else os.environ.get("GPTU_API_KEY", "")
-    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 class Gptu:
@@ -152,9 +139,12 @@ class Gptu:
         *,
         collections: Sequence[str] | None = None,
         k: int | None = None,
+        conversation_id: str | None = None,
+        save: bool = True,
     ) -> Answer:
-        """The whole answer, with its quote, citations and sources."""
-        return self.send(calls.chat(question, collections, k, stream=False))
+        """The whole answer, with its quote, citations and sources; the turn is saved in the
+        conversation `conversation_id` (or a new one, its id in the answer) unless save=False."""
+        return self.send(calls.chat(question, collections, k, False, conversation_id, save))
 
     def chat_stream(
         self,
@@ -162,9 +152,11 @@ class Gptu:
         *,
         collections: Sequence[str] | None = None,
         k: int | None = None,
+        conversation_id: str | None = None,
+        save: bool = True,
     ) -> Iterator[ChatEvent]:
-        """The answer as it is made: Sources, Quotes, then Tokens, then Done."""
-        call = calls.chat(question, collections, k, stream=True)
+        """The answer as it is made: Sources, Quotes, then Tokens, then Done (saved as `chat`)."""
+        call = calls.chat(question, collections, k, True, conversation_id, save)
         try:
             with self.http.stream(call.method, call.path, json=call.json) as response:
                 if response.status_code >= 400:
@@ -284,9 +276,12 @@ class AsyncGptu:
         *,
         collections: Sequence[str] | None = None,
         k: int | None = None,
+        conversation_id: str | None = None,
+        save: bool = True,
     ) -> Answer:
-        """The whole answer, with its quote, citations and sources."""
-        return await self.send(calls.chat(question, collections, k, stream=False))
+        """The whole answer, with its quote, citations and sources; the turn is saved in the
+        conversation `conversation_id` (or a new one, its id in the answer) unless save=False."""
+        return await self.send(calls.chat(question, collections, k, False, conversation_id, save))
 
     async def chat_stream(
         self,
@@ -294,9 +289,11 @@ class AsyncGptu:
         *,
         collections: Sequence[str] | None = None,
         k: int | None = None,
+        conversation_id: str | None = None,
+        save: bool = True,
     ) -> AsyncIterator[ChatEvent]:
-        """The answer as it is made: Sources, Quotes, then Tokens, then Done."""
-        call = calls.chat(question, collections, k, stream=True)
+        """The answer as it is made: Sources, Quotes, then Tokens, then Done (saved as `chat`)."""
+        call = calls.chat(question, collections, k, True, conversation_id, save)
         try:
             async with self.http.stream(call.method, call.path, json=call.json) as response:
                 if response.status_code >= 400:

@@ -189,7 +189,8 @@ def build_server(connect: Connect) -> MCPServer:
         hold the answer."""
         try:
             async with connect(ctx) as gptu:
-                return answered(await gptu.chat(question, collections=collections))
+                # an agent's tool call is no conversation of the user's: traced, not saved
+                return answered(await gptu.chat(question, collections=collections, save=False))
         except GptuError as exc:
             raise refusal(exc) from exc
 

@@ -97,6 +97,7 @@ class Answer:
     citations: list[int] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
     trace_id: str | None = None
+    conversation_id: str | None = None
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> Answer:
@@ -221,11 +222,12 @@ class Token:
 
 @dataclass(frozen=True)
 class Done:
-    """Stream event: the checked answer, its citations and trace id (last)."""
+    """Stream event: the checked answer, its citations, trace id and saved conversation (last)."""
 
     answer: str
     citations: list[int]
     trace_id: str | None
+    conversation_id: str | None = None
 
 
 ChatEvent = Union[Sources, Quotes, Token, Done]  # noqa: UP007 (a runtime alias)
@@ -240,5 +242,6 @@ def chat_event(name: str, data: Any) -> ChatEvent | None:
     if name == "token":
         return Token(str(data.get("text", "")))
     if name == "done":
-        return Done(str(data["answer"]), list(data.get("citations", [])), data.get("trace_id"))
+        citations, trace_id = list(data.get("citations", [])), data.get("trace_id")
+        return Done(str(data["answer"]), citations, trace_id, data.get("conversation_id"))
     return None

@@ -45,8 +45,8 @@ def test_the_client_sees_what_its_key_may_see(world: World) -> None:
             alice.search(QUESTION, collections=[world.collections["eng"]])
         found = alice.search(QUESTION, k=50)
         assert world.phrases(" ".join(p.text for p in found)) == ALLOWED["alice"]
-        answer = alice.chat(QUESTION, k=10)
-        assert world.phrases(answer.answer) == ALLOWED["alice"]
+        answer = alice.chat(QUESTION, k=10, save=False)
+        assert world.phrases(answer.answer) == ALLOWED["alice"] and answer.conversation_id is None
         assert world.phrases(" ".join(s.text for s in answer.sources)) == ALLOWED["alice"]
         assert answer.trace_id and all(s.n == i for i, s in enumerate(answer.sources, start=1))
 
@@ -60,7 +60,10 @@ def test_the_streamed_answer_arrives_as_typed_events_in_order(world: World) -> N
     streamed = "".join(e.text for e in events if isinstance(e, Token))
     assert world.phrases(streamed) == ALLOWED["bob"]
     done = events[-1]
-    assert isinstance(done, Done) and done.trace_id
+    assert isinstance(done, Done) and done.trace_id and done.conversation_id
+    with Gptu(world.echo_url, world.keys["bob"]) as bob:
+        follow_up = bob.chat("Who wrote the review?", conversation_id=done.conversation_id)
+    assert follow_up.conversation_id == done.conversation_id
 
 
 def test_uploads_wait_and_deletes_through_the_client(world: World, tmp_path: Path) -> None:

@@ -71,6 +71,15 @@ def text_of(result: CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
 
 
+def conversations(world: World, user: str) -> list[dict[str, Any]]:
+    """The user's saved conversations."""
+    headers = {"Authorization": f"Bearer {world.keys[user]}"}
+    listed = httpx.get(f"{world.echo_url}/v1/conversations", headers=headers)
+    listed.raise_for_status()
+    saved: list[dict[str, Any]] = listed.json()
+    return saved
+
+
 def check_answer(world: World, user: str, asked: CallToolResult) -> None:
     """The echoed answer holds exactly the user's phrases; each source is one of the user's
     documents, quoted with its phrase; the text lists the sources after the answer."""
@@ -107,8 +116,10 @@ def test_the_tools_answer_only_from_what_the_key_may_read(
             named = await session.call_tool("list_collections", {})
             names = {c["name"] for c in named.structured_content["collections"]}
             assert {n for n in names if world.ours(n)} == allowed
+            saved = len(conversations(world, user))
             asked = await session.call_tool("ask", {"question": QUESTION})
             check_answer(world, user, asked)
+            assert len(conversations(world, user)) == saved  # traced, not saved
 
     asyncio.run(run())
 
