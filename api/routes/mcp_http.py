@@ -72,10 +72,8 @@ def in_process(app: ASGIApp, ctx: Context) -> AsyncGptu:
     client = (peer.host, peer.port) if peer else ("127.0.0.1", 0)
     transport = httpx.ASGITransport(app=app, client=client, raise_app_exceptions=False)
     gptu = AsyncGptu(SELF, key, transport=transport)
-    if given := request_id.get():
-        gptu.http.headers["X-Request-ID"] = (
-            given  # the routes' log lines share the MCP request's id
-        )
+    if given := request_id.get():  # the routes' log lines share the MCP request's id
+        gptu.http.headers["X-Request-ID"] = given
     return gptu
 
 
