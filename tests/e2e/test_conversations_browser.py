@@ -9,10 +9,7 @@ import httpx
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import Stack, upload, wait_done
-from tests.e2e import test_browser
-from tests.e2e.test_browser import sign_in
-
-browser = test_browser.browser  # Debian's Chromium (module fixture)
+from tests.e2e.conftest import sign_in
 
 CANTEEN = b"# Canteen\n\nThe Quorrin canteen serves lunch from 11:30 to 14:00 every weekday.\n"
 FIRST = "When does the Quorrin canteen serve lunch?"
