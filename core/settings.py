@@ -41,6 +41,24 @@ class Settings(BaseSettings):
         description="Embedder of new collections: minilm or bge-small (each collection keeps "
         "its own; `gptu reindex` changes it).",
     )
+    ocr_engine: str = Field(
+        "tesseract",
+        pattern="^(tesseract|rapidocr|off)$",
+        description="OCR for scanned PDF pages and images: tesseract (faster, the default), "
+        "rapidocr (slower, better on some scans) or off.",
+    )
+    ocr_dpi: int = Field(
+        200, ge=72, le=600, description="Resolution a scanned PDF page is rendered at for OCR."
+    )
+    ocr_max_pages: int = Field(
+        500, ge=1, description="Most pages of one document that OCR reads (more: it fails)."
+    )
+    ocr_time_limit: int = Field(
+        1800,
+        ge=10,
+        description="Seconds OCR may take for one document (capped by GPTU_TASK_TIME_LIMIT); "
+        "a scan that would take longer fails early, saying so.",
+    )
     worker_concurrency: int = Field(1, ge=1, description="Parallel tasks per worker process.")
     workers_per_host: int = Field(
         1, ge=1, description="Worker processes sharing this machine's cores (sizes threads)."

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 IMAGES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
 # What Pillow may open an uploaded image as: a file named .png that is really a JPEG is fine,
 # anything else (and Pillow's many other decoders) is refused.
-IMAGE_FORMATS = ["PNG", "JPEG", "MPO", "TIFF"]
+IMAGE_FORMATS = ["PNG", "JPEG", "TIFF"]
 # Longest side of a page image given to an engine (an A4 page at 360 dpi): bounds memory and
 # time for posters and for images scanned at absurd resolutions.
 MAX_SIDE = 4200
@@ -199,7 +199,7 @@ class Budget:
         limit = self.ocr.time_limit
         if elapsed > limit or (self.done >= PROJECT_AFTER and projected > 1.25 * limit):
             raise OcrLimitExceeded(
-                f"OCR would take about {projected / 60:.0f} min for {self.total} pages "
+                f"OCR would take about {duration(projected)} for {self.total} pages "
                 f"({elapsed / self.done:.1f} s a page here), over the {limit:.0f} s limit "
                 f"(GPTU_OCR_TIME_LIMIT); stopped after {self.done} pages: split the file or "
                 "raise the limit"
@@ -209,6 +209,11 @@ class Budget:
         """Tell the caller the share of OCR pages done."""
         if self.progress is not None:
             self.progress(share)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: "80 s", "25 min"."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def read_pdf_pages(
