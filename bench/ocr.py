@@ -255,31 +255,27 @@ def main() -> None:
         pages = sum(len(t) for _, t in sets)
         print(f"{len(sets[0][1])} synthetic scanned pages ({SCAN_DPI} dpi, turned, blurred, "
               f"noisy, JPEG 50) and 2 real scans; {pages} pages per engine and dpi")  # fmt: skip
-        header = (
-            "engine",
-            "dpi",
-            "synth recall",
-            "synth CER",
-            "real recall",
-            "real CER",
-            "pages/s",
-        )
-        print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-        engines: list[OcrEngine] = []
-        for name in args.engines.split(","):
-            engine = installed(name, args.threads)
-            if engine is None:
-                continue
-            engines.append(engine)
-            for dpi in (int(d) for d in args.dpi.split(",")):
-                f = measure(engine, dpi, sets)
-                shown = [f["synthetic recall"], f["synthetic cer"], f["real recall"], f["real cer"]]
-                cells = " | ".join(f"{v:.3f}" for v in shown)
-                speed = f"{f['pages/s']:.2f} | {f['cpu s/page']:.2f}"
-                print(f"| {name} | {dpi} | {cells} | {speed} |", flush=True)
+        engines = [e for e in (installed(n, args.threads) for n in args.engines.split(",")) if e]
+        print_table(engines, [int(d) for d in args.dpi.split(",")], sets)
         if args.large and engines:
             dpi = int(args.dpi.split(",")[0])
             run_large(engines[0], dpi, large_scan(folder, args.large), args.large)
+
+
+def print_table(
+    engines: list[OcrEngine], dpis: list[int], sets: list[tuple[Path, list[str]]]
+) -> None:
+    """One row per engine and dpi."""
+    header = ["engine", "dpi", "synth recall", "synth CER", "real recall", "real CER"]
+    header += ["pages/s", "CPU s/page"]
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header), flush=True)
+    for engine in engines:
+        for dpi in dpis:
+            f = measure(engine, dpi, sets)
+            shown = [f["synthetic recall"], f["synthetic cer"], f["real recall"], f["real cer"]]
+            cells = " | ".join(f"{v:.3f}" for v in shown)
+            speed = f"{f['pages/s']:.2f} | {f['cpu s/page']:.2f}"
+            print(f"| {engine.name} | {dpi} | {cells} | {speed} |", flush=True)
 
 
 def installed(name: str, threads: int) -> OcrEngine | None:
