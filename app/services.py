@@ -15,7 +15,7 @@ from core.settings import Settings
 from ingest.embed import Embedder, Embedders
 from ingest.index import ChromaIndex
 from ingest.lexical import LexicalIndex
-from ingest.ocr import Ocr, make_engine
+from ingest.ocr import Ocr, Tesseract
 from ingest.pipeline import Pipeline
 from ingest.search import Diversity, HybridSearch
 
@@ -118,18 +118,17 @@ def build_services(
         vectors=ChromaIndex(chroma_client(settings), embedders.default_id),
         lexical=lexical_index(settings, db),
         files=LocalFiles(settings.files_dir),
-        ocr=ocr_of(settings, threads or settings.threads_per_task()),
+        ocr=ocr_of(settings),
     )
 
 
-def ocr_of(settings: Settings, threads: int) -> Ocr | None:
-    """How this process reads scans (its engine loads on first use); None when OCR is off.
+def ocr_of(settings: Settings) -> Ocr | None:
+    """How this process reads scans (Tesseract loads on first use); None when OCR is off.
     OCR leaves a minute of the task's time limit for embedding and indexing."""
-    engine = make_engine(settings.ocr_engine, threads)
-    if engine is None:
+    if not settings.ocr:
         return None
     return Ocr(
-        engine,
+        Tesseract(),
         dpi=settings.ocr_dpi,
         max_pages=settings.ocr_max_pages,
         time_limit=min(settings.ocr_time_limit, max(10, settings.task_time_limit - 60)),

