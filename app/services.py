@@ -118,13 +118,13 @@ def build_services(
         vectors=ChromaIndex(chroma_client(settings), embedders.default_id),
         lexical=lexical_index(settings, db),
         files=LocalFiles(settings.files_dir),
-        ocr=ocr_of(settings),
+        ocr=ocr_of(settings, threads or settings.threads_per_task()),
     )
 
 
-def ocr_of(settings: Settings) -> Ocr | None:
-    """How this process reads scans (Tesseract loads on first use); None when OCR is off.
-    OCR leaves a minute of the task's time limit for embedding and indexing."""
+def ocr_of(settings: Settings, threads: int) -> Ocr | None:
+    """How this process reads scans (Tesseract loads on first use), `threads` pages at once;
+    None when OCR is off. OCR leaves a minute of the task's time limit for the rest."""
     if not settings.ocr:
         return None
     return Ocr(
@@ -132,6 +132,7 @@ def ocr_of(settings: Settings) -> Ocr | None:
         dpi=settings.ocr_dpi,
         max_pages=settings.ocr_max_pages,
         time_limit=min(settings.ocr_time_limit, max(10, settings.task_time_limit - 60)),
+        threads=threads,
     )
 
 

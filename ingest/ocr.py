@@ -7,8 +7,11 @@ downloaded and no root is needed. `bench/ocr.py` compares it with other models a
 
 from __future__ import annotations
 
+import queue
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -53,6 +56,7 @@ class Ocr:
     dpi: int = 200  # rendering resolution of a scanned PDF page
     max_pages: int = 500  # pages one document may need OCR on
     time_limit: float = 1800  # seconds OCR may spend on one document
+    threads: int = 1  # pages read at once (Tesseract is single-threaded and releases the GIL)
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
 
@@ -64,30 +68,40 @@ class Tesseract:
     def __init__(self, language: str = "eng", data_dir: Path | None = None) -> None:
         self.language = language
         self.data_dir = data_dir
-        self._api: Any = None
+        # Started instances not in use: one per page read at once, kept for the next document.
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
-    def load(self) -> Any:
-        """The Tesseract instance, started on first use (about 0.2 s)."""
-        if self._api is None:
-            try:
-                import tesserocr
-            except ImportError as exc:
-                raise IngestError("OCR needs the tesserocr package, not installed here") from exc
-            folder = self.data_dir or tessdata_dir()
-            if not (folder / f"{self.language}.traineddata").is_file():
-                raise IngestError(f"OCR needs Tesseract's {self.language} model, not in {folder}")
-            # LSTM only: the legacy engine, which "default" mixes in, read worse on real scans
-            self._api = tesserocr.PyTessBaseAPI(
-                path=f"{folder}/", lang=self.language, oem=tesserocr.OEM.LSTM_ONLY
-            )
-        return self._api
+    def start(self) -> Any:
+        """An idle Tesseract instance, or a new one (about 0.2 s)."""
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        try:
+            import tesserocr
+        except ImportError as exc:
+            raise IngestError("OCR needs the tesserocr package, not installed here") from exc
+        folder = self.data_dir or tessdata_dir()
+        if not (folder / f"{self.language}.traineddata").is_file():
+            raise IngestError(f"OCR needs Tesseract's {self.language} model, not in {folder}")
+        # LSTM only: the legacy engine, which "default" mixes in, read worse on real scans
+        return tesserocr.PyTessBaseAPI(
+            path=f"{folder}/", lang=self.language, oem=tesserocr.OEM.LSTM_ONLY
+        )
+
+    def load(self) -> None:
+        """Start an instance now, so that a missing package or model shows at once."""
+        self._idle.put(self.start())
 
     def read(self, image: Image, dpi: int) -> list[str]:
         """Tesseract's text blocks (it separates them by blank lines)."""
-        api = self.load()
-        api.SetImage(image)
-        api.SetSourceResolution(dpi)
-        text: str = api.GetUTF8Text()
+        api = self.start()
+        try:
+            api.SetImage(image)
+            api.SetSourceResolution(dpi)
+            text: str = api.GetUTF8Text()
+        finally:
+            self._idle.put(api)
         return [block.strip() for block in text.split("\n\n") if block.strip()]
 
 
@@ -144,32 +158,60 @@ def read_pdf_pages(
     import pypdfium2
 
     budget = Budget(ocr, len(pages), progress)
-    found: dict[int, list[str]] = {}
     document = pypdfium2.PdfDocument(path)
     try:
-        for number in pages:
-            page = document[number - 1]
-            try:
-                image, dpi = render(page, ocr.dpi)
-            finally:
-                page.close()
-            found[number] = [] if blank(image) else ocr.engine.read(image, dpi)
-            del image
-            budget.page_done()
+        return read_pages(((n, *render(document, n, ocr.dpi)) for n in pages), ocr, budget)
     finally:
         document.close()
+
+
+def read_pages(
+    pages: Iterable[tuple[int, Image, int]], ocr: Ocr, budget: Budget
+) -> dict[int, list[str]]:
+    """OCR numbered page images as they are made, `ocr.threads` at a time: the next page is
+    rendered while the others are read, so at most threads + 1 page images are in memory."""
+    found: dict[int, list[str]] = {}
+    pending: deque[tuple[int, Future[list[str]]]] = deque()
+
+    def collect() -> None:
+        number, reading = pending.popleft()
+        found[number] = reading.result()
+        budget.page_done()
+
+    with ThreadPoolExecutor(max_workers=ocr.threads, thread_name_prefix="ocr") as pool:
+        try:
+            for number, image, dpi in pages:
+                pending.append((number, pool.submit(read_page, ocr.engine, image, dpi)))
+                if len(pending) >= ocr.threads:
+                    collect()
+            while pending:
+                collect()
+        except BaseException:
+            for _, reading in pending:
+                reading.cancel()
+            raise
     return found
 
 
-def render(page: Any, dpi: int) -> tuple[Image, int]:
-    """The page as a grayscale image at dpi, or less when that would exceed MAX_SIDE."""
-    width, height = page.get_size()
-    scale = min(dpi / 72, MAX_SIDE / max(width, height, 1))
-    bitmap = page.render(scale=scale, grayscale=True)
+def read_page(engine: OcrEngine, image: Image, dpi: int) -> list[str]:
+    """The page's paragraphs; none for a blank page, which the engine is not asked about."""
+    return [] if blank(image) else engine.read(image, dpi)
+
+
+def render(document: Any, number: int, dpi: int) -> tuple[Image, int]:
+    """Page `number` as a greyscale image at dpi, or less when that would exceed MAX_SIDE;
+    and the dpi it has."""
+    page = document[number - 1]
     try:
-        return bitmap.to_pil().copy(), round(scale * 72)
+        width, height = page.get_size()
+        scale = min(dpi / 72, MAX_SIDE / max(width, height, 1))
+        bitmap = page.render(scale=scale, grayscale=True)
+        try:
+            return bitmap.to_pil().copy(), round(scale * 72)
+        finally:
+            bitmap.close()
     finally:
-        bitmap.close()
+        page.close()
 
 
 def blank(image: Image) -> bool:
@@ -183,13 +225,10 @@ def read_image(
 ) -> dict[int, list[str]]:
     """OCR an image file, each frame of a multi-page TIFF a page (numbered from 1)."""
     kind = IMAGES[ext]
-    found: dict[int, list[str]] = {}
     with open_image(path, kind) as image:
         budget = Budget(ocr, getattr(image, "n_frames", 1), progress)
-        for number, (page, dpi) in enumerate(frames(image, kind), start=1):
-            found[number] = [] if blank(page) else ocr.engine.read(page, dpi)
-            budget.page_done()
-    return found
+        numbered = ((n, *frame) for n, frame in enumerate(frames(image, kind), start=1))
+        return read_pages(numbered, ocr, budget)
 
 
 def open_image(path: Path, kind: str) -> Image:

@@ -104,6 +104,17 @@ def test_a_mixed_pdf_ocrs_only_its_pages_without_text(tmp_path: Path) -> None:
     assert "invoice" in page[1] and "bottles" in page[2] and "minutes" in page[3]
 
 
+def test_pages_read_in_parallel_come_back_in_order(tmp_path: Path) -> None:
+    pages = [text_page([f"Rota page {n}", f"{n * 1111} vans"]) for n in range(1, 6)]
+    path = image_pdf(tmp_path / "scan", pages)
+    shares: list[float] = []
+    parsed = parse_file(path, "rota.pdf", LIMIT, Ocr(TESSERACT, threads=2), shares.append)
+    assert [b.page for b in parsed.blocks] == sorted(b.page for b in parsed.blocks)
+    for n in range(1, 6):
+        assert f"{n * 1111}" in words(" ".join(b.text for b in parsed.blocks if b.page == n))
+    assert shares == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+
+
 def test_the_corpus_scan_gives_its_words(ocr: Ocr) -> None:
     name = "MEDRPT-2024-PAT-3847_medical_report_scan.pdf"
     parsed = parse_file(CORPUS / name, name, LIMIT, ocr)
@@ -176,7 +187,8 @@ def test_a_scan_that_cannot_finish_in_time_stops_saying_why(tmp_path: Path) -> N
     with pytest.raises(
         OcrLimitExceeded, match=r"80 s for 8 pages .* over the 60 s limit .*stopped after 3 pages"
     ):
-        parse_file(path, "scan.pdf", LIMIT, Ocr(engine, time_limit=60, clock=lambda: next(ticks)))
+        limited = Ocr(engine, time_limit=60, clock=lambda: next(ticks), threads=1)
+        parse_file(path, "scan.pdf", LIMIT, limited)
     assert engine.pages == 3  # 3 pages in 30 s: 8 would take 80 s, over the limit: stop early
 
 
