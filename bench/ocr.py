@@ -167,17 +167,6 @@ def paragraphs(lines: list[tuple[float, float, str]]) -> list[str]:
     return ["\n".join(p) for p in found if any(p)]
 
 
-def make_engine(name: str, threads: int = 1) -> OcrEngine | None:
-    """The OCR engine a setting names (tesseract, rapidocr); None for off."""
-    if name == "off":
-        return None
-    if name == "tesseract":
-        return Tesseract()
-    if name == "rapidocr":
-        return RapidOcr(threads)
-    raise ValueError(f"unknown OCR engine {name!r}")
-
-
 def words(text: str) -> list[str]:
     """Case-folded words and numbers (ligatures such as "ﬃ" spelt out)."""
     return re.findall(r"[a-z0-9]+", unicodedata.normalize("NFKC", text).lower())
@@ -309,8 +298,8 @@ def peak_rss(stop: threading.Event, peak: list[int]) -> None:
         peak[0] = max(peak[0], process.memory_info().rss)
 
 
-def run_large(engine: OcrEngine, dpi: int, path: Path, pages: int) -> None:
-    """parse_file on the large scan: pages/s, progress reports, RSS before and at peak."""
+def run_large(engine: OcrEngine, dpi: int, threads: int, path: Path, pages: int) -> None:
+    """parse_file on the large scan: time in all and in OCR, progress reports, RSS."""
     import psutil
 
     reports: list[float] = []
@@ -318,15 +307,20 @@ def run_large(engine: OcrEngine, dpi: int, path: Path, pages: int) -> None:
     peak, stop = [before], threading.Event()
     sampler = threading.Thread(target=peak_rss, args=(stop, peak), daemon=True)
     sampler.start()
-    started = time.perf_counter()
-    parsed = parse_file(path, "large.pdf", 1 << 30, Ocr(engine, dpi=dpi), reports.append)
-    took = time.perf_counter() - started
+    started, used = time.perf_counter(), time.process_time()
+    ocr = Ocr(engine, dpi=dpi, threads=threads, time_limit=1e9)
+    parsed = parse_file(
+        path, "large.pdf", 1 << 30, ocr, lambda _: reports.append(time.perf_counter())
+    )
+    took, used = time.perf_counter() - started, time.process_time() - used
     stop.set()
     sampler.join()
-    print(f"\n{pages}-page image-only scan, parse_file with {engine.name} at {dpi} dpi: "
-          f"{took:.0f} s, {parsed.ocr_pages / took:.2f} pages/s, ocr_pages {parsed.ocr_pages}, "
-          f"{len(parsed.blocks)} blocks, {len(reports)} progress calls; RSS {before >> 20} MB "
-          f"before, peak {peak[0] >> 20} MB")  # fmt: skip
+    in_ocr = reports[-1] - reports[0]
+    print(f"{pages}-page image-only scan, parse_file, {engine.name} at {dpi} dpi, {threads} "
+          f"page(s) at once: {took:.0f} s in all ({parsed.ocr_pages / took:.2f} pages/s; "
+          f"{used / pages:.2f} CPU s/page), {in_ocr:.0f} s in OCR ({pages / in_ocr:.2f} pages/s); "
+          f"ocr_pages {parsed.ocr_pages}, {len(parsed.blocks)} blocks, {len(reports)} progress "
+          f"calls; RSS {before >> 20} MB before, peak {peak[0] >> 20} MB", flush=True)  # fmt: skip
 
 
 def main() -> None:
@@ -334,7 +328,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", default="tesseract,rapidocr")
     parser.add_argument("--dpi", default="200", help="rendering dpi, or several: 150,200,300")
-    parser.add_argument("--threads", type=int, default=2, help="RapidOCR's onnxruntime threads")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="RapidOCR's onnxruntime threads; for --large, "
+        "Tesseract's pages at once (the large scan is read with 1, then with this many)",
+    )
     parser.add_argument("--large", type=int, default=0, help="pages of the large scan (0: none)")
     parser.add_argument(
         "--tessdata", default="", help="other Tesseract model folders to compare: DIR[,DIR]"
@@ -353,8 +353,10 @@ def main() -> None:
         found = [(label, engine) for label, engine in engines if engine is not None]
         print_table(found, [int(d) for d in args.dpi.split(",")], sets)
         if args.large and found:
-            dpi = int(args.dpi.split(",")[0])
-            run_large(found[0][1], dpi, large_scan(folder, args.large), args.large)
+            dpi, large = int(args.dpi.split(",")[0]), large_scan(folder, args.large)
+            print()
+            for threads in sorted({1, args.threads}):
+                run_large(found[0][1], dpi, threads, large, args.large)
 
 
 def print_table(
