@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,8 +30,8 @@ IMAGE_FORMATS = ["PNG", "JPEG", "TIFF"]
 # time for posters and for images scanned at absurd resolutions.
 MAX_SIDE = 4200
 # Images above this many pixels are refused before they are decoded (a 1 MB PNG can declare
-# 50,000 x 50,000 pixels and inflate to gigabytes).
-MAX_PIXELS = 120_000_000
+# 50,000 x 50,000 pixels and inflate to gigabytes); an A3 page scanned at 600 dpi has 70.
+MAX_PIXELS = 89_000_000
 # Resolution assumed for an image that does not record one (most scans are 200-300 dpi).
 IMAGE_DPI = 300
 # Pages read before the time a whole document would take is projected from them.
@@ -158,7 +159,10 @@ def read_pdf_pages(
     import pypdfium2
 
     budget = Budget(ocr, len(pages), progress)
-    document = pypdfium2.PdfDocument(path)
+    try:
+        document = pypdfium2.PdfDocument(path)
+    except pypdfium2.PdfiumError as exc:
+        raise CorruptDocument(f"damaged PDF: cannot be opened to read its scans ({exc})") from exc
     try:
         return read_pages(((n, *render(document, n, ocr.dpi)) for n in pages), ocr, budget)
     finally:
@@ -201,7 +205,12 @@ def read_page(engine: OcrEngine, image: Image, dpi: int) -> list[str]:
 def render(document: Any, number: int, dpi: int) -> tuple[Image, int]:
     """Page `number` as a greyscale image at dpi, or less when that would exceed MAX_SIDE;
     and the dpi it has."""
-    page = document[number - 1]
+    from pypdfium2 import PdfiumError
+
+    try:
+        page = document[number - 1]
+    except PdfiumError as exc:
+        raise CorruptDocument(f"damaged PDF: page {number} cannot be read ({exc})") from exc
     try:
         width, height = page.get_size()
         scale = min(dpi / 72, MAX_SIDE / max(width, height, 1))
@@ -236,17 +245,30 @@ def open_image(path: Path, kind: str) -> Image:
     from PIL import Image as PilImage
 
     try:
-        image = PilImage.open(path, formats=IMAGE_FORMATS)
+        with warnings.catch_warnings():  # Pillow warns of sizes that too_large() refuses
+            warnings.simplefilter("ignore", PilImage.DecompressionBombWarning)
+            image = PilImage.open(path, formats=IMAGE_FORMATS)
+    except PilImage.DecompressionBombError as exc:
+        raise UnsafeDocument(
+            f"refused: an image of more than {MAX_PIXELS // 1_000_000} megapixels ({exc})"
+        ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise CorruptDocument(f"damaged {kind} image, or not an image: cannot be read") from exc
-    width, height = image.size
-    if width * height > MAX_PIXELS:
+    if reason := too_large(image):
         image.close()
-        raise UnsafeDocument(
-            f"refused: a {width} x {height} pixel image ({width * height // 1_000_000} "
-            f"megapixels; the limit is {MAX_PIXELS // 1_000_000})"
-        )
+        raise UnsafeDocument(reason)
     return image
+
+
+def too_large(image: Image) -> str | None:
+    """Why an image (or the frame it is at) is refused for its pixel count, if it is."""
+    width, height = image.size
+    if width * height <= MAX_PIXELS:
+        return None
+    return (
+        f"refused: a {width} x {height} pixel image ({width * height // 1_000_000} "
+        f"megapixels; the limit is {MAX_PIXELS // 1_000_000})"
+    )
 
 
 def frames(image: Image, kind: str) -> Iterator[tuple[Image, int]]:
@@ -256,6 +278,8 @@ def frames(image: Image, kind: str) -> Iterator[tuple[Image, int]]:
     for index in range(getattr(image, "n_frames", 1)):
         try:
             image.seek(index)
+            if reason := too_large(image):
+                raise UnsafeDocument(reason)
             page = ImageOps.exif_transpose(image) or image
             page = flatten(page)
         except (OSError, SyntaxError, ValueError, EOFError) as exc:

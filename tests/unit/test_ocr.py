@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import socket
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,12 +151,22 @@ def test_a_corrupt_image_fails_with_a_reason(
         parse_file(path, name, LIMIT, ocr)
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """A PNG chunk: length, type, data, CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 def test_an_image_of_too_many_pixels_is_refused_before_decoding(ocr: Ocr, tmp_path: Path) -> None:
     path = tmp_path / "x"
     Image.new("1", (12_000, 12_000), 1).save(path, "PNG")
     assert path.stat().st_size < 1 << 20
-    with pytest.raises(UnsafeDocument, match="144 megapixels"):
+    with pytest.raises(UnsafeDocument, match="144 megapixels; the limit is 89"):
         parse_file(path, "poster.png", LIMIT, ocr)
+    grey = struct.pack(">IIBBBBB", 50_000, 50_000, 8, 0, 0, 0, 0)  # 2.5 gigapixels, 8-bit grey
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", grey)
+                     + png_chunk(b"IDAT", zlib.compress(b"\0" * 1000)))  # fmt: skip
+    with pytest.raises(UnsafeDocument, match="more than 89 megapixels"):
+        parse_file(path, "bomb.png", LIMIT, ocr)
 
 
 def test_a_blank_scan_says_ocr_found_no_text(ocr: Ocr, tmp_path: Path) -> None:
