@@ -122,7 +122,10 @@ def parse_file(
         )
     if ext in IMAGES:
         return parse_image(path, ext, ocr, progress)
-    blocks = to_blocks(partition(path, ext))
+    if ext == ".pdf" and ocr is not None and not pdf_has_text(path):
+        blocks = []  # a scan: nothing for unstructured to read (pdfminer would hold every page)
+    else:
+        blocks = to_blocks(partition(path, ext))
     pages = count_pages(path, ext, blocks)
     ocr_pages = 0
     if ext == ".pdf" and ocr is not None:
@@ -141,6 +144,31 @@ def parse_image(path: Path, ext: str, ocr: Ocr | None, progress: Progress | None
     if not blocks:
         raise EmptyDocument(f"no text found: OCR read no text in this {SUPPORTED[ext]}")
     return Parsed(blocks=blocks, pages=len(found), ocr_pages=len(found))
+
+
+def pdf_has_text(path: Path) -> bool:
+    """Whether any page of the PDF has a character of text (pdfium; no rendering)."""
+    import pypdfium2
+
+    try:
+        document = pypdfium2.PdfDocument(path)
+    except pypdfium2.PdfiumError:
+        return True  # let unstructured open it and say what is wrong
+    try:
+        for index in range(len(document)):
+            page = document[index]
+            try:
+                text = page.get_textpage()
+                try:
+                    if text.count_chars() > 0:
+                        return True
+                finally:
+                    text.close()
+            finally:
+                page.close()
+        return False
+    finally:
+        document.close()
 
 
 def with_scanned_pages(
