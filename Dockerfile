@@ -47,6 +47,7 @@ COPY cli ./cli
 # tune/ is copied for its standard-library run config only: training needs .venv-tune (torch,
 # transformers, peft), which the image never has.
 COPY tune ./tune
+COPY gptu_client ./gptu_client
 # Read by path from the code: the web pages (api/main.py) and the model catalog (core/models.py).
 COPY frontend ./frontend
 COPY models ./models

@@ -85,7 +85,7 @@ test-postgres: install
 lint: install tune-env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy core ingest answer app worker slackbot api cli
+	$(BIN)/mypy core ingest answer app worker slackbot api cli gptu_client
 	$(BIN)/mypy --python-executable $(TUNE_BIN)/python tune  # against the tuning venv's packages
 	$(BIN)/lint-imports --no-logo
 

@@ -37,6 +37,7 @@ class UserOut(BaseModel):
     slack_id: str | None
     default_collection: str | None
     created_at: datetime
+    keys: int = Field(description="How many of the user's API keys work now.")
 
 
 class MeOut(BaseModel):
@@ -117,6 +118,10 @@ class TraceOut(BaseModel):
     surface: str
     question: str
     search_query: str
+    withheld: bool = Field(
+        False,
+        description="Passages you may no longer read were left out, and so was the answer.",
+    )
     collections: list[str]
     passages: list[dict[str, object]]
     prompt_tokens: int

@@ -23,9 +23,11 @@ from api.routes import (
     admin,
     chat,
     collections,
+    conversations,
     documents,
     feedback,
     health,
+    mcp_http,
     openai,
     search,
     slack,
@@ -73,6 +75,7 @@ def create_app(
         )
         app.state.ping_redis = lambda: ping_redis(settings.redis_url)
         app.state.tracer = Tracer(services.db, metrics)
+        app.state.mcp = mcp_http.tool_server(app)  # its tools call this app in process
         metrics.watch(
             services.db,
             lambda: answerer.gate.waiting,
@@ -93,7 +96,8 @@ def create_app(
         for sweeper in sweepers:
             sweeper.start()
         try:
-            yield
+            async with app.state.mcp.session_manager.run():
+                yield
         finally:
             for sweeper in sweepers:
                 sweeper.stop()
@@ -121,7 +125,9 @@ def create_app(
         openai,
         feedback,
         traces,
+        conversations,
         slack,
+        mcp_http,
     ):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
@@ -133,6 +139,10 @@ def create_app(
     @app.get("/upload", include_in_schema=False)
     async def upload_page() -> FileResponse:
         return FileResponse(WEB / "upload.html")
+
+    @app.get("/admin", include_in_schema=False)
+    async def admin_page() -> FileResponse:
+        return FileResponse(WEB / "admin.html")
 
     return app
 

@@ -44,7 +44,7 @@ class AccessOut(BaseModel):
 
 
 class CollectionOut(BaseModel):
-    """A collection; counts and grants only for those who may read it."""
+    """A collection; counts only for those who may read it, grants also for its owner."""
 
     name: str
     embedder: str
@@ -173,6 +173,13 @@ class ChatIn(BaseModel):
     collections: list[str] | None = Field(None, description="Default: every collection.")
     stream: bool = True
     k: int | None = Field(None, ge=1, le=20, description="Passages to retrieve.")
+    conversation_id: str | None = Field(
+        None,
+        max_length=64,
+        description="Continue this saved conversation of yours: its turns are the history and "
+        "only the last message is read. Default: a new conversation.",
+    )
+    save: bool = Field(True, description="Keep the turn in a saved conversation.")
 
     @field_validator("messages")
     @classmethod
@@ -196,3 +203,6 @@ class ChatOut(BaseModel):
     citations: list[int]
     sources: list[Source]
     trace_id: str | None
+    conversation_id: str | None = Field(
+        None, description="The saved conversation the turn was added to (null: not saved)."
+    )

@@ -15,6 +15,7 @@ from core.settings import Settings
 from ingest.embed import Embedder, Embedders
 from ingest.index import ChromaIndex
 from ingest.lexical import LexicalIndex
+from ingest.ocr import Ocr, Tesseract
 from ingest.pipeline import Pipeline
 from ingest.search import Diversity, HybridSearch
 
@@ -36,6 +37,7 @@ class Services:
     vectors: ChromaIndex
     lexical: LexicalIndex | PostgresLexicalIndex
     files: FileStore
+    ocr: Ocr | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -52,6 +54,7 @@ class Services:
             chunk_chars=self.settings.chunk_chars,
             max_unpacked_bytes=self.settings.max_unpacked_bytes,
             redact=self.settings.redact_pii,
+            ocr=self.ocr,
         )
 
     def search(self) -> HybridSearch:
@@ -115,6 +118,21 @@ def build_services(
         vectors=ChromaIndex(chroma_client(settings), embedders.default_id),
         lexical=lexical_index(settings, db),
         files=LocalFiles(settings.files_dir),
+        ocr=ocr_of(settings, threads or settings.threads_per_task()),
+    )
+
+
+def ocr_of(settings: Settings, threads: int) -> Ocr | None:
+    """How this process reads scans (Tesseract loads on first use), `threads` pages at once;
+    None when OCR is off. OCR leaves a minute of the task's time limit for the rest."""
+    if not settings.ocr:
+        return None
+    return Ocr(
+        Tesseract(),
+        dpi=settings.ocr_dpi,
+        max_pages=settings.ocr_max_pages,
+        time_limit=min(settings.ocr_time_limit, max(10, settings.task_time_limit - 60)),
+        threads=threads,
     )
 
 

@@ -111,7 +111,7 @@ def ask(client: httpx.Client, q: Question, collections: list[str] | None) -> Out
     rank = rank_of(found.json()["results"], q.expected_sources)
     started = time.perf_counter()
     body = {"messages": [{"role": "user", "content": q.question}], "stream": False,
-            "collections": collections}  # fmt: skip
+            "collections": collections, "save": False}  # fmt: skip
     chat = client.post("/v1/chat", json=body)
     chat.raise_for_status()
     seconds = time.perf_counter() - started

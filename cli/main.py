@@ -173,6 +173,20 @@ def ask(
 
 
 @cli.command()
+def mcp(
+    url: Annotated[str | None, typer.Option(help="The gptu API; default GPTU_API_URL.")] = None,
+    key: Annotated[
+        str | None, typer.Option(help="API key; default GPTU_API_KEY (unlike --key, not in ps).")
+    ] = None,
+) -> None:
+    """Serve the MCP tools search, ask and list_collections over stdio, as the key's user."""
+    from cli.mcp_stdio import run_stdio
+
+    settings = Settings()
+    raise typer.Exit(run_stdio(settings, url or settings.api_url, key or settings.api_key))
+
+
+@cli.command()
 def reindex(
     collection: Annotated[str, typer.Argument(help="The collection to re-embed.")],
     embedder: Annotated[

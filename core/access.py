@@ -6,14 +6,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.accounts import Caller, readable
-from core.db import Collection
+from core.db import Collection, Document
 from core.errors import NotFound, PermissionDenied
 
 
 def visible_collection(session: Session, caller: Caller, name: str) -> Collection:
-    """The collection if the caller may read or write it; otherwise 404, as if it did not exist."""
+    """The collection if the caller may read, write or manage it; otherwise 404, as if it did
+    not exist. (An owner who granted it only to others still sees it, to change its access.)"""
     found = session.scalar(select(Collection).where(Collection.name == name))
-    if found is None or not (caller.can_read(found) or caller.can_write(found)):
+    if found is None or not caller.can_see(found):
         raise NotFound(f"collection {name!r} does not exist")
     return found
 
@@ -26,7 +27,7 @@ def readable_collections(session: Session, caller: Caller, asked: list[str] | No
     for name in dict.fromkeys(asked):
         collection = visible_collection(session, caller, name)
         if not caller.can_read(collection):
-            raise PermissionDenied(f"you may add documents to {name!r} but not read it")
+            raise PermissionDenied(f"you may not read {name!r}")
         names.append(collection.name)
     return names
 
@@ -35,7 +36,7 @@ def writable_collection(session: Session, caller: Caller, name: str) -> Collecti
     """The collection if the caller may add documents to it (404 unseen, 403 read-only)."""
     collection = visible_collection(session, caller, name)
     if not caller.can_write(collection):
-        raise PermissionDenied(f"you may read {name!r} but not add or delete documents")
+        raise PermissionDenied(f"you may not add or delete documents in {name!r}")
     return collection
 
 
@@ -45,3 +46,11 @@ def managed_collection(session: Session, caller: Caller, name: str) -> Collectio
     if not caller.can_manage(collection):
         raise PermissionDenied(f"only the owner of {name!r} or an admin may change or delete it")
     return collection
+
+
+def readable_documents(session: Session, caller: Caller, document_ids: set[str]) -> set[str]:
+    """Those of these documents that still exist in a collection the caller may read now."""
+    rows = session.execute(
+        select(Document.id, Collection).join(Collection).where(Document.id.in_(document_ids))
+    ).tuples()
+    return {doc_id for doc_id, collection in rows if caller.can_read(collection)}

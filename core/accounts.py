@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
@@ -44,6 +45,10 @@ class Caller:
         """Whether the caller may change the collection's access or delete it."""
         return self.admin or collection.owner_id == self.user_id
 
+    def can_see(self, collection: Collection) -> bool:
+        """Whether the collection is listed for the caller at all."""
+        return any(can(collection) for can in (self.can_read, self.can_write, self.can_manage))
+
 
 def readable(session: Session, caller: Caller) -> list[Collection]:
     """The collections the caller may read, by name: what retrieval may search for them."""
@@ -69,10 +74,21 @@ def authenticate(session: Session, key: str) -> Caller:
     ).first()
     if row is None or row[0].revoked_at is not None:
         raise Unauthorized("invalid or revoked API key")
-    expires = row[0].expires_at
-    if expires is not None and expires.replace(tzinfo=expires.tzinfo or UTC) <= utcnow():
+    if expired(row[0]):
         raise Unauthorized("expired API key; ask an admin for a new one")
     return caller_of(row[1])
+
+
+def expired(key: ApiKey) -> bool:
+    """Whether the key's time has run out."""
+    expires = key.expires_at
+    return expires is not None and expires.replace(tzinfo=expires.tzinfo or UTC) <= utcnow()
+
+
+def working_keys(session: Session) -> Counter[str]:
+    """How many keys of each user (by id) work now: neither revoked nor expired."""
+    live = session.scalars(select(ApiKey).where(ApiKey.revoked_at.is_(None)))
+    return Counter(key.user_id for key in live if not expired(key))
 
 
 def audit(session: Session, actor: str, action: str, target: str, **detail: Any) -> None:
@@ -159,7 +175,7 @@ def issue_key(
     row = ApiKey(user_id=user.id, digest=digest(key), prefix=key[:12], expires_at=expires)
     session.add(row)
     session.flush()
-    audit(session, actor, "key.create", user.name, key_id=row.id)
+    audit(session, actor, "key.create", user.name, key_id=row.id, prefix=row.prefix)
     return row.id, key
 
 
@@ -170,7 +186,9 @@ def revoke_key(session: Session, actor: str, key_id: str) -> ApiKey:
         raise NotFound(f"key {key_id!r} does not exist")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
-        audit(session, actor, "key.revoke", key_id)
+        owner = session.get(User, row.user_id)
+        owner_name = owner.name if owner else None
+        audit(session, actor, "key.revoke", key_id, user=owner_name, prefix=row.prefix)
     return row
 
 

@@ -1,4 +1,5 @@
-"""SQL records of answers and conversations: traces, feedback, Slack events and threads."""
+"""SQL records of answers and conversations: traces, feedback, saved conversations, Slack
+events and threads."""
 
 from __future__ import annotations
 
@@ -84,3 +85,32 @@ class SlackNotice(Base):
     channel: Mapped[str] = mapped_column(String(32))
     thread_ts: Mapped[str] = mapped_column(String(32))
     filename: Mapped[str] = mapped_column(String(1024))
+
+
+class Conversation(Base):
+    """A person's saved chat (web chat, /v1/chat): theirs alone, by user id."""
+
+    __tablename__ = "conversations"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConversationTurn(Base):
+    """One question and its answer in a saved conversation, with what redraws it."""
+
+    __tablename__ = "conversation_turns"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    collections: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    quote: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    citations: Mapped[list[int]] = mapped_column(JSON, default=list)
+    trace_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

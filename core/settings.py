@@ -41,6 +41,23 @@ class Settings(BaseSettings):
         description="Embedder of new collections: minilm or bge-small (each collection keeps "
         "its own; `gptu reindex` changes it).",
     )
+    ocr: bool = Field(
+        True,
+        description="Read PDF pages that have no text, and png/jpg/tiff images, with OCR "
+        "(Tesseract, in-process); false: such files fail saying so.",
+    )
+    ocr_dpi: int = Field(
+        200, ge=72, le=600, description="Resolution a scanned PDF page is rendered at for OCR."
+    )
+    ocr_max_pages: int = Field(
+        500, ge=1, description="Most pages of one document that OCR reads (more: it fails)."
+    )
+    ocr_time_limit: int = Field(
+        1800,
+        ge=10,
+        description="Seconds OCR may take for one document (capped by GPTU_TASK_TIME_LIMIT); "
+        "a scan that would take longer fails early, saying so.",
+    )
     worker_concurrency: int = Field(1, ge=1, description="Parallel tasks per worker process.")
     workers_per_host: int = Field(
         1, ge=1, description="Worker processes sharing this machine's cores (sizes threads)."
@@ -143,7 +160,7 @@ class Settings(BaseSettings):
     admin_token: str = Field(
         "", description="API key of the admin made on first start; empty = generate, print once."
     )
-    api_key: str = Field("", description="API key the CLI (gptu ingest, gptu ask) sends.")
+    api_key: str = Field("", description="API key the CLI (gptu ingest, gptu ask, gptu mcp) sends.")
     slack_bot_token: str = Field("", description="Slack bot token (xoxb-…); empty = no Slack.")
     slack_signing_secret: str = Field("", description="Slack signing secret (HTTP mode).")
     slack_app_token: str = Field("", description="Slack app-level token (xapp-…, Socket Mode).")

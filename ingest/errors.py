@@ -27,5 +27,9 @@ class UnsafeDocument(IngestError):
     """The file looks like an attack (e.g. a decompression bomb)."""
 
 
+class OcrLimitExceeded(IngestError):
+    """The document needs more OCR (pages or time) than one document may have."""
+
+
 class TransientIngestError(Exception):
     """A temporary problem (a service down); the task retries."""

@@ -22,6 +22,7 @@ from ingest.errors import (
     UnsafeDocument,
     UnsupportedDocument,
 )
+from ingest.ocr import IMAGES, Ocr, Progress, read_image, read_pdf_pages
 
 SUPPORTED = {
     ".pdf": "PDF",
@@ -48,6 +49,7 @@ SUPPORTED = {
     ".msg": "Outlook e-mail",
     ".json": "JSON",
     ".xml": "XML",
+    **{ext: f"{kind} image" for ext, kind in IMAGES.items()},
 }
 ZIP_BASED = {".docx", ".pptx", ".xlsx", ".odt", ".epub"}
 # Plain text in whatever encoding its author's system used: detected before parsing.
@@ -95,8 +97,18 @@ def is_supported(filename: str) -> bool:
     return extension(filename) in SUPPORTED
 
 
-def parse_file(path: Path, filename: str, max_unpacked_bytes: int) -> Parsed:
-    """Parse the file at path, named filename by its owner; raise an IngestError on bad input."""
+def parse_file(
+    path: Path,
+    filename: str,
+    max_unpacked_bytes: int,
+    ocr: Ocr | None = None,
+    progress: Progress | None = None,
+) -> Parsed:
+    """Parse the file at path, named filename by its owner; raise an IngestError on bad input.
+
+    With `ocr`, images and the pages of a PDF that have no text are read by OCR, and
+    `progress` hears the share of those pages done; without it they fail or stay empty.
+    """
     ext = extension(filename)
     if ext not in SUPPORTED:
         shown = ext or "(no extension)"
@@ -108,11 +120,91 @@ def parse_file(path: Path, filename: str, max_unpacked_bytes: int) -> Parsed:
         raise UnsupportedDocument(
             f"reading {SUPPORTED[ext]} files needs LibreOffice (soffice), not installed here"
         )
-    elements = partition(path, ext)
-    blocks = to_blocks(elements)
+    if ext in IMAGES:
+        return parse_image(path, ext, ocr, progress)
+    if ext == ".pdf" and ocr is not None and not pdf_has_text(path):
+        blocks = []  # a scan: nothing for unstructured to read (pdfminer would hold every page)
+    else:
+        blocks = to_blocks(partition(path, ext))
+    pages = count_pages(path, ext, blocks)
+    ocr_pages = 0
+    if ext == ".pdf" and ocr is not None:
+        blocks, ocr_pages = with_scanned_pages(path, blocks, pages, ocr, progress)
     if not blocks:
-        raise EmptyDocument(empty_reason(ext))
-    return Parsed(blocks=blocks, pages=count_pages(path, ext, blocks))
+        raise EmptyDocument(empty_reason(ext, ocr_pages))
+    return Parsed(blocks=blocks, pages=pages, ocr_pages=ocr_pages)
+
+
+def parse_image(path: Path, ext: str, ocr: Ocr | None, progress: Progress | None) -> Parsed:
+    """An image (each frame of a TIFF a page), read by OCR."""
+    if ocr is None:
+        raise UnsupportedDocument(f"reading {SUPPORTED[ext]}s needs OCR, which is turned off")
+    found = read_image(path, ext, ocr, progress)
+    blocks = ocr_blocks(found, None)
+    if not blocks:
+        raise EmptyDocument(f"no text found: OCR read no text in this {SUPPORTED[ext]}")
+    return Parsed(blocks=blocks, pages=len(found), ocr_pages=len(found))
+
+
+def pdf_has_text(path: Path) -> bool:
+    """Whether any page of the PDF has a character of text (pdfium; no rendering)."""
+    import pypdfium2
+
+    try:
+        document = pypdfium2.PdfDocument(path)
+    except pypdfium2.PdfiumError:
+        return True  # let unstructured open it and say what is wrong
+    try:
+        for index in range(len(document)):
+            page = document[index]
+            try:
+                text = page.get_textpage()
+                try:
+                    if text.count_chars() > 0:
+                        return True
+                finally:
+                    text.close()
+            finally:
+                page.close()
+        return False
+    finally:
+        document.close()
+
+
+def with_scanned_pages(
+    path: Path, blocks: list[Block], pages: int, ocr: Ocr, progress: Progress | None
+) -> tuple[list[Block], int]:
+    """The PDF's blocks with those that OCR reads on its pages without text, in page order;
+    and the number of pages OCR read."""
+    with_text = {b.page for b in blocks}
+    scanned = [n for n in range(1, pages + 1) if n not in with_text]
+    if not scanned:
+        return blocks, 0
+    found = read_pdf_pages(path, scanned, ocr, progress)
+    merged: list[Block] = []
+    section: str | None = None
+    pending = iter(sorted(found))
+    number = next(pending, None)
+    for block in blocks:
+        while number is not None and block.page is not None and number < block.page:
+            merged += ocr_blocks({number: found[number]}, section)
+            number = next(pending, None)
+        merged.append(block)
+        section = block.section
+    while number is not None:
+        merged += ocr_blocks({number: found[number]}, section)
+        number = next(pending, None)
+    return merged, len(scanned)
+
+
+def ocr_blocks(found: dict[int, list[str]], section: str | None) -> list[Block]:
+    """Blocks of OCR text, each paragraph with its page, under the section that precedes it."""
+    return [
+        Block(text=text, page=number, section=section)
+        for number, paragraphs in sorted(found.items())
+        for paragraph in paragraphs
+        if (text := paragraph.replace("\x00", "").strip())
+    ]
 
 
 def supported_list() -> str:
@@ -376,8 +468,11 @@ def count_pages(path: Path, ext: str, blocks: list[Block]) -> int:
     return max((b.page for b in blocks if b.page), default=1)
 
 
-def empty_reason(ext: str) -> str:
+def empty_reason(ext: str, ocr_pages: int) -> str:
     """Why a document gave no text, in words a person understands."""
+    if ext == ".pdf" and ocr_pages:
+        pages = f"{ocr_pages} page" + ("s" if ocr_pages > 1 else "")
+        return f"no text found: the PDF has no text layer and OCR found none on its {pages}"
     if ext == ".pdf":
-        return "no extractable text: scanned or image-only PDF? (OCR is not enabled)"
+        return "no extractable text: the PDF has no text layer (a scan?) and OCR is turned off"
     return "no extractable text: the document is empty"

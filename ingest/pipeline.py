@@ -13,9 +13,10 @@ from ingest.embed import Embedder, EmbedderUnavailable
 from ingest.errors import IngestError, TransientIngestError
 from ingest.guard import looks_like_injection, redact_pii
 from ingest.index import Index, VectorIndex
+from ingest.ocr import Ocr
 from ingest.parse import parse_file
 from ingest.passage import Passage
-from ingest.store import EMBEDDING, INDEXING, DocumentStore, Job, Outcome
+from ingest.store import EMBEDDING, INDEXING, OCR, DocumentStore, Job, Outcome
 
 log = logging.getLogger(__name__)
 # A service the pipeline needs is down: the documents go back to the queue and are retried.
@@ -42,6 +43,7 @@ class Pipeline:
         max_attempts: int = 3,
         redact: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        ocr: Ocr | None = None,
     ) -> None:
         self.store = store
         self.embedders = embedders
@@ -52,6 +54,7 @@ class Pipeline:
         self.max_attempts = max_attempts
         self.redact = redact
         self.clock = clock
+        self.ocr = ocr
 
     def run(self, document_id: str) -> dict[str, int | str]:
         """Ingest one document; running it again gives the same chunks, never duplicates."""
@@ -172,7 +175,9 @@ class Pipeline:
         """Parse, chunk and guard the job's file: its chunks and what it will record."""
         if not job.path.exists():
             raise IngestError("the stored file is missing (deleted from data/files?)")
-        parsed = parse_file(job.path, job.filename, self.max_unpacked_bytes)
+        parsed = parse_file(
+            job.path, job.filename, self.max_unpacked_bytes, self.ocr, self.ocr_progress(job)
+        )
         chunks = chunk_blocks(parsed.blocks, self.chunk_chars)
         redacted = 0
         if self.redact:
@@ -181,6 +186,19 @@ class Pipeline:
                 chunks[i], redacted = replace(chunk, text=text), redacted + found
         flagged = sum(looks_like_injection(c.text) for c in chunks)
         return chunks, Outcome(parsed.pages, len(chunks), flagged, redacted, parsed.ocr_pages)
+
+    def ocr_progress(self, job: Job) -> Callable[[float], None]:
+        """Records the share of a document's OCR pages done: at the start, then at most once
+        a second."""
+        shown: float | None = None
+
+        def report(share: float) -> None:
+            nonlocal shown
+            if shown is None or self.clock() - shown >= 1.0:
+                self.store.progress(job.document_id, OCR, share)
+                shown = self.clock()
+
+        return report
 
     def record(self, job: Job, outcome: Outcome) -> dict[str, int | str]:
         """Mark an indexed document ready; drop its chunks if it was deleted meanwhile."""

@@ -15,10 +15,12 @@ from cli.postgres import start_postgres
 from core.offline import go_offline
 from core.settings import Settings
 from tests.servers import FakeSlack
+from tests.world import World, make_world
 
 go_offline()
 CORPUS = ROOT.parent / "shared" / "corpus"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+WRONG_KEY = "gptu_this-is-no-key"
 __all__ = ["CORPUS", "GPTU", "ROOT", "Stack", "wait_until"]
 
 
@@ -65,6 +67,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterato
     finally:
         if cluster is not None:
             cluster.close()
+
+
+@pytest.fixture(scope="session")
+def world(
+    stack: Stack, slack: FakeSlack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """The permission matrix (tests/world.py): users, groups, collections, secret phrases."""
+    with make_world(stack, slack, tmp_path_factory.mktemp("echo")) as built:
+        yield built
 
 
 def stack_settings(stack: Stack) -> Settings:
@@ -130,3 +141,10 @@ def upload(api: httpx.Client, collection: str, files: list[tuple[str, bytes]]) -
     assert answer.status_code == 202, answer.text
     items: list[dict] = answer.json()
     return items
+
+
+def readme_block(marker: str, language: str) -> str:
+    """The first fenced block of a language after `<!-- marker -->` in README.md (examples
+    that tests run, so the README cannot rot)."""
+    after = (ROOT / "README.md").read_text().split(f"<!-- {marker} -->", 1)[1]
+    return after.split(f"```{language}\n", 1)[1].split("\n```", 1)[0]

@@ -27,12 +27,12 @@ from core.db import ApiKey, AuditEvent, Group, User
 router = APIRouter(prefix="/v1", tags=["admin"])
 
 
-def user_out(user: User) -> UserOut:
-    """A user row as the API shows it."""
+def user_out(user: User, keys: int) -> UserOut:
+    """A user row as the API shows it, with the number of keys that work."""
     return UserOut(
         name=user.name, email=user.email, admin=user.admin,
         groups=sorted(g.name for g in user.groups), slack_id=user.slack_id,
-        default_collection=user.default_collection, created_at=aware(user.created_at),
+        default_collection=user.default_collection, created_at=aware(user.created_at), keys=keys,
     )  # fmt: skip
 
 
@@ -55,13 +55,14 @@ def create_user(body: UserIn, admin: AdminUser, session: SessionDep) -> UserOut:
     """Create a user in existing groups (admin)."""
     user = accounts.create_user(session, admin.name, body.name, body.email, body.groups, body.admin)
     session.commit()
-    return user_out(user)
+    return user_out(user, 0)
 
 
 @router.get("/users")
 def list_users(_: AdminUser, session: SessionDep) -> list[UserOut]:
-    """Every user (admin)."""
-    return [user_out(u) for u in session.scalars(select(User).order_by(User.name))]
+    """Every user, with how many of their keys work (admin)."""
+    keys = accounts.working_keys(session)
+    return [user_out(u, keys[u.id]) for u in session.scalars(select(User).order_by(User.name))]
 
 
 @router.patch("/users/{name}")
@@ -70,7 +71,7 @@ def change_user(name: str, body: UserChangeIn, admin: AdminUser, session: Sessio
     changes = body.model_dump(exclude_unset=True)
     user = accounts.change_user(session, admin.name, name, **changes)
     session.commit()
-    return user_out(user)
+    return user_out(user, accounts.working_keys(session)[user.id])
 
 
 @router.delete("/users/{name}")

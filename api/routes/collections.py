@@ -25,17 +25,18 @@ router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
 
 def collection_out(session: Session, caller: Caller, collection: Collection) -> CollectionOut:
-    """The caller's view: counts and grants only for those who may read it."""
+    """The caller's view: counts only for those who may read it; grants also for its owner."""
     readable = caller.can_read(collection)
+    shown = readable or caller.can_manage(collection)
     count = session.scalar(
         select(func.count()).select_from(Document).where(Document.collection_id == collection.id)
     )
     return CollectionOut(
         name=collection.name,
         embedder=collection.embedder,
-        readers=collection.readers if readable else [],
-        writers=collection.writers if readable else [],
-        owner=collection.owner if readable else None,
+        readers=collection.readers if shown else [],
+        writers=collection.writers if shown else [],
+        owner=collection.owner if shown else None,
         documents=int(count or 0) if readable else None,
         access=AccessOut(
             read=readable, write=caller.can_write(collection), manage=caller.can_manage(collection)
@@ -69,15 +70,15 @@ def create_collection(
 
 @router.get("")
 def list_collections(caller: CurrentUser, session: SessionDep) -> list[CollectionOut]:
-    """The collections you may read or add to, by name."""
+    """The collections you may read, add to or manage, by name."""
     every = session.scalars(select(Collection).order_by(Collection.name)).all()
-    mine = [c for c in every if caller.can_read(c) or caller.can_write(c)]
+    mine = [c for c in every if caller.can_see(c)]
     return [collection_out(session, caller, c) for c in mine]
 
 
 @router.get("/{name}")
 def get_collection(name: str, caller: CurrentUser, session: SessionDep) -> CollectionOut:
-    """One collection you may read or add to."""
+    """One collection you may read, add to or manage."""
     return collection_out(session, caller, visible_collection(session, caller, name))
 
 

@@ -2,12 +2,12 @@
 /** Chat page: ask, stream the answer, show numbered sources, keep the conversation. */
 import { api, signIn } from "./auth.js";
 import { remember, showSource } from "./sources.js";
+import { currentConversation, keptIn, setupConversations } from "./conversations.js";
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const form = /** @type {HTMLFormElement} */ ($("ask"));
 const input = /** @type {HTMLTextAreaElement} */ ($("question"));
-/** @type {{role: string, content: string}[]} */
-let history = [];
+let turnCount = 0;  // numbers each answer's source anchors on the page
 
 async function loadCollections() {
   const res = await api("/v1/collections");
@@ -268,10 +268,10 @@ async function showTrace(li, traceId) {
 /** @param {string} question */
 async function ask(question) {
   addTurn("user", question);
-  history.push({ role: "user", content: question });
+  const conversation = currentConversation();  // the server holds its history
   const li = addTurn("assistant", "…");
   const textEl = /** @type {HTMLElement} */ (li.querySelector(".text"));
-  const id = `t${history.length}`;
+  const id = `t${++turnCount}`;
   $("send").setAttribute("disabled", "");
   let answer = "";
   /** @type {any[]} */
@@ -284,7 +284,10 @@ async function ask(question) {
     const res = await api("/v1/chat", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ messages: history, collections: chosen(), stream: true }),
+      body: JSON.stringify({
+        messages: [{ role: "user", content: question }], conversation_id: conversation,
+        collections: chosen(), stream: true,
+      }),
     });
     if (!res.ok || !res.body) {
       const body = await res.json().catch(() => ({}));
@@ -317,14 +320,13 @@ async function ask(question) {
           renderSources(li, sources, id, supporting.size ? supporting : undefined);
           renderAnswer(textEl, answer, id);
           if (data.trace_id) renderTools(li, data.trace_id);
+          keptIn(data.conversation_id, conversation);
         }
       }
     }
-    history.push({ role: "assistant", content: answer });
   } catch (err) {
     textEl.textContent = `Error: ${err instanceof Error ? err.message : err}`;
     li.classList.add("bad");
-    history.pop();
   } finally {
     $("send").removeAttribute("disabled");
     input.focus();
@@ -341,7 +343,40 @@ form.onsubmit = (e) => {
 input.onkeydown = (e) => {
   if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
 };
-$("new-chat").onclick = () => { history = []; $("turns").replaceChildren(); input.focus(); };
+/** Redraw a saved turn: the question, then its answer with quote, sources and rating.
+ * @param {any} turn */
+function drawTurn(turn) {
+  addTurn("user", turn.question);
+  const li = addTurn("assistant", "");
+  const textEl = /** @type {HTMLElement} */ (li.querySelector(".text"));
+  const id = `t${++turnCount}`;
+  const supporting = new Set([...turn.quote.map((/** @type {any} */ q) => q.n), ...turn.citations]);
+  remember(id, turn.sources, turn.quote);
+  renderSources(li, turn.sources, id, supporting.size ? supporting : undefined);
+  renderQuote(li, turn.quote, turn.sources, id);
+  if (turn.answer === null) {
+    li.classList.add("withheld");
+    textEl.textContent = "This answer is hidden: it drew on documents you may no longer read.";
+  } else {
+    renderAnswer(textEl, turn.answer, id);
+  }
+  if (turn.trace_id) renderTools(li, turn.trace_id);
+}
+
+/** Show a reopened conversation. @param {any[]} turns */
+function showConversation(turns) {
+  $("turns").replaceChildren();
+  for (const turn of turns) drawTurn(turn);
+  input.focus();
+}
+
+/** An empty page for a new conversation. */
+function clearConversation() {
+  $("turns").replaceChildren();
+  input.focus();
+}
+
 await signIn();
 await loadCollections();
+await setupConversations(showConversation, clearConversation);
 input.focus();

@@ -3,37 +3,15 @@
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from tests.conftest import Stack, upload, wait_done
+from tests.e2e.conftest import sign_in
 from tests.pdfs import text_pdf
-
-CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium; never a downloaded browser."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        raise FileNotFoundError(
-            "chromium not found: apt-get install --no-install-recommends chromium"
-        )
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
-        yield launched
-        launched.close()
-
 
 # Records, in order, when the last answer first shows a quote and first shows answer text.
 SEEN_FIRST = """() => {
@@ -46,16 +24,6 @@ SEEN_FIRST = """() => {
     if (text && text !== "…" && !window.seen.includes("answer")) window.seen.push("answer");
   }).observe(document.body, { subtree: true, childList: true, characterData: true });
 }"""
-
-
-def sign_in(page: Page, key: str) -> None:
-    """Type the key into the sign-in dialog."""
-    page.fill("#api-key", "wrong-key")
-    page.click("#signin button[type=submit]")
-    expect(page.locator("#signin .note")).to_contain_text("not valid")
-    page.fill("#api-key", key)
-    page.click("#signin button[type=submit]")
-    expect(page.locator("#signin")).not_to_be_visible()
 
 
 def test_signed_in_user_sees_only_their_collections(

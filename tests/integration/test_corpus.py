@@ -16,7 +16,6 @@ pytestmark = pytest.mark.slow
 LEFT_TO_BENCH = {"handbook-872p.docx", "winter-sports.epub", "example-10k.html"}
 MUST_FAIL = {
     "password.pdf": "encrypted PDF: password required",
-    "MEDRPT-2024-PAT-3847_medical_report_scan.pdf": "no extractable text",
     "empty.txt": "empty file",
     "empty.xlsx": "no extractable text",
     "fake-encrypted.eml": "encrypted e-mail",
@@ -42,3 +41,6 @@ def test_whole_corpus_ends_ready_or_failed_with_reason(api: httpx.Client, collec
             assert doc["status"] == "ready", doc
             assert doc["chunks"] >= 1 and doc["pages"] >= 1, doc
     assert by_name["reliance.pdf"]["pages"] == 3
+    scan = by_name["MEDRPT-2024-PAT-3847_medical_report_scan.pdf"]  # image-only: read by OCR
+    assert scan["pages"] == 3 and scan["ocr_pages"] == 3
+    assert all(d["ocr_pages"] == 0 for n, d in by_name.items() if n != scan["filename"])

@@ -100,10 +100,10 @@ def test_too_large_file_is_refused_and_nothing_is_kept(
 
 
 def test_unsupported_type_fails_at_once_with_a_reason(api: httpx.Client, collection: str) -> None:
-    [item] = upload(api, collection, [("photo.png", b"\x89PNG\r\n\x1a\n not really")])
+    [item] = upload(api, collection, [("photo.webp", b"RIFF\0\0\0\0WEBPVP8 not really")])
     assert item["status"] == "failed"
     doc = api.get(f"/v1/documents/{item['id']}").json()
-    assert doc["status"] == "failed" and "unsupported file type .png" in doc["error"]
+    assert doc["status"] == "failed" and "unsupported file type .webp" in doc["error"]
 
 
 def test_errors_use_one_envelope(api: httpx.Client, collection: str) -> None:

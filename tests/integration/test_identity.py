@@ -1,7 +1,8 @@
 """Identity by id: a user deleted and created again under the same name inherits nothing.
 
-One user asks, rates, uploads, owns collections and is linked to Slack; then an admin deletes
-them and creates a newcomer with the same name (and a new key), who sees none of it.
+One user asks (a saved conversation), rates, uploads, owns collections and is linked to Slack;
+then an admin deletes them and creates a newcomer with the same name (and a new key), who sees
+none of it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import Stack, upload, wait_done, wait_until
+from tests.conftest import Stack, sql, upload, wait_done, wait_until
 from tests.integration.test_slack import mention, send
 from tests.servers import FakeSlack
 
@@ -26,6 +27,7 @@ class Namesake:
     name: str
     key: str
     trace_id: str
+    conversation_id: str
     document_id: str
     private: str
     owned: str
@@ -55,14 +57,17 @@ def namesake(stack: Stack) -> Namesake:
             chat = {"messages": [question], "stream": False, "collections": [private]}
             answer = old.post("/v1/chat", json=chat, timeout=300)
             assert answer.status_code == 200, answer.text
-            trace_id = answer.json()["trace_id"]
+            trace_id, conversation_id = answer.json()["trace_id"], answer.json()["conversation_id"]
             rated = old.post("/v1/feedback", json={"trace_id": trace_id, "rating": 1})
             assert rated.status_code == 201, rated.text
             assert [t["id"] for t in old.get("/v1/traces").json()] == [trace_id]
+            assert [c["id"] for c in old.get("/v1/conversations").json()] == [conversation_id]
         admin.delete(f"/v1/users/{name}").raise_for_status()
         admin.post("/v1/users", json={"name": name}).raise_for_status()
         key = admin.post(f"/v1/users/{name}/keys").json()["key"]
-    return Namesake(name, key, trace_id, item["id"], private, owned, shared, slack_id)
+    return Namesake(
+        name, key, trace_id, conversation_id, item["id"], private, owned, shared, slack_id
+    )
 
 
 def test_newcomer_sees_none_of_the_old_traces(stack: Stack, namesake: Namesake) -> None:
@@ -73,6 +78,18 @@ def test_newcomer_sees_none_of_the_old_traces(stack: Stack, namesake: Namesake) 
         old = admin.get(f"/v1/traces/{namesake.trace_id}").json()
         assert old["user"] == namesake.name and old["rating"] == 1
         assert admin.get("/v1/traces", params={"user": namesake.name}).json() == []
+
+
+def test_the_old_conversations_went_with_their_owner(stack: Stack, namesake: Namesake) -> None:
+    with stack.client(namesake.key) as new:
+        assert new.get("/v1/conversations").json() == []
+        assert new.get(f"/v1/conversations/{namesake.conversation_id}").status_code == 404
+        again = {"messages": [{"role": "user", "content": "And the code?"}],
+                 "conversation_id": namesake.conversation_id, "stream": False}  # fmt: skip
+        assert new.post("/v1/chat", json=again).status_code == 404
+    query = "SELECT count(*) FROM {} WHERE {} = :id"
+    for table, column in (("conversations", "id"), ("conversation_turns", "conversation_id")):
+        assert sql(stack, query.format(table, column), id=namesake.conversation_id) == [(0,)]
 
 
 def test_newcomer_cannot_rate_the_old_answer(stack: Stack, namesake: Namesake) -> None:

@@ -1,99 +1,19 @@
-"""The permission matrix: 3 users, 3 groups, 4 collections, a secret phrase per document.
-
-For every user and every surface, exactly the phrases they may read appear. A second API
-process answers through `EchoModel` (our OpenAI-style fake that repeats its prompt), so the
-answer text shows exactly which passages reached the model.
+"""The permission matrix (tests/world.py): for every user and every surface, exactly the
+phrases they may read appear. The echoing API's answers show which passages reached the model.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from cli.localstack import Process, free_port, wait_until
-from tests.conftest import GPTU, SIGNING_SECRET, Stack, upload, wait_done
-from tests.servers import EchoModel, FakeSlack, slack_signature
-
-GROUPS = ("hr", "eng", "board")
-MEMBERS = {"alice": ["hr"], "bob": ["eng"], "carol": ["hr", "board"]}
-SECRETS = {"hr": "PLUM-HERON-41", "eng": "COBALT-OTTER-58", "board": "SAFFRON-LYNX-93",
-           "all": "MAPLE-WREN-26"}  # fmt: skip
-READERS = {"hr": ["hr"], "eng": ["eng"], "board": ["board"], "all": ["everyone"]}
-ALLOWED = {"alice": {"hr", "all"}, "bob": {"eng", "all"}, "carol": {"hr", "board", "all"}}
-QUESTION = "What is the codeword of the review?"
-
-
-@dataclass
-class World:
-    """Users with keys, collections by short name, the echoing API's URL."""
-
-    tag: str
-    keys: dict[str, str]
-    collections: dict[str, str]
-    files: dict[str, str]
-    documents: dict[str, str]
-    echo_url: str
-
-    def phrases(self, text: str) -> set[str]:
-        """Which secret phrases (by short name) occur in text."""
-        return {short for short, phrase in SECRETS.items() if phrase in text}
-
-
-@pytest.fixture(scope="module")
-def world(
-    stack: Stack, slack: FakeSlack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[World]:
-    """Groups, users (with Slack e-mails), collections and one document per collection."""
-    tag = uuid.uuid4().hex[:6]
-    keys, collections, files, documents = {}, {}, {}, {}
-    with stack.client() as admin:
-        for group in GROUPS:
-            admin.post("/v1/groups", json={"name": f"{group}-{tag}"}).raise_for_status()
-        for user, groups in MEMBERS.items():
-            name = f"{user}-{tag}"
-            body = {"name": name, "email": f"{name}@example.org",
-                    "groups": [f"{g}-{tag}" for g in groups]}  # fmt: skip
-            admin.post("/v1/users", json=body).raise_for_status()
-            keys[user] = admin.post(f"/v1/users/{name}/keys").json()["key"]
-            slack.emails[slack_id(user, tag)] = f"{name}@example.org"
-        ids = []
-        for short, readers in READERS.items():
-            name = collections[short] = f"{short}-{tag}"
-            grants = [r if r == "everyone" else f"{r}-{tag}" for r in readers]
-            admin.post("/v1/collections", json={"name": name, "readers": grants}).raise_for_status()
-            files[short] = f"{short}-review-{tag}.md"
-            text = f"# Review\n\nThe codeword of the review is {SECRETS[short]}.\n"
-            [item] = upload(admin, name, [(files[short], text.encode())])
-            documents[short] = item["id"]
-            ids.append(item["id"])
-        assert all(d["status"] == "ready" for d in wait_done(admin, ids).values())
-    echo = EchoModel()
-    env = {**stack.env, "GPTU_PORT": str(free_port()), "GPTU_LLM_URL": echo.url,
-           "GPTU_MIN_SIMILARITY": "0"}  # fmt: skip
-    url = f"http://127.0.0.1:{env['GPTU_PORT']}"
-    api = Process([*GPTU, "serve"], env, tmp_path_factory.mktemp("echo") / "api.log")
-    api.start()
-    try:
-        wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, 120, "echo API ready")
-        yield World(tag, keys, collections, files, documents, url)
-    finally:
-        api.stop()
-        echo.stop()
-
-
-def slack_id(user: str, tag: str) -> str:
-    """A Slack member id per user."""
-    return f"U{user.upper()}{tag.upper()}"
-
-
-USERS = sorted(MEMBERS)
+from tests.conftest import SIGNING_SECRET, Stack, upload, wait_done, wait_until
+from tests.servers import FakeSlack, slack_signature
+from tests.world import ALLOWED, QUESTION, SECRETS, USERS, World, slack_id
 
 
 @pytest.mark.parametrize("user", USERS)

@@ -20,7 +20,13 @@ from core import schema
 from core.db import Database
 from core.errors import SchemaOutdated
 from core.settings import Settings
-from tests.unit.test_db import FILLED, NAMED, differences, user_ids
+from tests.unit.test_db import (
+    FILLED,
+    NAMED,
+    conversations_go_with_their_user,
+    differences,
+    user_ids,
+)
 
 RELEASE = ROOT / "tests" / "fixtures" / "release-0001.postgresql.sql"
 
@@ -66,6 +72,7 @@ def test_the_previous_release_is_refused_then_migrated_once(
     assert differences(db.engine) == []
     assert f"already at {schema.head()}; nothing to do" in migrate(cluster.url, tmp_path)
     assert "lexical_chunks" in inspect(index.engine).get_table_names()
+    conversations_go_with_their_user(db)
     with db.engine.connect() as conn:  # the release's serial goes on after its rows
         conn.exec_driver_sql("INSERT INTO audit (at, actor, action, target, detail) VALUES "
                              "(now(), 'cli', 'x', 'y', '{}')")  # fmt: skip

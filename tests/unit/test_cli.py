@@ -47,3 +47,8 @@ def test_the_last_admin_cannot_be_removed(tmp_path: object) -> None:
     assert refused.returncode == 1 and "last admin" in refused.stderr
     assert gptu("users", "add", "second", "--admin", **env).returncode == 0
     assert gptu("users", "remove", "root", **env).returncode == 0
+
+
+def test_mcp_refuses_to_start_without_a_key() -> None:
+    done = gptu("mcp", "--url", "http://127.0.0.1:9")
+    assert done.returncode == 2 and "GPTU_API_KEY" in done.stderr and not done.stdout

@@ -21,6 +21,7 @@ from cli.main import cli
 from core import schema
 from core.db import Base, Database, User
 from core.errors import SchemaOutdated
+from core.records import Conversation, ConversationTurn
 
 RELEASE = ROOT / "tests" / "fixtures" / "release-0001.sqlite.sql"
 NAMED = {"collections": "owner_id", "documents": "uploaded_by_id", "traces": "user_id",
@@ -56,6 +57,21 @@ def differences(engine: Engine) -> list[object]:
         return list(compare_metadata(context, Base.metadata))
 
 
+def conversations_go_with_their_user(db: Database) -> None:
+    """Deleting a user deletes their conversations, and those their turns (foreign keys)."""
+    with db.session() as session:
+        session.add(User(id="u-talker", name="talker"))
+        session.flush()
+        session.add(Conversation(id="c-talk", user_id="u-talker", title="Lunch?"))
+        session.flush()
+        session.add(ConversationTurn(conversation_id="c-talk", question="Lunch?", answer="At 12."))
+    with db.session() as session:
+        session.delete(session.get(User, "u-talker"))
+    with db.engine.connect() as conn:
+        for table in ("conversations", "conversation_turns"):
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() == 0
+
+
 def migrate(folder: Path) -> str:
     """`gptu migrate` on the SQLite database in folder; its output."""
     env = {"GPTU_DATA_DIR": str(folder), "GPTU_DATABASE_URL": ""}
@@ -72,7 +88,7 @@ def test_the_previous_release_is_refused_then_migrated_once(tmp_path: Path) -> N
         Database(url)
     assert f"from a release before migrations → {schema.head()}" in migrate(tmp_path)
     db = Database(url)
-    assert schema.revision(db.engine) == schema.head() == "0003"
+    assert schema.revision(db.engine) == schema.head() == "0004"
     assert user_ids(db.engine) == FILLED
     indexes = {i["name"] for t in NAMED for i in inspect(db.engine).get_indexes(t)}
     assert {"ix_traces_user_id", "ix_documents_uploaded_by_id"} <= indexes
@@ -84,6 +100,7 @@ def test_the_previous_release_is_refused_then_migrated_once(tmp_path: Path) -> N
     db.engine.dispose()
     assert f"already at {schema.head()}; nothing to do" in migrate(tmp_path)
     assert user_ids(Database(url).engine) == FILLED  # the namesake got nothing
+    conversations_go_with_their_user(Database(url))
 
 
 def test_an_older_database_is_completed_to_the_release_first(tmp_path: Path) -> None:

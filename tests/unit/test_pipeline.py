@@ -12,10 +12,12 @@ from app.intake import task_groups
 from core.db import Document
 from ingest.errors import TransientIngestError
 from ingest.lexical import LexicalIndex
+from ingest.ocr import Ocr, Tesseract
 from ingest.passage import Passage
 from ingest.pipeline import EMBED_SLICE, Pipeline
 from ingest.store import Job, Outcome
 from tests.fakes import HashEmbedder
+from tests.scans import image_pdf, text_page
 
 GOOD = {
     "depot.txt": "The depot opens at 6:45 on weekdays and at 8:00 on Saturdays.",
@@ -278,3 +280,24 @@ def test_a_large_document_reports_its_embedding_progress_then_indexing(tmp_path:
     assert len(embedding) == -(-chunks // EMBED_SLICE)  # one per slice, the clock allowing
     assert stages[-1] == ("indexing", 0.0)
     assert embedder.calls == len(embedding) and vectors.count("big") == chunks
+
+
+def test_a_scan_reports_its_ocr_pages_at_most_once_a_second(tmp_path: Path) -> None:
+    store, vectors, embedder = MemoryStore(), MemoryVectors(), CountingEmbedder()
+    pages = [text_page([f"Page {n} of the depot rota", "Vans leave at seven"]) for n in range(4)]
+    path = image_pdf(tmp_path / "scan", pages)
+    for doc_id in ("slow", "fast"):
+        store.rows[doc_id] = Row(Job(doc_id, "rota.pdf", "c", embedder.id, path, 0))
+    lexical = LexicalIndex(tmp_path / "l.db")
+    for doc_id, step in (("slow", 2.0), ("fast", 0.1)):
+        clock = iter([x * step for x in range(1000)]).__next__  # step seconds a reading
+        pipeline = Pipeline(store, lambda _: embedder, vectors, lexical, clock=clock,
+                            ocr=Ocr(Tesseract()))  # fmt: skip
+        assert pipeline.run(doc_id)["status"] == "ready"
+    slow, fast = store.rows["slow"], store.rows["fast"]
+    assert [s for s in slow.stages if s[0] == "ocr"] == [
+        ("ocr", x) for x in (0, 0.25, 0.5, 0.75, 1)
+    ]
+    assert [s for s in fast.stages if s[0] == "ocr"] == [("ocr", 0.0)]  # 5 reports in 1 s
+    assert [stage for stage, _ in slow.stages][-2:] == ["embedding", "indexing"]
+    assert slow.outcome is not None and slow.outcome.ocr_pages == 4 and slow.outcome.pages == 4

@@ -1,0 +1,309 @@
+// @ts-check
+/** Admin page: who may read and write the collections you manage; for admins also users,
+ * groups, API keys and the audit log. Every change goes through the API, which records it. */
+import { me, signIn } from "./auth.js";
+import { button, call, el, filterRows, say, send, when } from "./page.js";
+
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const input = (/** @type {string} */ id) => /** @type {HTMLInputElement} */ ($(id));
+const path = encodeURIComponent;
+
+/** @typedef {{name: string, email: string | null, admin: boolean, groups: string[], created_at: string, keys: number}} User */
+/** @typedef {{name: string, members: string[], created_at: string}} Group */
+/** @typedef {{id: string, prefix: string, created_at: string, revoked_at: string | null, expires_at: string | null}} Key */
+/** @typedef {{name: string, owner: string | null, documents: number | null, readers: string[], writers: string[], access: {manage: boolean}}} Collection */
+
+/** @type {User[]} */
+let users = [];
+/** @type {Group[]} */
+let groups = [];
+/** The user shown in the detail panel. @type {string | null} */
+let selected = null;
+
+// ---- collections: readers and writers, for their owner or an admin
+
+async function loadCollections() {
+  /** @type {Collection[] | null} */
+  const list = await call("/v1/collections");
+  if (!list) return;
+  const managed = list.filter((c) => c.access.manage);
+  $("collections-table").querySelector("tbody")?.replaceChildren(...managed.map(collectionRow));
+  $("no-collections").hidden = managed.length > 0;
+  $("collections-table").hidden = input("collection-filter").hidden = !managed.length;
+  filterRows(input("collection-filter"), $("collections-table"));
+}
+
+/** @param {Collection} c */
+function collectionRow(c) {
+  const docs = c.documents === null ? "" : ` · ${c.documents} documents`;
+  const about = el("small", {}, `owner ${c.owner ?? "unknown"}${docs}`);
+  const grant = el("input", { required: true, placeholder: "group or user:NAME" });
+  grant.setAttribute("list", "grants");
+  grant.setAttribute("aria-label", `Group or person to share ${c.name} with`);
+  const role = el("select", {}, el("option", { value: "readers" }, "as reader"),
+    el("option", { value: "writers" }, "as writer"));
+  role.setAttribute("aria-label", `Role in ${c.name}`);
+  const share = el("form", { className: "share" }, grant, role, el("button", { type: "submit" }, "Share"));
+  share.onsubmit = (e) => {
+    e.preventDefault();
+    const kind = /** @type {"readers" | "writers"} */ (role.value);
+    const name = grant.value.trim();
+    if (c[kind].includes(name)) say(`${name} is already one of the ${kind} of ${c.name}.`);
+    else if (name) changeGrants(c, kind, [...c[kind], name], `${c.name}: ${name} added to the ${kind}.`);
+  };
+  const tr = el("tr", {}, el("td", {}, el("strong", {}, c.name), el("br"), about),
+    el("td", {}, grantList(c, "readers")), el("td", {}, grantList(c, "writers")), el("td", {}, share));
+  tr.dataset.name = c.name;
+  return tr;
+}
+
+/** @param {Collection} c @param {"readers" | "writers"} kind */
+function grantList(c, kind) {
+  const ul = el("ul", { className: "grants" });
+  ul.setAttribute("aria-label", `${kind} of ${c.name}`);
+  for (const g of c[kind]) {
+    const remove = button("Remove", `Remove ${g} from the ${kind} of ${c.name}`, () =>
+      changeGrants(c, kind, c[kind].filter((x) => x !== g), `${c.name}: ${g} removed from the ${kind}.`));
+    ul.append(el("li", {}, el("span", {}, g), remove));
+  }
+  if (!c[kind].length) ul.append(el("li", { className: "none" }, "nobody"));
+  return ul;
+}
+
+/** PATCH one list of grants; the row shows what the API answers. @param {Collection} c
+ * @param {"readers" | "writers"} kind @param {string[]} next @param {string} done */
+async function changeGrants(c, kind, next, done) {
+  /** @type {Collection | null} */
+  const changed = await send("PATCH", `/v1/collections/${path(c.name)}`, { [kind]: next });
+  if (!changed) return;
+  document.querySelector(`#collections-table tr[data-name="${CSS.escape(c.name)}"]`)?.replaceWith(collectionRow(changed));
+  say(done);
+  if (me?.admin) loadAudit();
+}
+
+/** What the share boxes suggest: groups, people and everyone. */
+function fillGrants() {
+  const names = me?.admin
+    ? [...groups.map((g) => g.name), ...users.map((u) => `user:${u.name}`), "everyone"]
+    : (me?.groups ?? []);
+  $("grants").replaceChildren(...names.map((n) => el("option", { value: n })));
+}
+
+// ---- users
+
+async function loadUsers() {
+  /** @type {User[] | null} */
+  const list = await call("/v1/users");
+  if (!list) return;
+  users = list;
+  $("users-table").querySelector("tbody")?.replaceChildren(...users.map(userRow));
+  filterRows(input("user-filter"), $("users-table"));
+  fillGrants();
+}
+
+/** @param {User} u */
+function userRow(u) {
+  const manage = button("Manage", `Manage ${u.name}`, () => showUser(u.name));
+  const cells = [u.name, u.email ?? "", u.admin ? "admin" : "", u.groups.join(", "), when(u.created_at, true), String(u.keys)];
+  const tr = el("tr", {}, ...cells.map((text) => el("td", {}, text)), el("td", {}, manage));
+  tr.dataset.name = u.name;
+  if (u.name === selected) tr.className = "selected";
+  return tr;
+}
+
+/** Tick boxes, one per group. @param {HTMLElement} box @param {string[]} ticked */
+function groupBoxes(box, ticked) {
+  const legend = /** @type {HTMLElement} */ (box.querySelector("legend"));
+  const boxes = groups.map((g) => {
+    const check = el("input", { type: "checkbox", value: g.name, checked: ticked.includes(g.name) });
+    return el("label", {}, check, g.name);
+  });
+  box.replaceChildren(legend, ...(boxes.length ? boxes : [el("span", { className: "muted" }, "no groups yet")]));
+}
+
+/** @param {HTMLElement} box */
+const ticked = (box) => [...box.querySelectorAll("input:checked")].map((i) => /** @type {HTMLInputElement} */ (i).value);
+
+async function addUser(/** @type {SubmitEvent} */ e) {
+  e.preventDefault();
+  const name = input("new-user-name").value.trim();
+  const body = { name, email: input("new-user-email").value.trim() || null,
+    groups: ticked($("new-user-groups")), admin: input("new-user-admin").checked };
+  if (!(await send("POST", "/v1/users", body))) return;
+  /** @type {HTMLFormElement} */ (e.target).reset();
+  say(`User ${name} added. Create a key for them below.`);
+  await Promise.all([loadUsers(), loadGroups(), loadAudit()]);
+  showUser(name);
+}
+
+/** Open the detail panel of one user: their settings, keys and deletion. @param {string} name */
+function showUser(name) {
+  const u = users.find((x) => x.name === name);
+  if (!u) return;
+  selected = name;
+  for (const tr of $("users-table").querySelectorAll("tbody tr")) {
+    tr.className = /** @type {HTMLElement} */ (tr).dataset.name === name ? "selected" : "";
+  }
+  $("detail-name").textContent = name;
+  input("edit-email").value = u.email ?? "";
+  input("edit-admin").checked = u.admin;
+  groupBoxes($("edit-groups"), u.groups);
+  $("delete-user").textContent = `Delete user ${name}`;
+  hideKey();
+  $("user-detail").hidden = false;
+  loadKeys();
+  $("detail-title").focus();  // keyboard and screen reader users land on what opened
+}
+
+async function saveUser(/** @type {SubmitEvent} */ e) {
+  e.preventDefault();
+  const name = /** @type {string} */ (selected);
+  const body = { email: input("edit-email").value.trim() || null, admin: input("edit-admin").checked,
+    groups: ticked($("edit-groups")) };
+  if (!(await send("PATCH", `/v1/users/${path(name)}`, body))) return;
+  if (name === me?.name && !body.admin) return location.reload();  // no longer an admin
+  say(`User ${name} saved.`);
+  await Promise.all([loadUsers(), loadGroups(), loadAudit()]);
+}
+
+async function deleteUser() {
+  const name = /** @type {string} */ (selected);
+  if (!confirm(`Delete user ${name}? Their keys stop working at once and their personal grants go.`)) return;
+  if (!(await send("DELETE", `/v1/users/${path(name)}`))) return;
+  say(`User ${name} deleted.`);
+  selected = null;
+  $("user-detail").hidden = true;
+  await Promise.all([loadUsers(), loadGroups(), loadAudit(), loadCollections()]);
+}
+
+// ---- API keys of the selected user
+
+async function loadKeys() {
+  const name = /** @type {string} */ (selected);
+  /** @type {Key[] | null} */
+  const keys = await call(`/v1/users/${path(name)}/keys`);
+  if (!keys || name !== selected) return;
+  const rows = keys.map((k) => {
+    const gone = k.revoked_at ? `revoked ${when(k.revoked_at)}` : k.expires_at && new Date(k.expires_at) <= new Date() ? "expired" : "";
+    const revoke = gone ? "" : button("Revoke", `Revoke key ${k.prefix}`, () => revokeKey(k), "danger");
+    return el("tr", {}, el("td", {}, el("code", {}, `${k.prefix}…`)), el("td", {}, when(k.created_at)),
+      el("td", {}, k.expires_at ? when(k.expires_at) : "never"), el("td", {}, gone || "active"), el("td", {}, revoke));
+  });
+  $("keys-table").querySelector("tbody")?.replaceChildren(...rows);
+}
+
+async function createKey() {
+  const name = /** @type {string} */ (selected);
+  const days = input("key-days").value;
+  /** @type {{key: string} | null} */
+  const made = await send("POST", `/v1/users/${path(name)}/keys`, days ? { expires_in_days: Number(days) } : undefined);
+  if (!made) return;
+  input("new-key-value").value = made.key;
+  $("new-key").hidden = false;
+  input("new-key-value").select();
+  say(`New key for ${name} created: copy it now.`);
+  await Promise.all([loadKeys(), loadUsers(), loadAudit()]);
+}
+
+function hideKey() {
+  input("new-key-value").value = "";
+  $("new-key").hidden = true;
+}
+
+async function copyKey() {
+  const box = input("new-key-value");
+  box.select();
+  try {
+    await navigator.clipboard.writeText(box.value);
+    say("Key copied.");
+  } catch {
+    say("Copying was refused: the key is selected, press Ctrl+C (or Cmd+C).");
+  }
+}
+
+/** @param {Key} k */
+async function revokeKey(k) {
+  if (!confirm(`Revoke key ${k.prefix}…? It stops working at once.`)) return;
+  if (!(await send("DELETE", `/v1/keys/${path(k.id)}`))) return;
+  say(`Key ${k.prefix}… revoked.`);
+  await Promise.all([loadKeys(), loadUsers(), loadAudit()]);
+}
+
+// ---- groups
+
+async function loadGroups() {
+  /** @type {Group[] | null} */
+  const list = await call("/v1/groups");
+  if (!list) return;
+  groups = list;
+  const rows = groups.map((g) => {
+    const del = button("Delete", `Delete group ${g.name}`, () => deleteGroup(g.name), "danger");
+    const tr = el("tr", {}, el("td", {}, g.name), el("td", {}, g.members.join(", ") || "nobody"),
+      el("td", {}, when(g.created_at, true)), el("td", {}, del));
+    tr.dataset.name = g.name;
+    return tr;
+  });
+  $("groups-table").querySelector("tbody")?.replaceChildren(...rows);
+  groupBoxes($("new-user-groups"), ticked($("new-user-groups")));
+  const u = users.find((x) => x.name === selected);
+  if (u) groupBoxes($("edit-groups"), ticked($("edit-groups")));
+  fillGrants();
+}
+
+async function addGroup(/** @type {SubmitEvent} */ e) {
+  e.preventDefault();
+  const name = input("new-group-name").value.trim();
+  if (!(await send("POST", "/v1/groups", { name }))) return;
+  input("new-group-name").value = "";
+  say(`Group ${name} created.`);
+  await Promise.all([loadGroups(), loadAudit()]);
+}
+
+/** @param {string} name */
+async function deleteGroup(name) {
+  if (!confirm(`Delete group ${name}? Its members leave it and every collection grant to it goes.`)) return;
+  if (!(await send("DELETE", `/v1/groups/${path(name)}`))) return;
+  say(`Group ${name} deleted.`);
+  await Promise.all([loadGroups(), loadUsers(), loadAudit(), loadCollections()]);
+}
+
+// ---- audit log
+
+async function loadAudit() {
+  /** @type {{at: string, actor: string, action: string, target: string, detail: Record<string, unknown>}[] | null} */
+  const entries = await call("/v1/audit?limit=50");
+  if (!entries) return;
+  const rows = entries.map((e) => el("tr", {}, ...[when(e.at), e.actor, e.action, e.target, details(e.detail)]
+    .map((text) => el("td", {}, text))));
+  $("audit-table").querySelector("tbody")?.replaceChildren(...rows);
+}
+
+/** An audit entry's detail in words: "readers: hr, sales; before: (readers: user:ann)". @param {unknown} v @returns {string} */
+function details(v) {
+  if (Array.isArray(v)) return v.map(details).join(", ") || "none";
+  if (v === null || typeof v !== "object") return String(v);
+  const parts = Object.entries(v).map(([k, x]) => `${k}: ${x !== null && typeof x === "object" && !Array.isArray(x) ? `(${details(x)})` : details(x)}`);
+  return parts.join("; ");
+}
+
+// ---- start
+
+$("add-user").onsubmit = addUser;
+$("edit-user").onsubmit = saveUser;
+$("delete-user").onclick = deleteUser;
+$("create-key").onclick = createKey;
+$("copy-key").onclick = copyKey;
+$("add-group").onsubmit = addGroup;
+$("refresh-audit").onclick = loadAudit;
+input("collection-filter").oninput = () => filterRows(input("collection-filter"), $("collections-table"));
+input("user-filter").oninput = () => filterRows(input("user-filter"), $("users-table"));
+await signIn();
+if (me?.admin) {
+  $("role-note").textContent = "You are an admin: you manage users, groups, API keys and the sharing of every collection. Every change is recorded in the audit log.";
+  for (const section of document.querySelectorAll(".admin-only")) /** @type {HTMLElement} */ (section).hidden = false;
+  await Promise.all([loadGroups(), loadUsers(), loadAudit()]);
+} else {
+  $("role-note").textContent = "Here you choose who may read and add to the collections you own. Users, groups and API keys are managed by an admin.";
+  fillGrants();
+}
+await loadCollections();

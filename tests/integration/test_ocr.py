@@ -1,0 +1,36 @@
+"""A scan uploaded through the API is read by OCR in the worker and its words are searchable."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import upload, wait_done
+from tests.scans import image_pdf, text_page
+
+
+def test_an_image_only_pdf_ends_ready_with_its_ocr_pages_searchable(
+    api: httpx.Client, collection: str, tmp_path: Path
+) -> None:
+    code = f"{uuid.uuid4().int % 10**8:08d}"  # digits: OCR reads them back as they are
+    pages = [text_page(["Parking permit renewal form", f"Reference number {code}"]),
+             text_page(["Permits are renewed every January", "at the front desk"])]  # fmt: skip
+    scan = image_pdf(tmp_path / "scan.pdf", pages).read_bytes()
+    [item] = upload(api, collection, [("permit-scan.pdf", scan)])
+    doc = wait_done(api, [item["id"]])[item["id"]]
+    assert doc["status"] == "ready", doc
+    assert doc["pages"] == 2 and doc["ocr_pages"] == 2 and doc["chunks"] >= 1
+    hits = api.post("/v1/search", json={"query": code, "collections": [collection], "k": 3}).json()[
+        "results"
+    ]
+    assert hits and hits[0]["document_id"] == item["id"] and code in hits[0]["text"]
+    assert hits[0]["page"] == 1
+
+    image = io.BytesIO()
+    text_page(["Fire exits are on every floor"]).save(image, "PNG")
+    [png] = upload(api, collection, [("notice.png", image.getvalue())])
+    done = wait_done(api, [png["id"]])[png["id"]]
+    assert done["status"] == "ready" and done["ocr_pages"] == 1, done
