@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 from pydantic import Field, computed_field
 
 from answer.llm import LLM, Gate, Message, until_loop
+from answer.offer import Needs, may_use, pick, usable
 from answer.quote import Quote, choose, excerpts, label, score
 from answer.variants import Experiment, Variant
 from core.scoring import abstained
@@ -126,6 +127,7 @@ class Answerer:
         context_tokens: int | None = 0,
         answer_check: str = "off",
         source_floor: float = 0.0,
+        needs: Needs | None = None,
     ) -> None:
         self.search = search
         self.llm = llm
@@ -140,10 +142,25 @@ class Answerer:
         self.context_tokens = context_tokens
         self.answer_check = answer_check
         self.source_floor = source_floor
+        self.needs = needs or {}  # tuned models: the collections their users must read
 
-    def variant(self, user: str | None) -> Variant | None:
-        """The A/B variant the user answers with, if an experiment runs."""
-        return self.experiment.assign(user) if self.experiment and user else None
+    @property
+    def loaded(self) -> dict[str, LLM]:
+        """Every model loaded, by name (the A/B variants' names): the default first."""
+        return {self.llm.name: self.llm, **self.models}
+
+    def usable(self, readable: Collection[str] | None) -> dict[str, LLM]:
+        """The loaded models a caller who may read `readable` may use."""
+        return usable(self.loaded, self.needs, readable)
+
+    def variant(self, user: str | None, readable: Collection[str] | None = None) -> Variant | None:
+        """The A/B variant the user answers with, if an experiment runs (a variant whose model
+        the user may not use is not among theirs)."""
+        if not self.experiment or not user:
+            return None
+        return self.experiment.assign(
+            user, lambda v: not v.model or may_use(self.needs, v.model, readable)
+        )
 
     def plan(
         self,
@@ -151,15 +168,23 @@ class Answerer:
         collections: list[str],
         k: int | None = None,
         user: str | None = None,
+        readable: Collection[str] | None = None,
+        model: str | None = None,
     ) -> Plan:
         """Retrieve for the (condensed) question and build the prompt (in the user's variant).
 
         Only user and assistant turns are kept: the system prompt is ours, whatever the caller
-        sends (every surface drops caller `system` messages here, the same way).
+        sends (every surface drops caller `system` messages here, the same way). `readable` is
+        every collection the caller may read: it decides which models they may use. `model`
+        asks for one of those (a name they may not use, or do not know, is ignored, as OpenAI
+        clients send any name); it takes the answer out of the A/B test.
         """
         history = [m for m in history if m["role"] in ("user", "assistant")]
-        variant = self.variant(user)
-        llm = self.models.get(variant.model, self.llm) if variant and variant.model else self.llm
+        variant = self.variant(user, readable)
+        if model and model in self.usable(readable):
+            variant = variant if variant and (variant.model or self.llm.name) == model else None
+        wanted = [model or "", variant.model or "" if variant else "", self.llm.name]
+        llm = pick(self.loaded, self.needs, readable, wanted)
         k = k or (variant.chat_k if variant else None) or self.k
         fusion = variant.fusion if variant else None
         system = variant.prompt.format(not_found=NOT_FOUND) if variant and variant.prompt else None

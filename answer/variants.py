@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,15 +33,24 @@ class Experiment:
     name: str
     variants: list[Variant] = field(default_factory=list)
 
-    def assign(self, user: str) -> Variant:
-        """The user's variant: a hash of experiment and user, so it never changes for them."""
+    def assign(
+        self, user: str, allowed: Callable[[Variant], bool] = lambda _: True
+    ) -> Variant | None:
+        """The user's variant: a hash of experiment and user, so it never changes for them.
+
+        Only the variants allowed for the user share their traffic (a tuned model's variant is
+        for readers of its collections); None when none is.
+        """
+        variants = [v for v in self.variants if allowed(v)]
+        if not variants:
+            return None
         digest = hashlib.sha256(f"{self.name}:{user}".encode()).digest()
-        point = int.from_bytes(digest[:8], "big") / 2**64 * sum(v.weight for v in self.variants)
-        for variant in self.variants:
+        point = int.from_bytes(digest[:8], "big") / 2**64 * sum(v.weight for v in variants)
+        for variant in variants:
             point -= variant.weight
             if point < 0:
                 return variant
-        return self.variants[-1]
+        return variants[-1]
 
 
 def variant_of(raw: dict[str, Any], where: str) -> Variant:

@@ -10,20 +10,35 @@ from answer.rag import Answerer
 from answer.variants import load_experiment
 from app.services import Services, build_services
 from core.accounts import bootstrap_admin
+from core.models import ModelSpec, load_catalog
 from core.settings import Settings
 
 ModelLoader = Callable[[Settings], LLM]
 
 
 def make_answerer(
-    settings: Settings, services: Services, llm: LLM, load_model: ModelLoader = load_llm
+    settings: Settings,
+    services: Services,
+    llm: LLM,
+    load_model: ModelLoader = load_llm,
+    ab: bool = True,
 ) -> Answerer:
-    """Retrieval, prompt and model(s) with the configured limits and A/B variants."""
-    experiment = load_experiment(settings.variants_file) if settings.variants_file else None
+    """Retrieval, prompt and model(s) with the configured limits and A/B variants.
+
+    A tuned model is used only by those who may read all its collections; when it is the
+    default, its base is loaded too, for everyone else.
+    """
+    path = settings.experiment_file if ab else None  # ab=False: tools that measure one model
+    experiment = load_experiment(path) if path else None
+    catalog = load_catalog(models_dir=settings.data_dir / "models")
     models = {}
     for variant in experiment.variants if experiment else []:
         if variant.model and variant.model not in models and variant.model != settings.model:
             models[variant.model] = load_model(settings.model_copy(update={"model": variant.model}))
+    base = catalog.get(settings.model, ModelSpec(name="")).tuned.get("base")
+    if base and base not in models and base != settings.model:
+        models[base] = load_model(settings.model_copy(update={"model": base}))
+    needs = {name: tuned_on(catalog[name]) for name in [llm.name, *models] if name in catalog}
     floor = settings.min_similarity
     return Answerer(
         services.search(),
@@ -39,7 +54,13 @@ def make_answerer(
         grounded_only=settings.grounded_only,
         experiment=experiment,
         models=models,
+        needs={name: collections for name, collections in needs.items() if collections},
     )
+
+
+def tuned_on(spec: ModelSpec) -> frozenset[str]:
+    """The collections a tuned model learnt from (none for a packaged model)."""
+    return frozenset(spec.tuned.get("collections", []))
 
 
 def api_services(settings: Settings) -> Services:

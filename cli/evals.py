@@ -1,4 +1,4 @@
-"""`gptu eval`, `gptu export finetune` and `gptu ab report`: the trust loop from the terminal."""
+"""`gptu eval` and `gptu export finetune`: the trust loop from the terminal."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from rich.table import Table
 from core.settings import Settings
 
 export_cli = typer.Typer(help="Data out of the traces.")
-ab_cli = typer.Typer(help="A/B tests of answer variants (GPTU_VARIANTS_FILE).")
 
 
 def write_lines(lines: Any, out: Path | None) -> int:
@@ -124,35 +123,6 @@ def finetune(
 
     count = write_lines(finetune_lines(database(), min_rating), out)
     typer.echo(f"{count} examples", err=True)
-
-
-@ab_cli.command("report")
-def ab_report(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    min_ratings: Annotated[int, typer.Option(help="Ratings per variant before a verdict.")] = 30,
-) -> None:
-    """Per variant: 👍 rate, abstention, latency, 95 % intervals and a test against the control."""
-    from answer.exports import ab_report as report_of
-    from answer.variants import load_experiment
-
-    settings = Settings()
-    order = None
-    if settings.variants_file:
-        order = [v.name for v in load_experiment(settings.variants_file).variants]
-    report = report_of(database(), order, min_ratings)
-    if as_json:
-        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
-        return
-    table = Table("variant", "answers", "ratings", "👍 rate (95% CI)", "abstention (95% CI)",
-                  "p50 s", "p95 s", "p vs control")  # fmt: skip
-    for v in report["variants"]:
-        table.add_row(
-            v["variant"], str(v["answers"]), str(v["ratings"]),
-            rate(v["up_rate"], v["up_ci95"]), rate(v["abstention_rate"], v["abstention_ci95"]),
-            num(v["latency_p50_s"]), num(v["latency_p95_s"]), num(v.get("p_value_vs_control")),
-        )  # fmt: skip
-    console().print(table)
-    typer.echo(report["verdict"])
 
 
 def rate(value: float | None, ci: list[float] | tuple[float, float]) -> str:

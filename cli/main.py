@@ -10,8 +10,9 @@ from urllib.parse import urlparse
 
 import typer
 
+from cli.ab import ab_cli
 from cli.binaries import redis_server, venv_tool
-from cli.evals import ab_cli, export_cli
+from cli.evals import export_cli
 from cli.evals import run as eval_run
 from cli.operate import backup, doctor, migrate, require_schema, restore
 from cli.users import groups_cli, users_cli

@@ -119,10 +119,8 @@ def prepare_data(
     from app.services import build_services
 
     services = build_services(settings)
-    student_settings = settings.model_copy(
-        update={"model": run.base, "llm_url": "", "variants_file": None}
-    )
-    answerer = make_answerer(student_settings, services, load_llm(student_settings))
+    student_settings = settings.model_copy(update={"model": run.base, "llm_url": ""})
+    answerer = make_answerer(student_settings, services, load_llm(student_settings), ab=False)
     teacher = teacher_name(settings, run.teacher)
     picked = {"model": teacher} if teacher else {}
     teacher_llm = load_llm(
@@ -227,8 +225,9 @@ def measure_both(settings: Settings, run: TuneRun, folder: Path, tuned: Path) ->
     for label, path in (("base", model_file(spec, settings.model_cache)), ("tuned", tuned)):
         llm = LlamaCppLLM(str(path), label, min(settings.context_size, spec.context), threads,
                           settings.n_gpu_layers, spec.context_tokens)  # fmt: skip
-        student = settings.model_copy(update={"variants_file": None})
-        scores[label] = measure(make_answerer(student, services, llm), questions, run.collection)
+        plain = settings.model_copy(update={"model": run.base, "llm_url": ""})
+        answerer = make_answerer(plain, services, llm, ab=False)
+        scores[label] = measure(answerer, questions, run.collection)
     return scores
 
 

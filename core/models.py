@@ -65,6 +65,7 @@ def register_tuned(models_dir: Path, spec: ModelSpec) -> None:
     del entry["name"]
     raw[spec.name] = entry
     partial = path.with_suffix(".partial")
+    models_dir.mkdir(parents=True, exist_ok=True)
     partial.write_text(json.dumps(raw, indent=2, ensure_ascii=False), encoding="utf-8")
     os.replace(partial, path)
 

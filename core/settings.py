@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+AB_FILE = "ab.toml"  # the A/B test `gptu ab start` writes in GPTU_DATA_DIR
+
 
 class Settings(BaseSettings):
     """gptu settings. Build once at start-up and pass it in; never re-read it mid-code."""
@@ -148,7 +150,9 @@ class Settings(BaseSettings):
         0.45, description="Best-passage cosine needed in grounded-only mode."
     )
     variants_file: Path | None = Field(
-        None, description="TOML file of A/B variants (prompt, chat_k, fusion, model); none = off."
+        None,
+        description="TOML file of A/B variants (prompt, chat_k, fusion, model); none = "
+        "GPTU_DATA_DIR/ab.toml if `gptu ab start` wrote one, else no A/B test.",
     )
     auth_failures: int = Field(
         20,
@@ -190,6 +194,14 @@ class Settings(BaseSettings):
     def expand_home(cls, value: Path) -> Path:
         """Allow ~ in paths, as written in .env files."""
         return value.expanduser()
+
+    @property
+    def experiment_file(self) -> Path | None:
+        """The A/B test's variants: GPTU_VARIANTS_FILE, else the ab.toml `gptu ab start` wrote."""
+        if self.variants_file:
+            return self.variants_file
+        started = self.data_dir / AB_FILE
+        return started if started.is_file() else None
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -188,7 +188,7 @@ class SlackBot:
         history = [{"role": t.role, "content": t.content} for t in reversed(turns)]
         history.append({"role": "user", "content": question})
         draft = Draft(caller, "slack", names)
-        plan = draft.plan = self.answerer.plan(history, names, user=caller.name)
+        plan = draft.plan = self.answerer.plan(history, names, user=caller.name, readable=names)
         answer = self.answerer.complete(plan, wait=self.settings.slack_wait)
         draft.token_arrived()
         trace_id, answer = self.tracer.finish(draft, answer, plan.llm.count_tokens(answer))

@@ -41,10 +41,12 @@ async def chat(
     The turn is kept in your saved conversation `conversation_id` (whose turns are then the
     history), or in a new one; its id comes back in `done` (JSON: `conversation_id`).
     """
-    collections, history = await in_session(services, lambda session: asked(session, caller, body))
+    collections, history, readable = await in_session(
+        services, lambda session: asked(session, caller, body)
+    )
     draft = Draft(caller, "chat", collections)
     plan = draft.plan = await run_in_threadpool(
-        answerer.plan, history, collections, body.k, caller.name
+        answerer.plan, history, collections, body.k, caller.name, readable
     )
     keep = keeper(services, caller, body, draft)
     if not body.stream:
@@ -66,14 +68,18 @@ async def chat(
 Keep = Callable[[str, str], Awaitable[str | None]]
 
 
-def asked(session: Session, caller: Caller, body: ChatIn) -> tuple[list[str], list[Message]]:
-    """The collections to search and the conversation so far with the question: from the saved
-    conversation (404 if it is not the caller's), else as the request sends it."""
+def asked(
+    session: Session, caller: Caller, body: ChatIn
+) -> tuple[list[str], list[Message], list[str]]:
+    """The collections to search, the conversation so far with the question (from the saved
+    conversation, 404 if it is not the caller's, else as the request sends it) and every
+    collection the caller may read (which decides the models they may use)."""
     collections = readable_collections(session, caller, body.collections)
+    readable = readable_collections(session, caller, None)
     if body.conversation_id is None:
-        return collections, [m.model_dump() for m in body.messages]
+        return collections, [m.model_dump() for m in body.messages], readable
     kept = conversations.history(session, caller, body.conversation_id)
-    return collections, [*kept, body.messages[-1].model_dump()]
+    return collections, [*kept, body.messages[-1].model_dump()], readable
 
 
 def keeper(services: Services, caller: Caller, body: ChatIn, draft: Draft) -> Keep:

@@ -80,10 +80,17 @@ def history_of(body: CompletionIn) -> list[dict[str, str]]:
 
 
 @router.get("/models")
-async def models(_: CurrentUser, answerer: AnswererDep) -> dict[str, Any]:
-    """The model answering questions."""
-    model = {"id": answerer.llm.name, "object": "model", "created": 0, "owned_by": "gptu"}
-    return {"object": "list", "data": [model]}
+async def models(
+    caller: CurrentUser, services: ServicesDep, answerer: AnswererDep
+) -> dict[str, Any]:
+    """The models you may answer with (`model` of a completion picks one): the default first;
+    a model tuned on collections only if you may read every one of them."""
+    readable = await in_session(
+        services, lambda session: readable_collections(session, caller, None)
+    )
+    data = [{"id": name, "object": "model", "created": 0, "owned_by": "gptu"}
+            for name in answerer.usable(readable)]  # fmt: skip
+    return {"object": "list", "data": data}
 
 
 @router.post("/chat/completions")
@@ -96,12 +103,16 @@ async def completions(
 ) -> Any:
     """Retrieval-augmented answer in OpenAI's format; `sources` holds the cited passages."""
     history = history_of(body)
-    collections = await in_session(
-        services, lambda session: readable_collections(session, caller, body.collections)
+    collections, readable = await in_session(
+        services,
+        lambda session: (
+            readable_collections(session, caller, body.collections),
+            readable_collections(session, caller, None),
+        ),
     )
     draft = Draft(caller, "openai", collections)
     plan = draft.plan = await run_in_threadpool(
-        answerer.plan, history, collections, None, caller.name
+        answerer.plan, history, collections, None, caller.name, readable, body.model
     )
     ident, created, model = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), plan.llm.name
     if not body.stream:
@@ -173,6 +184,6 @@ def data(payload: dict[str, Any]) -> str:
 
 def usage(answerer: Any, plan: Plan, answer: str) -> dict[str, int]:
     """Token counts with the model's tokenizer."""
-    completion = answerer.llm.count_tokens(answer)
+    completion = plan.llm.count_tokens(answer)
     return {"prompt_tokens": plan.prompt_tokens, "completion_tokens": completion,
             "total_tokens": plan.prompt_tokens + completion}  # fmt: skip
