@@ -1,7 +1,8 @@
 """`gptu tune` end to end: a collection (real SQLite, Chroma server, MiniLM, lexical index)
 → a teacher behind GPTU_LLM_URL (an OpenAI-style server we own) → LoRA in .venv-tune →
-Q4_0 GGUF → measured → registered. Killed mid-training, the run registers nothing and
-`--resume` finishes it. About 2 minutes on 2 busy cores: marked slow."""
+Q4_0 GGUF → measured → registered → served by the API (to readers of its collection; others get
+its base). Killed mid-training, the run registers nothing and `--resume` finishes it. About 2
+minutes on 2 busy cores: marked slow."""
 
 from __future__ import annotations
 
@@ -16,17 +17,20 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from llama_cpp import Llama
 
 from app.services import build_services
-from cli.localstack import GPTU, ROOT, wait_until
+from cli.localstack import GPTU, ROOT, Process, free_port, wait_until
 from core.models import TUNED, model_file, resolve, tuned_models
 from core.settings import Settings
 from tests.isolated.test_operate import redis_url, serving  # noqa: F401 (a fixture)
 from tests.isolated.test_tune import MODELS, load, reply_logprob
 from tests.isolated.test_tunedata import PLACES, Teacher, ingest, policy
 from tests.servers import Recorder
+
+ADMIN = "tune-admin-0123456789"  # GPTU_ADMIN_TOKEN of the API serving the tuned model
 
 
 class TeacherHandler(BaseHTTPRequestHandler):
@@ -120,3 +124,33 @@ def test_a_killed_tune_registers_nothing_and_resumes_to_a_measured_model(
     gains = [reply_logprob(tuned, m[:-1], m[-1]["content"])
              - reply_logprob(original, m[:-1], m[-1]["content"]) for m in examples[:4]]  # fmt: skip
     assert sum(gains) / len(gains) > 0.1, gains
+    del tuned, original
+
+    # served: the admin (who reads `policies`) gets the tuned model, an outsider its base
+    env = {k: v for k, v in deployment_env.items() if k != "GPTU_LLM_URL"}
+    env.update(GPTU_MODEL="policies-tiny", GPTU_PORT=str(free_port()), GPTU_ADMIN_TOKEN=ADMIN)
+    api = Process([*GPTU, "serve"], env, data / "api.log")
+    api.start()
+    url = f"http://127.0.0.1:{env['GPTU_PORT']}"
+    try:
+        up = lambda: api.proc.poll() is not None or httpx.get(f"{url}/readyz").is_success  # noqa: E731
+        wait_until(up, 180, "API ready")
+        assert api.proc.poll() is None, (data / "api.log").read_text()[-2000:]
+        with httpx.Client(base_url=url, timeout=300) as http:
+            admin = {"authorization": f"Bearer {ADMIN}"}
+            question = {
+                "messages": [{"role": "user", "content": "When does the Quimby office open?"}]
+            }
+            answered = http.post("/v1/chat/completions", json=question, headers=admin).json()
+            assert answered["model"] == "policies-tiny", answered
+            assert answered["choices"][0]["message"]["content"].strip()
+            assert "office-quimby.md" in {s["filename"] for s in answered["sources"]}
+            http.post("/v1/users", json={"name": "outsider"}, headers=admin).raise_for_status()
+            key = http.post("/v1/users/outsider/keys", headers=admin).json()["key"]
+            outsider = {"authorization": f"Bearer {key}"}
+            listed = http.get("/v1/models", headers=outsider).json()["data"]
+            assert [m["id"] for m in listed] == ["smollm2-135m"]
+            theirs = http.post("/v1/chat/completions", json=question, headers=outsider).json()
+            assert theirs["model"] == "smollm2-135m" and not theirs["sources"], theirs
+    finally:
+        api.stop()
