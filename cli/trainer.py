@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Callable
@@ -90,5 +91,8 @@ def package(merged: Path, target: Path, encoding: str) -> Path:
     try:
         quantize(merged, target, encoding)
     except (ModelUnavailable, OSError) as exc:
-        raise TuneFailed(f"quantising to {encoding} failed: {exc}") from exc
+        free = shutil.disk_usage(target.parent).free
+        full = f" (the disk is full? {free // 2**20} MB free in {target.parent})"
+        hint = full if free < merged.stat().st_size // 4 else ""
+        raise TuneFailed(f"quantising to {encoding} failed: {exc}{hint}") from exc
     return target

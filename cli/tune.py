@@ -236,6 +236,7 @@ def run_tune(settings: Settings, run: TuneRun | None, resume: str | None) -> int
     from cli.trainer import TuneFailed
     from cli.tunedata import TooFewExamples
     from core.errors import GptuError
+    from tune.faults import reason
 
     folder = None
     try:
@@ -253,6 +254,9 @@ def run_tune(settings: Settings, run: TuneRun | None, resume: str | None) -> int
         register_tuned(settings.data_dir / "models", spec)
     except (TooFewExamples, TuneFailed, GptuError, FileNotFoundError, ValueError) as exc:
         print(f"error: {getattr(exc, 'message', None) or exc}", flush=True)
+        return 1
+    except (OSError, MemoryError) as exc:  # disk full, out of memory: nothing was registered
+        print(f"error: {reason(exc) or exc}", flush=True)
         return 1
     except KeyboardInterrupt:
         where = f"; continue with --resume {folder.name}" if folder else ""

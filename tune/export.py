@@ -90,8 +90,12 @@ def write_gguf(
         writer.add_string(f"gptu.tune.{key}", str(value))
     for tensor_name, array in tensors.items():
         writer.add_tensor(tensor_name, array)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    try:
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a disk that filled up gets its space back
+        raise
     partial.replace(out)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tune.config import RunConfig
+from tune.faults import reason
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 EVENTS: list[Path] = []  # the run's events.jsonl, once its folder is known
@@ -195,9 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run(RunConfig.load(args.config))
-    except (ValueError, OSError) as exc:
-        emit("failed", reason=f"{type(exc).__name__}: {exc}")
-        print(f"error: {exc}", file=sys.stderr)
+    except (ValueError, OSError, MemoryError, RuntimeError) as exc:
+        why = reason(exc)
+        if why is None:
+            raise
+        emit("failed", reason=why)
+        print(f"error: {why}", file=sys.stderr)
         return 1
     return 0
 
