@@ -142,6 +142,9 @@ def models_list() -> None:
         where = describe(spec, settings.model_cache)
         active = "*" if name == settings.model else " "
         print(f"{active} {name:22} {spec.description}\n    {where}")
+        if spec.tuned.get("collections"):
+            readers = ", ".join(spec.tuned["collections"])
+            print(f"    only for users who may read: {readers}")
 
 
 @models_cli.command("path")
