@@ -53,15 +53,15 @@ def corpus_files(questions: Path) -> list[Path]:
     return [CORPUS / name for name in sorted(names)]
 
 
-def ingest(stack: Stack, files: list[Path]) -> None:
-    """The files into collection 'eval'."""
+def ingest(stack: Stack, files: list[Path], collection: str = "eval") -> None:
+    """The files into the collection (default 'eval')."""
     with stack.client() as admin:
-        admin.post("/v1/collections", json={"name": "eval"}).raise_for_status()
+        admin.post("/v1/collections", json={"name": collection}).raise_for_status()
         handles = [("file", (f.name, f.read_bytes())) for f in files]
-        admin.post("/v1/documents", data={"collection": "eval"}, files=handles)
+        admin.post("/v1/documents", data={"collection": collection}, files=handles)
 
         def ingested() -> bool:
-            docs = admin.get("/v1/documents", params={"collection": "eval"}).json()
+            docs = admin.get("/v1/documents", params={"collection": collection}).json()
             return all(d["status"] in ("ready", "failed") for d in docs)
 
         wait_until(ingested, 900, "ingestion")
