@@ -95,7 +95,9 @@ def write_gguf(
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
-    except BaseException:
+    except BaseException as exc:
         partial.unlink(missing_ok=True)  # a disk that filled up gets its space back
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(partial)  # the reason names the file
         raise
     partial.replace(out)

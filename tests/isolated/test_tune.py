@@ -182,3 +182,16 @@ def test_a_missing_examples_file_fails_with_the_reason(tmp_path: Path, base: Pat
     with pytest.raises(TuneFailed, match=r"none\.jsonl"):
         train(config)
     assert not config.merged.exists()
+
+
+def test_a_full_disk_ends_the_run_with_the_reason_and_leaves_no_half_model(
+    tmp_path: Path, base: Path
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    # the merged model is written beside its final name first; /dev/full answers ENOSPC
+    (run / "merged.f32.partial").symlink_to("/dev/full")
+    with pytest.raises(TuneFailed, match=r"the disk is full writing .*merged\.f32\.partial") as err:
+        run_trainer(tmp_path, base, steps=0)
+    assert "--resume" in str(err.value)
+    assert not (run / "merged.f32.gguf").exists() and not (run / "merged.f32.partial").exists()
