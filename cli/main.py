@@ -242,10 +242,19 @@ def tune(
     batch: Annotated[int, typer.Option(help="Examples per training step.")] = 4,
     measure: Annotated[bool, typer.Option(help="Base vs tuned on held-out questions.")] = True,
     resume: Annotated[str | None, typer.Option(help="Continue this run (its folder name).")] = None,
+    reviewed: Annotated[
+        Path | None,
+        typer.Option(
+            help="A `gptu export eval` file whose 👎 lines got their right answer "
+            "(expected_answer) from a reviewer: those join the examples.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Tune a model on a collection: questions a teacher writes about its chunks (plus 👍-rated
-    answers) → LoRA in .venv-tune → GGUF in GPTU_DATA_DIR/models, measured and registered.
-    Talks to the database and Chroma directly (run it on the server)."""
+    answers and reviewed 👎 ones) → LoRA in .venv-tune → GGUF in GPTU_DATA_DIR/models, measured
+    and registered. Talks to the database and Chroma directly (run it on the server)."""
     from cli.tune import TuneRun, run_tune
 
     if not collection and not resume:
@@ -253,7 +262,8 @@ def tune(
     settings = Settings()
     go_offline()
     run = TuneRun(collection or "", base, name, teacher, examples, steps, batch=batch,
-                  encoding=encoding, threads=threads, measure=measure)  # fmt: skip
+                  encoding=encoding, threads=threads, measure=measure,
+                  reviewed=str(reviewed.resolve()) if reviewed else "")  # fmt: skip
     raise typer.Exit(run_tune(settings, None if resume else run, resume))
 
 

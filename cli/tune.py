@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -26,13 +27,13 @@ from cli.tunedata import (
     Synthesis,
     collection_chunks,
     pick,
-    rated_examples,
     require_enough,
     split,
     synthesise,
     write_eval,
     write_training,
 )
+from cli.tunerated import rated_examples, reviewed_examples
 from core.models import ModelSpec, load_catalog, model_file, register_tuned, resolve
 from core.settings import Settings
 from tune.config import RunConfig
@@ -40,6 +41,7 @@ from tune.config import RunConfig
 # Teachers by preference when GPTU_LLM_URL is not set. Qwen2.5-Coder-0.5B before 1.5B: on the
 # company set (2 cores) it keeps 0.34 examples/s against 0.11, and 1.5B (opt-in, better
 # questions) would take a default tune past 45 minutes; `--teacher` picks any catalog model.
+REVIEWED = "reviewed.jsonl"  # the run's copy of --reviewed
 TEACHERS = ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "smollm2-135m")
 
 
@@ -58,6 +60,7 @@ class TuneRun:
     encoding: str = "Q4_0"  # README "Tuning": Q4_1 (the base's) rounds the tuning away
     threads: int = 0  # 0 = every core but one (see side_threads)
     measure: bool = True
+    reviewed: str = ""  # a reviewed `gptu export eval` file (copied into the run as reviewed.jsonl)
 
     @property
     def model_name(self) -> str:
@@ -78,6 +81,8 @@ def new_run(settings: Settings, run: TuneRun) -> Path:
     folder = settings.data_dir / "tune" / f"{run.collection}-{run.base}-{stamp}"
     folder.mkdir(parents=True)
     (folder / "run.json").write_text(json.dumps(asdict(run), indent=2), encoding="utf-8")
+    if run.reviewed:  # the run keeps the file as it was, for --resume
+        shutil.copyfile(run.reviewed, folder / REVIEWED)
     return folder
 
 
@@ -135,6 +140,8 @@ def prepare_data(
     examples, stats = synthesise(answerer, teacher_llm, chunks, run.collection,
                                  folder / "synth.jsonl", progress)  # fmt: skip
     examples += list(rated_examples(answerer, services, run.collection))
+    if (folder / REVIEWED).is_file():
+        examples += reviewed_examples(answerer, services, run.collection, folder / REVIEWED)
     train_set, held = split(examples)
     require_enough(train_set, held, run.collection)
     write_training(folder / "train.jsonl", train_set)
@@ -152,7 +159,8 @@ def data_report(
     digest = hashlib.sha256((folder / "train.jsonl").read_bytes()).hexdigest()
     return {
         "teacher": teacher, "chunks_tried": stats.tried, "synthetic": stats.kept,
-        "rated": sum(e.origin == "rated" for e in examples), "rejected": stats.rejected,
+        "rated": sum(e.origin == "rated" for e in examples),
+        "reviewed": sum(e.origin == "reviewed" for e in examples), "rejected": stats.rejected,
         "examples_per_s": round(stats.per_second, 3), "seconds": round(stats.seconds, 1),
         "train": len(train_set), "held_out": len(held),
         "documents": len({e.document for e in examples}), "train_sha256": digest,

@@ -15,16 +15,15 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from answer.exports import rated
 from answer.llm import LLM, Message
-from answer.rag import NOT_FOUND, Answerer
+from answer.rag import Answerer
 from app.services import Services
 from core.db import READY, Collection, Document
 from core.errors import NotFound
@@ -244,25 +243,6 @@ def read_journal(path: Path) -> dict[str, dict[str, Any]]:
             continue  # the line a killed run was writing
         entries[entry.pop("chunk")] = entry
     return entries
-
-
-def rated_examples(answerer: Answerer, services: Services, collection: str) -> Iterator[Example]:
-    """👍-rated answers whose passages all came from the collection, re-prompted as the
-    answerer prompts today (its citations renumbered; skipped when a cited passage is gone)."""
-    for trace, _ in rated(services.db, 1):
-        if not trace.passages or any(p["collection"] != collection for p in trace.passages):
-            continue  # a model is as secret as its data: nothing from other collections
-        made = in_prompt(answerer, collection, trace.question, renumbered(trace))
-        if isinstance(made, Example):
-            made.origin = "rated"
-            yield made
-
-
-def renumbered(trace: Any) -> str:
-    """The rated answer without its old citation numbers (in_prompt cites what it shows)."""
-    if trace.answer == NOT_FOUND:
-        return trace.answer
-    return re.sub(r"\s*\[\d{1,2}\]", "", trace.answer).strip()
 
 
 def split(examples: list[Example], share: float = HELD_OUT) -> tuple[list[Example], list[Example]]:

@@ -6,6 +6,7 @@ document. Real SQLite, Chroma server and lexical index; the hash embedder, a scr
 from __future__ import annotations
 
 import io
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -24,11 +25,11 @@ from cli.tunedata import (
     collection_chunks,
     held_out,
     pick,
-    rated_examples,
     require_enough,
     split,
     synthesise,
 )
+from cli.tunerated import rated_examples, reviewed_examples
 from core.db import Collection
 from core.records import Feedback, Trace
 from core.settings import Settings
@@ -185,3 +186,37 @@ def test_rated_answers_join_only_from_their_own_collection(
     (example,) = examples
     assert example.origin == "rated" and example.document == "office-marrick.md"
     assert example.messages[-1]["content"].startswith("The Marrick office opens at 5:15")
+
+
+def test_reviewed_thumbs_down_answers_join_with_the_reviewers_answer(
+    company: tuple[Settings, Services], tmp_path: Path
+) -> None:
+    settings, services = company
+    answerer = make_answerer(settings, services, ScriptedLLM("unused"))
+    asked = {"When does the Tolvane office open?": ("policies", "Tolvane office opens"),
+             "Where is the Quimby badge desk?": ("policies", "Quimby badge desk floor"),
+             "When does the Obscura office open?": ("other", "Obscura office opens")}  # fmt: skip
+    lines = []
+    with services.db.session() as session:
+        for question, (collection, query) in asked.items():
+            found = services.search().search(query, [collection], 1)[0]
+            trace = Trace(user_name="ann", surface="chat", question=question,
+                          passages=[{**found.model_dump(), "n": 1}], answer="No idea.")  # fmt: skip
+            session.add(trace)
+            session.flush()
+            session.add(Feedback(trace_id=trace.id, rating=-1, user_name="ann"))
+            lines.append({"question": question, "rating": -1, "trace_id": trace.id,
+                          "rejected_answer": "No idea."})  # fmt: skip
+        session.commit()
+    # the reviewer answers the first and the third; the second stays unreviewed
+    lines[0]["expected_answer"] = "The Tolvane office opens at 6:15 on weekdays."
+    lines[2]["expected_answer"] = "The Obscura office opens at 9:15 on weekdays."
+    path = tmp_path / "reviewed.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    examples = list(reviewed_examples(answerer, services, "policies", path))
+    assert [(e.question, e.origin) for e in examples] == [
+        ("When does the Tolvane office open?", "reviewed")]  # fmt: skip
+    assert examples[0].messages[-1]["content"].startswith("The Tolvane office opens at 6:15")
+    path.write_text("not json\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"reviewed\.jsonl:1 is not a JSON line"):
+        list(reviewed_examples(answerer, services, "policies", path))
