@@ -53,6 +53,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterato
         GPTU_QUEUE_TIMEOUT="5",
         GPTU_MAX_ANSWER_TOKENS="48",
         GPTU_REDACT_PII="true",
+        # one generation thread: beside the tuning tests' trainer (make test runs the unit and
+        # isolated tests alongside), two llama.cpp threads wait on each other on a busy core
+        GPTU_LLM_THREADS="1",
     )
     cluster = None
     if os.environ.get("GPTU_TEST_DATABASE") == "postgres":  # `make test-postgres`
