@@ -21,6 +21,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from cli.importer import sha256_of
 from cli.trainer import Event, package, train
 from cli.tunedata import (
     Example,
@@ -195,21 +196,12 @@ def run_training(
     return config
 
 
-def sha256(path: Path) -> str:
-    """The file's sha256."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def tuned_spec(settings: Settings, run: TuneRun, path: Path, data: dict[str, Any],
                steps: int, scores: dict[str, Any]) -> ModelSpec:  # fmt: skip
     """The catalog entry of the tuned model."""
     base = resolve(run.base, settings.model_cache)
     return ModelSpec(
-        name=run.model_name, path=str(path), sha256=sha256(path),
+        name=run.model_name, path=str(path), sha256=sha256_of(path),
         description=f"{run.base} tuned on {run.collection} ({data['train']} examples)",
         chat_format=base.chat_format, context=base.context, context_tokens=base.context_tokens,
         tuned={"base": run.base, "collections": [run.collection], "steps": steps,

@@ -19,7 +19,7 @@ ARCHITECTURES = ("llama", "qwen2")  # what transformers dequantises and tune.exp
 
 
 def sha256(path: Path) -> str:
-    """The file's sha256, hex."""
+    """The file's sha256, hex (tune/ imports no gptu room, so not cli.importer's)."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while block := fh.read(1 << 22):
@@ -27,11 +27,16 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def cached_copy(gguf: Path, cache: Path) -> Path:
+    """Where the dequantised copy of this GGUF (by its content) is kept in cache."""
+    return cache / f"{gguf.stem}-{sha256(gguf)[:16]}"
+
+
 def load_base(gguf: Path, cache: Path | None = None) -> tuple[Any, Any, bool]:
     """(model, tokenizer, from_cache) for the GGUF; nothing is fetched from a hub."""
     if cache is None:
         return (*from_gguf(gguf), False)
-    folder = cache / f"{gguf.stem}-{sha256(gguf)[:16]}"
+    folder = cached_copy(gguf, cache)
     if (folder / "source.json").is_file():
         return (*from_folder(folder), True)
     model, tokenizer = from_gguf(gguf)
@@ -43,7 +48,7 @@ def load_tokenizer(gguf: Path, cache: Path | None = None) -> Any:
     """The GGUF's tokenizer and chat template alone (from the cached copy when there is one)."""
     from transformers import AutoTokenizer
 
-    folder = cache / f"{gguf.stem}-{sha256(gguf)[:16]}" if cache else None
+    folder = cached_copy(gguf, cache) if cache else None
     if folder and (folder / "source.json").is_file():
         return AutoTokenizer.from_pretrained(folder)
     return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

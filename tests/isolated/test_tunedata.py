@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,26 +53,22 @@ def policy(place: str, n: int) -> str:
     )
 
 
-class Teacher:
+class Teacher(ScriptedLLM):
     """A teacher we own: asks about the passage's first sentence and answers with it; about
     files named `wrong-*` it answers with something the passage does not say; about every
     third place it first replies with the question alone, as small models do."""
 
-    name, context_size, excerpt_tokens = "teacher", 4096, 0
-
     def __init__(self) -> None:
-        self.calls = 0
+        super().__init__("", context_size=4096)
+        self.name, self.excerpt_tokens = "teacher", 0
 
-    def count_tokens(self, text: str) -> int:
-        """One token per word."""
-        return len(text.split())
+    @property
+    def calls(self) -> int:
+        """Replies asked for."""
+        return len(self.prompts)
 
-    def stream(
-        self, messages: list[dict[str, str]], max_tokens: int, temperature: float,
-        cancel: threading.Event,
-    ) -> Iterator[str]:  # fmt: skip
+    def script(self, messages: list[dict[str, str]]) -> str:
         """One reply in the asked form (or the question, then its answer when asked)."""
-        self.calls += 1
         prompt = messages[1]["content"]
         passage = PASSAGE.search(prompt)
         assert passage, prompt
@@ -82,11 +77,8 @@ class Teacher:
         answer = "The canteen serves soup at noon." if '"wrong-' in prompt else f"{first}."
         question = f"When does the {place} office open?"
         if PLACES.index(place) % 3:
-            yield f"Q: {question}\nA: {answer}"
-        elif len(messages) == 2:
-            yield question
-        else:
-            yield f"A: {answer}"
+            return f"Q: {question}\nA: {answer}"
+        return question if len(messages) == 2 else f"A: {answer}"
 
 
 def ingest(services: Services, settings: Settings, name: str, files: dict[str, str]) -> None:
