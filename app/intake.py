@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from app.services import Services
 from core.accounts import Caller, audit
 from core.db import FAILED, PROCESSING, QUEUED, Collection, Document, utcnow
-from core.errors import PayloadTooLarge
+from core.errors import Conflict, PayloadTooLarge
 from ingest.parse import extension, is_supported, supported_list
 
 log = logging.getLogger(__name__)
-STUCK_REASON = "processing stopped and did not resume; upload the file again"
+STUCK_REASON = "processing stopped and did not resume (its worker was stopped or lost): retry it"
 
 
 @dataclass
@@ -118,6 +118,20 @@ class Intake:
         session.commit()
         return sent
 
+    def retry(self, session: Session, doc: Document, collection: str, by: Caller) -> None:
+        """Queue a failed document again, from its stored file, as if it were new (after a
+        fix, or an install such as LibreOffice); its attempts count from zero."""
+        if doc.status != FAILED:
+            raise Conflict(f"{doc.filename} is {doc.status}; only a failed document is retried")
+        if not self.services.files.exists(doc.sha256):
+            raise Conflict(f"the file of {doc.filename} is no longer stored: upload it again")
+        doc.status, doc.error, doc.attempts = QUEUED, None, 0
+        doc.stage, doc.progress, doc.enqueued_at = None, None, None
+        audit(session, by.name, "document.retry", collection,
+              document_id=doc.id, filename=doc.filename)  # fmt: skip
+        session.commit()
+        self.enqueue(session, doc)
+
     def delete(self, session: Session, doc: Document) -> None:
         """Remove the document's chunks from every index, then its row, then its file."""
         self.services.vectors.delete_document(doc.id)
@@ -149,10 +163,7 @@ class Intake:
                     Document.status == PROCESSING, Document.updated_at < stuck_before
                 )
             ):
-                doc.status, doc.error = (
-                    FAILED,
-                    "processing stopped and did not resume; upload it again",
-                )
+                doc.status, doc.error = FAILED, STUCK_REASON
         return sent
 
 

@@ -44,8 +44,9 @@ class Services:
         """The embedder new collections get (GPTU_EMBEDDER), loaded on first use."""
         return self.embedders.default
 
-    def pipeline(self) -> Pipeline:
-        """The ingestion pipeline over these parts."""
+    def pipeline(self, interrupts: tuple[type[BaseException], ...] = ()) -> Pipeline:
+        """The ingestion pipeline over these parts; `interrupts` stop it rather than fail a
+        document (the worker's soft time limit)."""
         return Pipeline(
             store=SqlDocumentStore(self.db, self.files),
             embedders=self.embedders.get,
@@ -55,6 +56,7 @@ class Services:
             max_unpacked_bytes=self.settings.max_unpacked_bytes,
             redact=self.settings.redact_pii,
             ocr=self.ocr,
+            interrupts=interrupts,
         )
 
     def search(self) -> HybridSearch:

@@ -175,10 +175,11 @@ class Settings(BaseSettings):
         600, gt=0, description="Seconds a Slack question may wait for the model in a busy queue."
     )
 
-    @field_validator("context_tokens", mode="before")
+    @field_validator("context_tokens", "variants_file", mode="before")
     @classmethod
     def empty_is_unset(cls, value: object) -> object:
-        """`GPTU_CONTEXT_TOKENS=` (as in .env.example) means the model's own budget."""
+        """`GPTU_CONTEXT_TOKENS=` (as in .env.example) means the model's own budget, and
+        `GPTU_VARIANTS_FILE=` no file (not the current folder)."""
         return None if value == "" else value
 
     @field_validator("admin_token")
@@ -189,11 +190,13 @@ class Settings(BaseSettings):
             raise ValueError("GPTU_ADMIN_TOKEN must be at least 16 characters")
         return value
 
-    @field_validator("data_dir", "model_cache")
+    @field_validator("data_dir", "model_cache", "variants_file")
     @classmethod
-    def expand_home(cls, value: Path) -> Path:
-        """Allow ~ in paths, as written in .env files."""
-        return value.expanduser()
+    def absolute_path(cls, value: Path | None) -> Path | None:
+        """Every path made absolute once, here (~ allowed, as written in .env files): `make run`
+        keeps its data in the relative `data/`, and no later code may meet a relative path
+        (LibreOffice's profile URI, a worker that changes folder)."""
+        return None if value is None else value.expanduser().absolute()
 
     @property
     def experiment_file(self) -> Path | None:

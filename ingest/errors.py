@@ -33,3 +33,24 @@ class OcrLimitExceeded(IngestError):
 
 class TransientIngestError(Exception):
     """A temporary problem (a service down); the task retries."""
+
+
+def trimmed(exc: BaseException, limit: int = 200) -> str:
+    """An exception's first line, shortened for a reason people read; its class if empty."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
+def unexpected(exc: Exception, doing: str) -> IngestError:
+    """A permanent reason for an error nobody foresaw while `doing` one file ("reading",
+    "indexing"): what happened, the exception's class and message, and what to do."""
+    if isinstance(exc, MemoryError):
+        return IngestError(
+            f"the worker ran out of memory {doing} this file: split it into smaller files, "
+            "or give the worker more memory, then retry it"
+        )
+    return IngestError(
+        f"{doing} this file failed with an unexpected error ({type(exc).__name__}: "
+        f"{trimmed(exc)}); retry it, and if it fails again, save it in another format or "
+        "report this message to your administrator"
+    )

@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from ingest.errors import CorruptDocument, IngestError, OcrLimitExceeded, UnsafeDocument
+from ingest.errors import (
+    CorruptDocument,
+    IngestError,
+    OcrLimitExceeded,
+    UnsafeDocument,
+)
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -81,10 +86,16 @@ class Tesseract:
         try:
             import tesserocr
         except ImportError as exc:
-            raise IngestError("OCR needs the tesserocr package, not installed here") from exc
+            raise IngestError(
+                "reading scans needs the tesserocr package, not installed on this server: "
+                "install it (make install), then retry it"
+            ) from exc
         folder = self.data_dir or tessdata_dir()
         if not (folder / f"{self.language}.traineddata").is_file():
-            raise IngestError(f"OCR needs Tesseract's {self.language} model, not in {folder}")
+            raise IngestError(
+                f"reading scans needs Tesseract's {self.language} model, not in {folder}: "
+                "install it (make install), then retry it"
+            )
         # LSTM only: the legacy engine, which "default" mixes in, read worse on real scans
         return tesserocr.PyTessBaseAPI(
             path=f"{folder}/", lang=self.language, oem=tesserocr.OEM.LSTM_ONLY
@@ -113,6 +124,25 @@ def tessdata_dir() -> Path:
     return Path(tessdata.data_path())
 
 
+class OcrTimeExceeded(OcrLimitExceeded):
+    """OCR ran out of the time it was given; `projected` is what the whole file would take."""
+
+    def __init__(
+        self, projected: float, pages: int, per_page: float, done: int, limit: float
+    ) -> None:
+        self.projected, self.pages, self.per_page, self.done = projected, pages, per_page, done
+        super().__init__(self.reason(limit))
+
+    def reason(self, limit: float) -> str:
+        """Why the file failed, against the time limit of one document."""
+        return (
+            f"OCR would take about {duration(self.projected)} for {self.pages} pages "
+            f"({self.per_page:.1f} s a page here), over the {limit:.0f} s limit "
+            f"(GPTU_OCR_TIME_LIMIT); stopped after {self.done} pages: split the file or "
+            "raise the limit"
+        )
+
+
 class Budget:
     """Counts pages read against the document's page and time limits, and reports progress."""
 
@@ -133,18 +163,18 @@ class Budget:
         elapsed = self.ocr.clock() - self.started
         projected = elapsed / self.done * self.total
         limit = self.ocr.time_limit
-        if elapsed > limit or (self.done >= PROJECT_AFTER and projected > 1.25 * limit):
-            raise OcrLimitExceeded(
-                f"OCR would take about {duration(projected)} for {self.total} pages "
-                f"({elapsed / self.done:.1f} s a page here), over the {limit:.0f} s limit "
-                f"(GPTU_OCR_TIME_LIMIT); stopped after {self.done} pages: split the file or "
-                "raise the limit"
-            )
+        if elapsed > limit or (self.done >= PROJECT_AFTER and not fits(projected, limit)):
+            raise OcrTimeExceeded(projected, self.total, elapsed / self.done, self.done, limit)
 
     def report(self, share: float) -> None:
         """Tell the caller the share of OCR pages done."""
         if self.progress is not None:
             self.progress(share)
+
+
+def fits(projected: float, limit: float) -> bool:
+    """Whether OCR projected to take this long may go on under this time limit."""
+    return projected <= 1.25 * limit
 
 
 def duration(seconds: float) -> str:
@@ -162,7 +192,10 @@ def read_pdf_pages(
     try:
         document = pypdfium2.PdfDocument(path)
     except pypdfium2.PdfiumError as exc:
-        raise CorruptDocument(f"damaged PDF: cannot be opened to read its scans ({exc})") from exc
+        raise CorruptDocument(
+            f"damaged PDF: cannot be opened to read its scans ({exc}); save it again as PDF "
+            "and upload that"
+        ) from exc
     try:
         return read_pages(((n, *render(document, n, ocr.dpi)) for n in pages), ocr, budget)
     finally:
@@ -210,7 +243,10 @@ def render(document: Any, number: int, dpi: int) -> tuple[Image, int]:
     try:
         page = document[number - 1]
     except PdfiumError as exc:
-        raise CorruptDocument(f"damaged PDF: page {number} cannot be read ({exc})") from exc
+        raise CorruptDocument(
+            f"damaged PDF: page {number} cannot be read ({exc}); save it again as PDF and "
+            "upload that"
+        ) from exc
     try:
         width, height = page.get_size()
         scale = min(dpi / 72, MAX_SIDE / max(width, height, 1))
@@ -253,7 +289,10 @@ def open_image(path: Path, kind: str) -> Image:
             f"refused: an image of more than {MAX_PIXELS // 1_000_000} megapixels ({exc})"
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise CorruptDocument(f"damaged {kind} image, or not an image: cannot be read") from exc
+        raise CorruptDocument(
+            f"damaged {kind} image, or not an image: cannot be read; export it again and "
+            "upload that"
+        ) from exc
     if reason := too_large(image):
         image.close()
         raise UnsafeDocument(reason)
@@ -284,7 +323,9 @@ def frames(image: Image, kind: str) -> Iterator[tuple[Image, int]]:
             page = flatten(page)
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-            raise CorruptDocument(f"damaged {kind} image, cannot be read ({detail})") from exc
+            raise CorruptDocument(
+                f"damaged {kind} image, cannot be read ({detail}); export it again and upload that"
+            ) from exc
         dpi = image_dpi(image)
         if max(page.size) > MAX_SIDE:
             shrink = MAX_SIDE / max(page.size)

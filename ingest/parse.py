@@ -21,6 +21,7 @@ from ingest.errors import (
     EncryptedDocument,
     UnsafeDocument,
     UnsupportedDocument,
+    trimmed,
 )
 from ingest.ocr import IMAGES, Ocr, Progress, read_image, read_pdf_pages
 
@@ -67,6 +68,10 @@ SKIPPED_KINDS = {"Header", "Footer", "PageBreak", "Image"}
 MAX_SECTION_CHARS = 200
 BOMB_RATIO = 200
 PGP_ARMOUR = b"-----BEGIN PGP MESSAGE-----"
+ENCRYPTED_EMAIL = (
+    "encrypted e-mail (PGP or S/MIME): the body cannot be read; forward or save it decrypted "
+    "and upload that"
+)
 
 
 @dataclass(frozen=True)
@@ -114,11 +119,13 @@ def parse_file(
         shown = ext or "(no extension)"
         raise UnsupportedDocument(f"unsupported file type {shown}; gptu reads {supported_list()}")
     if path.stat().st_size == 0:
-        raise EmptyDocument("empty file (0 bytes)")
+        raise EmptyDocument("empty file (0 bytes): upload it again with its content")
     check_container(path, ext, max_unpacked_bytes)
     if ext in NEEDS_SOFFICE and not shutil.which("soffice"):
         raise UnsupportedDocument(
-            f"reading {SUPPORTED[ext]} files needs LibreOffice (soffice), not installed here"
+            f"reading {SUPPORTED[ext]} files needs LibreOffice (soffice), not installed on this "
+            "server: install it (apt-get install libreoffice-writer-nogui) or save the file in "
+            "a newer format, then retry it"
         )
     if ext in IMAGES:
         return parse_image(path, ext, ocr, progress)
@@ -138,7 +145,10 @@ def parse_file(
 def parse_image(path: Path, ext: str, ocr: Ocr | None, progress: Progress | None) -> Parsed:
     """An image (each frame of a TIFF a page), read by OCR."""
     if ocr is None:
-        raise UnsupportedDocument(f"reading {SUPPORTED[ext]}s needs OCR, which is turned off")
+        raise UnsupportedDocument(
+            f"reading {SUPPORTED[ext]}s needs OCR, which is turned off here (GPTU_OCR=false): "
+            "turn it on, then retry it"
+        )
     found = read_image(path, ext, ocr, progress)
     blocks = ocr_blocks(found, None)
     if not blocks:
@@ -226,16 +236,33 @@ def check_container(path: Path, ext: str, max_unpacked_bytes: int) -> None:
 
 def check_pdf(path: Path) -> None:
     """Fail on PDFs that need a password or cannot be opened at all."""
+    pdf_pages(path)
+
+
+def pdf_pages(path: Path) -> int:
+    """The PDF's page count; an IngestError when it needs a password or pypdf cannot read its
+    structure (pypdf's own errors, its limits such as a page tree nested over 100 levels, and
+    the plain exceptions its docs warn that broken files raise)."""
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PyPdfError
 
     try:
         reader = PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):
-            raise EncryptedDocument("encrypted PDF: password required")
-        len(reader.pages)
-    except PdfReadError as exc:
-        raise CorruptDocument(f"damaged PDF, cannot be opened ({exc})") from exc
+            raise EncryptedDocument(
+                "encrypted PDF: password required; upload a copy saved without a password"
+            )
+        return len(reader.pages)
+    except LimitReachedError as exc:
+        raise UnsafeDocument(
+            f"refused: this PDF's structure passes a safety limit ({trimmed(exc)}); it is "
+            "damaged or built to stall readers: save it again as PDF (print to PDF) and retry"
+        ) from exc
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            RecursionError) as exc:  # fmt: skip
+        raise CorruptDocument(
+            f"damaged PDF, cannot be opened ({trimmed(exc)}): save it again as PDF and retry"
+        ) from exc
 
 
 def check_zip(path: Path, ext: str, max_unpacked_bytes: int) -> None:
@@ -244,9 +271,14 @@ def check_zip(path: Path, ext: str, max_unpacked_bytes: int) -> None:
         head = fh.read(8)
     kind = SUPPORTED[ext]
     if ext in OOXML and head == OLE_MAGIC:
-        raise EncryptedDocument(f"encrypted {kind} document: password required")
+        raise EncryptedDocument(
+            f"encrypted {kind} document: password required; upload a copy saved without a password"
+        )
     if not zipfile.is_zipfile(path):
-        raise CorruptDocument(f"damaged {kind} file: not a valid {ext} archive")
+        raise CorruptDocument(
+            f"damaged {kind} file: not a valid {ext} archive; open and save it again, or "
+            f"check that it is really a {ext} file"
+        )
     packed = max(1, path.stat().st_size)
 
     def too_big(unpacked: int) -> bool:
@@ -258,7 +290,9 @@ def check_zip(path: Path, ext: str, max_unpacked_bytes: int) -> None:
         with zipfile.ZipFile(path) as archive:
             unpacked = unpacked_size(archive, too_big)
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
-        raise CorruptDocument(f"damaged {kind} file ({exc})") from exc
+        raise CorruptDocument(
+            f"damaged {kind} file ({exc}); open and save it again, then upload that"
+        ) from exc
     if too_big(unpacked):
         raise UnsafeDocument(
             f"refused: {kind} file would unpack to {unpacked // 1_000_000} MB "
@@ -294,7 +328,7 @@ def check_email(path: Path, max_unpacked_bytes: int) -> None:
         "application/pkcs7-mime",
         "application/x-pkcs7-mime",
     }:
-        raise EncryptedDocument("encrypted e-mail (PGP or S/MIME): the body cannot be read")
+        raise EncryptedDocument(ENCRYPTED_EMAIL)
     check_attachments(
         (
             (part.get_filename() or "", part.get_payload(decode=True))
@@ -320,7 +354,7 @@ def check_msg(path: Path, max_unpacked_bytes: int) -> None:
     sealed = [name for name, data in attachments if extension(name) == ".p7m"
               or (isinstance(data, bytes) and data.lstrip().startswith(PGP_ARMOUR))]  # fmt: skip
     if smime or PGP_ARMOUR.decode() in body or (sealed and not body.strip() and not html.strip()):
-        raise EncryptedDocument("encrypted e-mail (PGP or S/MIME): the body cannot be read")
+        raise EncryptedDocument(ENCRYPTED_EMAIL)
     check_attachments(attachments, max_unpacked_bytes)
 
 
@@ -358,24 +392,29 @@ def transitional_copy(path: Path, ext: str, folder: Path) -> Path:
     if soffice is None:
         raise UnsupportedDocument(
             f"this {SUPPORTED[ext]} file is saved as Strict Open XML; reading it needs "
-            "LibreOffice (soffice), not installed here"
+            "LibreOffice (soffice), not installed on this server: install it, or save the "
+            "file again in the usual (not Strict) format, then retry it"
         )
     source = folder / f"strict{ext}"
     shutil.copyfile(path, source)
     # a profile of its own: two conversions at once would share and break the default one
-    command = [soffice, "--headless", "--norestore", f"-env:UserInstallation={folder.as_uri()}/lo",
+    # (a file URI needs an absolute path: `make run` keeps its data in the relative data/)
+    profile = f"-env:UserInstallation={folder.absolute().as_uri()}/lo"
+    command = [soffice, "--headless", "--norestore", profile,
                "--convert-to", f"{ext.lstrip('.')}:{SOFFICE_FILTERS[ext]}",
                "--outdir", str(folder / "out"), str(source)]  # fmt: skip
     try:
         subprocess.run(command, capture_output=True, timeout=300, check=True)
     except (subprocess.SubprocessError, OSError) as exc:
         raise CorruptDocument(
-            f"could not convert this Strict Open XML {SUPPORTED[ext]} file with LibreOffice"
+            f"could not convert this Strict Open XML {SUPPORTED[ext]} file with LibreOffice; "
+            "save it again in the usual (not Strict) format and upload that"
         ) from exc
     converted = folder / "out" / source.name
     if not converted.is_file():
         raise CorruptDocument(
-            f"could not convert this Strict Open XML {SUPPORTED[ext]} file with LibreOffice"
+            f"could not convert this Strict Open XML {SUPPORTED[ext]} file with LibreOffice; "
+            "save it again in the usual (not Strict) format and upload that"
         )
     return converted
 
@@ -409,9 +448,9 @@ def partition(path: Path, ext: str) -> list[Any]:
         except (KeyboardInterrupt, SystemExit, MemoryError):
             raise
         except Exception as exc:
-            detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise CorruptDocument(
-                f"could not read this {SUPPORTED[ext]} file (damaged or not really {ext}): {detail}"
+                f"could not read this {SUPPORTED[ext]} file (damaged or not really {ext}): "
+                f"{trimmed(exc)}"
             ) from exc
 
 
@@ -459,12 +498,7 @@ def to_blocks(elements: list[Any]) -> list[Block]:
 def count_pages(path: Path, ext: str, blocks: list[Block]) -> int:
     """Pages of the document: the PDF's own count, else the highest page seen, else 1."""
     if ext == ".pdf":
-        from pypdf import PdfReader
-
-        reader = PdfReader(path)
-        if reader.is_encrypted:
-            reader.decrypt("")
-        return len(reader.pages)
+        return pdf_pages(path)
     return max((b.page for b in blocks if b.page), default=1)
 
 
@@ -474,5 +508,8 @@ def empty_reason(ext: str, ocr_pages: int) -> str:
         pages = f"{ocr_pages} page" + ("s" if ocr_pages > 1 else "")
         return f"no text found: the PDF has no text layer and OCR found none on its {pages}"
     if ext == ".pdf":
-        return "no extractable text: the PDF has no text layer (a scan?) and OCR is turned off"
-    return "no extractable text: the document is empty"
+        return (
+            "no extractable text: the PDF has no text layer (a scan?) and OCR is turned off "
+            "here (GPTU_OCR=false): turn it on, then retry it"
+        )
+    return "no extractable text: the document is empty (nothing to search)"

@@ -6,15 +6,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from core.errors import IndexUnavailable
 from ingest.chunk import Chunk, chunk_blocks
 from ingest.embed import Embedder, EmbedderUnavailable
-from ingest.errors import IngestError, TransientIngestError
+from ingest.errors import IngestError, TransientIngestError, trimmed, unexpected
 from ingest.guard import looks_like_injection, redact_pii
 from ingest.index import Index, VectorIndex
-from ingest.ocr import Ocr
-from ingest.parse import parse_file
+from ingest.ocr import Ocr, OcrTimeExceeded, Progress, fits
+from ingest.parse import Parsed, parse_file
 from ingest.passage import Passage
 from ingest.store import EMBEDDING, INDEXING, OCR, DocumentStore, Job, Outcome
 
@@ -23,6 +24,13 @@ log = logging.getLogger(__name__)
 TRANSIENT = (IndexUnavailable, ConnectionError, TimeoutError, OSError)
 # Chunks embedded between two progress reports of a large document.
 EMBED_SLICE = 128
+# A document of a batch put back in the queue to be ingested on its own (its own task): the
+# worker sends it as `ingest.document`.
+DEFERRED = "deferred"
+Result = dict[str, int | str]
+Parse = Callable[[Path, str, int, Ocr | None, Progress | None], Parsed]
+# Documents of one embedder read for a batch: each with its chunks and what it will record.
+Read = list[tuple[Job, list[Chunk], Outcome]]
 
 
 class Pipeline:
@@ -44,7 +52,11 @@ class Pipeline:
         redact: bool = False,
         clock: Callable[[], float] = time.monotonic,
         ocr: Ocr | None = None,
+        parse: Parse = parse_file,
+        interrupts: tuple[type[BaseException], ...] = (),
     ) -> None:
+        """`parse` reads a stored file (a test may give its own); `interrupts` are exceptions
+        that must stop the work rather than fail a document (the worker's soft time limit)."""
         self.store = store
         self.embedders = embedders
         self.vectors = vectors
@@ -55,23 +67,27 @@ class Pipeline:
         self.redact = redact
         self.clock = clock
         self.ocr = ocr
+        self.parse = parse
+        self.interrupts = interrupts
 
-    def run(self, document_id: str) -> dict[str, int | str]:
+    def run(self, document_id: str) -> Result:
         """Ingest one document; running it again gives the same chunks, never duplicates."""
         job = self.store.claim(document_id)
         if job is None:
             return {"document_id": document_id, "status": "skipped"}
         return self.ingest(job)
 
-    def run_many(self, document_ids: list[str]) -> list[dict[str, int | str]]:
+    def run_many(self, document_ids: list[str]) -> list[Result]:
         """Ingest several small documents together: one embedding call per embedder and one
         write per index for all of them, yet each ends ready or failed on its own.
 
         A document seen before by an attempt that stopped (the worker killed mid-batch) is
         ingested alone as soon as it is claimed, so a file that kills the worker fails alone
-        after `max_attempts` without dragging the rest of its batch along.
+        after `max_attempts` without dragging the rest of its batch along. A document that
+        cannot finish within the batch (its OCR would pass the batch's time, or reading its
+        file met an I/O error) ends `deferred`: back in the queue, for a task of its own.
         """
-        results: dict[str, dict[str, int | str]] = {}
+        results: dict[str, Result] = {}
         together: list[Job] = []
         try:
             for document_id in document_ids:
@@ -90,12 +106,15 @@ class Pipeline:
             raise
         return [results[document_id] for document_id in document_ids]
 
-    def ingest(self, job: Job) -> dict[str, int | str]:
+    def ingest(self, job: Job) -> Result:
         """Build and index one claimed document, then record its outcome."""
         document_id = job.document_id
         if job.attempt > self.max_attempts:
             self.fail(
-                document_id, f"the worker stopped {job.attempt - 1} times while reading this file"
+                document_id,
+                f"the worker stopped {job.attempt - 1} times while reading this file (it may "
+                "need more memory or time than the worker has): split or convert it, then "
+                "retry it",
             )
             return {"document_id": document_id, "status": "failed"}
         started = time.monotonic()
@@ -105,48 +124,116 @@ class Pipeline:
             self.lexical.replace_document(job.document_id, records)
         except IngestError as exc:
             return self.failed(job, exc)
+        except self.interrupts:
+            raise
         except TRANSIENT as exc:
             raise self.released([job], exc) from exc
+        except Exception as exc:
+            log.exception("document %s: unexpected error", document_id)
+            return self.failed(job, unexpected(exc, "reading or indexing"))
         result = self.record(job, outcome)
         log.info("document %s %s in %.1fs", document_id, result["status"],
                  time.monotonic() - started)  # fmt: skip
         return result
 
-    def ingest_together(self, jobs: list[Job]) -> dict[str, dict[str, int | str]]:
+    def ingest_together(self, jobs: list[Job]) -> dict[str, Result]:
         """Read each claimed document (failing alone), embed all their chunks in one call per
-        embedder, write each index once, then record each outcome."""
-        results: dict[str, dict[str, int | str]] = {}
-        read: dict[str, list[tuple[Job, list[Chunk], Outcome]]] = {}
+        embedder, write each index once, then record each outcome. OCR has one time budget
+        for the whole batch; a shared step that fails for a reason other than a service
+        being down is retried for each document on its own."""
+        results: dict[str, Result] = {}
+        read: dict[str, Read] = {}
+        started = self.clock()
         for job in jobs:
-            try:
-                chunks, outcome = self.read(job)
-            except IngestError as exc:
-                results[job.document_id] = self.failed(job, exc)
-                continue
-            read.setdefault(job.embedder, []).append((job, chunks, outcome))
+            chunks_or_result = self.read_in_batch(job, self.batch_ocr(started))
+            if isinstance(chunks_or_result, dict):
+                results[job.document_id] = chunks_or_result
+            else:
+                read.setdefault(job.embedder, []).append((job, *chunks_or_result))
         indexed: list[tuple[Job, Outcome]] = []
         try:
             for embedder_id, docs in read.items():
-                try:
-                    embedder = self.embedder(docs[0][0])
-                except IngestError as exc:
-                    results.update({job.document_id: self.failed(job, exc) for job, _, _ in docs})
-                    continue
-                texts = [c.text for _, chunks, _ in docs for c in chunks]
-                vectors = iter(embedder.embed(texts))
-                by_document = {
-                    job.document_id: [to_record(job, c, next(vectors)) for c in chunks]
-                    for job, chunks, _ in docs
-                }
-                self.vectors.space(embedder_id).replace_documents(by_document)
-                self.lexical.replace_documents(by_document)
-                indexed += [(job, outcome) for job, _, outcome in docs]
+                indexed += self.index_together(embedder_id, docs, results)
         except TRANSIENT as exc:
             unsettled = [job for job in jobs if job.document_id not in results]
             raise self.released(unsettled, exc) from exc
         for job, outcome in indexed:
             results[job.document_id] = self.record(job, outcome)
         return results
+
+    def batch_ocr(self, started: float) -> Ocr | None:
+        """OCR for the next document of a batch begun at `started`: what is left of one
+        document's time limit, shared by the whole batch (so scans together cannot pass the
+        task's time limit)."""
+        if self.ocr is None:
+            return None
+        left = self.ocr.time_limit - (self.clock() - started)
+        return replace(self.ocr, time_limit=max(1.0, left))
+
+    def read_in_batch(self, job: Job, ocr: Ocr | None) -> tuple[list[Chunk], Outcome] | Result:
+        """A batch's document read on its own: its chunks, or its result when it failed (any
+        error of its own file fails it alone, with a reason) or was deferred."""
+        try:
+            return self.read(job, ocr)
+        except OcrTimeExceeded as exc:
+            limit = self.ocr.time_limit if self.ocr is not None else 0.0
+            if fits(exc.projected, limit):  # not this file's fault: its batch's time ran out
+                return self.deferred(job, "the OCR time of its batch ran out")
+            return self.failed(job, IngestError(exc.reason(limit)))
+        except IngestError as exc:
+            return self.failed(job, exc)
+        except self.interrupts:
+            raise
+        except TRANSIENT as exc:  # retried on its own, as when it is alone
+            return self.deferred(job, f"{type(exc).__name__}: {trimmed(exc)}")
+        except Exception as exc:
+            log.exception("document %s: unexpected error while reading", job.document_id)
+            return self.failed(job, unexpected(exc, "reading"))
+
+    def index_together(
+        self, embedder_id: str, docs: Read, results: dict[str, Result]
+    ) -> list[tuple[Job, Outcome]]:
+        """Embed and write these documents of one embedder in one go; when that fails for a
+        reason other than a service being down, each one on its own, so that only a document
+        that fails alone ends failed (in `results`). The documents written, to be recorded."""
+        try:
+            embedder = self.embedder(docs[0][0])
+        except IngestError as exc:
+            results.update({job.document_id: self.failed(job, exc) for job, _, _ in docs})
+            return []
+        try:
+            self.write(embedder_id, embedder, docs)
+            return [(job, outcome) for job, _, outcome in docs]
+        except self.interrupts + TRANSIENT:
+            raise
+        except Exception as exc:
+            log.warning(
+                "%d documents could not be indexed together (%s: %s); each goes on its own",
+                len(docs), type(exc).__name__, exc,
+            )  # fmt: skip
+        written: list[tuple[Job, Outcome]] = []
+        for job, chunks, outcome in docs:
+            try:
+                self.write(embedder_id, embedder, [(job, chunks, outcome)])
+            except self.interrupts + TRANSIENT:
+                raise
+            except Exception as exc:
+                log.exception("document %s: unexpected error while indexing", job.document_id)
+                results[job.document_id] = self.failed(job, unexpected(exc, "indexing"))
+                continue
+            written.append((job, outcome))
+        return written
+
+    def write(self, embedder_id: str, embedder: Embedder, docs: Read) -> None:
+        """Embed the documents' chunks in one call and write them to both indexes."""
+        texts = [c.text for _, chunks, _ in docs for c in chunks]
+        vectors = iter(embedder.embed(texts))
+        by_document = {
+            job.document_id: [to_record(job, c, next(vectors)) for c in chunks]
+            for job, chunks, _ in docs
+        }
+        self.vectors.space(embedder_id).replace_documents(by_document)
+        self.lexical.replace_documents(by_document)
 
     def build(self, job: Job) -> tuple[list[Passage], Outcome]:
         """Parse, chunk, guard and embed the job's file, saying how far the embedding is."""
@@ -169,14 +256,25 @@ class Pipeline:
         try:
             return self.embedders(job.embedder)
         except EmbedderUnavailable as exc:
-            raise IngestError(f"collection {job.collection}: {exc}") from exc
+            raise IngestError(
+                f"the embedder of collection {job.collection} is not available on this "
+                f"server ({exc}); retry it once that is fixed"
+            ) from exc
 
-    def read(self, job: Job) -> tuple[list[Chunk], Outcome]:
-        """Parse, chunk and guard the job's file: its chunks and what it will record."""
+    def read(self, job: Job, ocr: Ocr | None = None) -> tuple[list[Chunk], Outcome]:
+        """Parse, chunk and guard the job's file: its chunks and what it will record. OCR
+        as `ocr` says (a batch's share of the time), else as the pipeline's."""
         if not job.path.exists():
-            raise IngestError("the stored file is missing (deleted from data/files?)")
-        parsed = parse_file(
-            job.path, job.filename, self.max_unpacked_bytes, self.ocr, self.ocr_progress(job)
+            raise IngestError(
+                "the stored file is missing from the server's file store (data/files): "
+                "upload the file again"
+            )
+        parsed = self.parse(
+            job.path,
+            job.filename,
+            self.max_unpacked_bytes,
+            ocr or self.ocr,
+            self.ocr_progress(job),
         )
         chunks = chunk_blocks(parsed.blocks, self.chunk_chars)
         redacted = 0
@@ -200,7 +298,7 @@ class Pipeline:
 
         return report
 
-    def record(self, job: Job, outcome: Outcome) -> dict[str, int | str]:
+    def record(self, job: Job, outcome: Outcome) -> Result:
         """Mark an indexed document ready; drop its chunks if it was deleted meanwhile."""
         if not self.store.finish(job.document_id, outcome):
             self.drop_chunks(job.document_id)
@@ -208,11 +306,17 @@ class Pipeline:
         return {"document_id": job.document_id, "status": "ready", "pages": outcome.pages,
                 "chunks": outcome.chunks}  # fmt: skip
 
-    def failed(self, job: Job, exc: IngestError) -> dict[str, int | str]:
+    def failed(self, job: Job, exc: IngestError) -> Result:
         """Fail a document for a permanent reason of its own."""
         self.fail(job.document_id, str(exc))
         log.info("document %s failed: %s", job.document_id, exc)
         return {"document_id": job.document_id, "status": "failed"}
+
+    def deferred(self, job: Job, why: str) -> Result:
+        """Put a batch's document back in the queue, uncounted, to be ingested on its own."""
+        self.store.release(job.document_id, f"{why}; it is read on its own next")
+        log.info("document %s deferred from its batch: %s", job.document_id, why)
+        return {"document_id": job.document_id, "status": DEFERRED}
 
     def released(self, jobs: list[Job], exc: Exception) -> TransientIngestError:
         """Put documents back in the queue, uncounted, while a service they need is down."""

@@ -1,4 +1,4 @@
-"""Small text PDFs written at test time: one page of Helvetica lines per list of lines."""
+"""Small PDFs written at test time: text pages of Helvetica lines, and a hostile page tree."""
 
 from __future__ import annotations
 
@@ -23,6 +23,30 @@ def text_pdf(pages: list[list[str]]) -> bytes:
         f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>"
     ).encode()
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    return assemble(objects)
+
+
+def deep_tree_pdf(depth: int, lines: list[str]) -> bytes:
+    """A PDF whose one page sits under `depth` nested /Pages nodes (pypdf refuses more than
+    100 levels); each node is valid, so only a limit on nesting stops a reader."""
+    escaped = " T* ".join(f"({line}) Tj" for line in lines)
+    stream = f"BT /F1 12 Tf 16 TL 72 720 Td {escaped} ET".encode("latin-1")
+    objects: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>"]
+    first, page = 2, 2 + depth
+    for n in range(first, page):  # node n holds node n + 1, the last one the page
+        parent = f"/Parent {n - 1} 0 R " if n > first else ""
+        objects.append(f"<< /Type /Pages {parent}/Kids [{n + 1} 0 R] /Count 1 >>".encode())
+    objects.append(
+        f"<< /Type /Page /Parent {page - 1} 0 R /MediaBox [0 0 612 792] /Contents {page + 1} 0 R"
+        f" /Resources << /Font << /F1 {page + 2} 0 R >> >> >>".encode()
+    )
+    objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    return assemble(objects)
+
+
+def assemble(objects: list[bytes]) -> bytes:
+    """A PDF file of these objects (numbered from 1, the first the catalog) with its xref."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):

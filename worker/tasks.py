@@ -15,13 +15,13 @@ from core.db import Database
 from core.errors import SchemaOutdated
 from core.offline import go_offline, quiet_libraries
 from core.settings import Settings
-from ingest.errors import TransientIngestError
-from ingest.pipeline import Pipeline
+from ingest.errors import TransientIngestError, unexpected
+from ingest.pipeline import DEFERRED, Pipeline, Result
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 9
-Outcomes = dict[str, int | str] | list[dict[str, int | str]]
+Outcomes = Result | list[Result]
 _services: Services | None = None
 
 
@@ -52,9 +52,11 @@ def _warm_up(**_: Any) -> None:
 
 
 class IngestTask(Task):
-    """Fails the documents with a reason when the task ends in an exception: once the retries
-    for a transient error run out, or at once for an error nobody expected (a bug, or data a
-    backend refuses), so no document is left `processing` until the sweeper gives up on it."""
+    """Settles the documents when the task ends in an exception: once the retries for a
+    transient error run out they fail, saying so; after an error nobody expected (a bug, or
+    data a backend refuses), a batch's unsettled documents are each sent on their own (so only
+    a file that fails alone ends failed) and a single document fails with the error's words.
+    No document is left `processing` until the sweeper gives up on it."""
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
@@ -63,11 +65,35 @@ class IngestTask(Task):
         if not args:
             return
         ids = args[0] if isinstance(args[0], list) else [args[0]]
+        pipeline = services().pipeline()
         if isinstance(exc, TransientIngestError):
-            reason = f"gave up after {MAX_RETRIES} retries over several minutes: {exc}"
+            reason = (
+                f"gave up after {MAX_RETRIES} retries over several minutes, while a service "
+                f"it needs was down ({exc}): retry it once the service is back"
+            )
+        elif len(ids) > 1:
+            split(pipeline, ids, f"its batch stopped: {type(exc).__name__}")
+            return
+        elif isinstance(exc, Exception):
+            reason = str(unexpected(exc, "ingesting"))
         else:
-            reason = f"could not be indexed ({type(exc).__name__}); the worker's log has details"
-        services().pipeline().give_up(ids, reason)
+            reason = f"the worker stopped ({type(exc).__name__}) while ingesting it: retry it"
+        pipeline.give_up(ids, reason)
+
+
+def split(pipeline: Pipeline, document_ids: list[str], why: str) -> None:
+    """Send each unsettled document of a batch as a task of its own, back in the queue."""
+    for document_id in pipeline.store.unsettled(document_ids):
+        pipeline.store.release(document_id, f"{why}; it is read on its own next")
+        send_alone(document_id)
+
+
+def send_alone(document_id: str) -> None:
+    """Queue `ingest.document` for one document; when Redis is down the sweeper sends it."""
+    try:
+        ingest_document.apply_async(args=[document_id], retry=False)
+    except Exception as exc:  # kombu raises many types for a broker that is down
+        log.warning("document %s waits for the sweeper: %s", document_id, exc)
 
 
 RETRYING: dict[str, Any] = {
@@ -86,27 +112,38 @@ RETRYING: dict[str, Any] = {
 # back in the queue, uncounted (Pipeline.run), and Celery retries it with backoff: 2, 4, 8 …
 # up to 300 s between tries, about 13 minutes in all, before the document fails with the reason.
 @app.task(name="ingest.document", **RETRYING)
-def ingest_document(self: Task, document_id: str) -> dict[str, int | str]:
+def ingest_document(self: Task, document_id: str) -> Result:
     """Parse, chunk, embed and index one stored file. Running it twice is harmless."""
     return within_limit([document_id], lambda pipeline: pipeline.run(document_id))[0]
 
 
 @app.task(name="ingest.batch", **RETRYING)
-def ingest_batch(self: Task, document_ids: list[str]) -> list[dict[str, int | str]]:
+def ingest_batch(self: Task, document_ids: list[str]) -> list[Result]:
     """Ingest several small stored files together; each ends ready or failed on its own.
     Running it twice is harmless."""
     return within_limit(document_ids, lambda pipeline: pipeline.run_many(document_ids))
 
 
-def within_limit(
-    document_ids: list[str], work: Callable[[Pipeline], Outcomes]
-) -> list[dict[str, int | str]]:
-    """work(pipeline) for these documents; past the soft time limit they fail, saying so."""
-    pipeline = services().pipeline()
+def within_limit(document_ids: list[str], work: Callable[[Pipeline], Outcomes]) -> list[Result]:
+    """work(pipeline) for these documents, then each document deferred by its batch sent on
+    its own. Past the soft time limit a single document fails, saying so; a batch's unsettled
+    documents are each sent on their own, with a time limit of their own."""
+    pipeline = services().pipeline(interrupts=(SoftTimeLimitExceeded,))
     try:
         done = work(pipeline)
     except SoftTimeLimitExceeded:
+        if len(document_ids) > 1:
+            split(pipeline, document_ids, "its batch ran out of time")
+            return [{"document_id": d, "status": DEFERRED} for d in document_ids]
         limit = services().settings.task_time_limit
-        pipeline.give_up(document_ids, f"processing took longer than the {limit} s limit")
+        pipeline.give_up(
+            document_ids,
+            f"processing took longer than the {limit} s limit (GPTU_TASK_TIME_LIMIT): split "
+            "the file or raise the limit, then retry it",
+        )
         return [{"document_id": d, "status": "failed"} for d in document_ids]
-    return done if isinstance(done, list) else [done]
+    results = done if isinstance(done, list) else [done]
+    for result in results:
+        if result["status"] == DEFERRED:
+            send_alone(str(result["document_id"]))
+    return results

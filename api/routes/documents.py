@@ -137,3 +137,17 @@ def delete_document(
     audit(session, caller.name, "document.delete", name, document_id=doc.id, filename=doc.filename)
     intake.delete(session, doc)
     return DeletedOut(id=document_id)
+
+
+@router.post("/{document_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+def retry_document(
+    document_id: str, caller: CurrentUser, session: SessionDep, intake: IntakeDep
+) -> DocumentOut:
+    """Queue a failed document again from its stored file (after a fix, or after installing
+    what it needed), without uploading it again; 409 unless it failed."""
+    doc, name = find_document(session, caller, document_id)
+    collection = session.get(Collection, doc.collection_id)
+    if collection is None or not caller.can_write(collection):
+        raise PermissionDenied(f"you may read {name!r} but not retry its documents")
+    intake.retry(session, doc, name, caller)
+    return DocumentOut.of(doc, name)

@@ -118,6 +118,13 @@ async function remove(id) {
   refresh();
 }
 
+/** @param {string} id @param {string} name */
+async function retry(id, name) {
+  const res = await api(`/v1/documents/${id}/retry`, { method: "POST" });
+  say(res.ok ? `${name} queued again.` : await errorText(res), !res.ok);
+  refresh();
+}
+
 /** @param {any} doc */
 function row(doc) {
   const tr = document.createElement("tr");
@@ -141,6 +148,13 @@ function row(doc) {
   del.setAttribute("aria-label", `Delete ${doc.filename}`);
   del.onclick = () => remove(doc.id);
   const td = document.createElement("td");
+  if (doc.status === "failed") {
+    const again = document.createElement("button");
+    again.textContent = "Retry";
+    again.setAttribute("aria-label", `Retry ${doc.filename}`);
+    again.onclick = () => retry(doc.id, doc.filename);
+    td.append(again, " ");
+  }
   td.append(del);
   tr.append(td);
   return tr;

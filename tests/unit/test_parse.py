@@ -21,6 +21,8 @@ from ingest.errors import (
 )
 from ingest.parse import OLE_MAGIC, parse_file
 from tests.conftest import CORPUS
+from tests.office import strict_copy
+from tests.pdfs import deep_tree_pdf, text_pdf
 
 LIMIT = 1 << 30
 ONE_PER_FORMAT = [
@@ -252,24 +254,34 @@ def test_text_in_a_legacy_encoding_is_read_as_its_author_wrote_it(
     assert all(word in read for word in words), read
 
 
-STRICT = {  # Transitional → Strict Open XML namespaces, as Word's "Strict Open XML" save writes
-    b"http://schemas.openxmlformats.org/wordprocessingml/2006/main":
-        b"http://purl.oclc.org/ooxml/wordprocessingml/main",
-    b"http://schemas.openxmlformats.org/officeDocument/2006/relationships":
-        b"http://purl.oclc.org/ooxml/officeDocument/relationships",
-}  # fmt: skip
+def test_a_strict_docx_is_converted_from_a_relative_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` keeps its files in the relative data/files: LibreOffice's profile must still
+    be a valid file URI (Path.as_uri() refuses a relative path with ValueError)."""
+    assert shutil.which("soffice"), "needs LibreOffice: apt-get install libreoffice-writer-nogui"
+    usual = CORPUS / "docx-tables.docx"
+    (tmp_path / "data" / "files").mkdir(parents=True)
+    strict_copy(usual, tmp_path / "data" / "files" / "stored")
+    monkeypatch.chdir(tmp_path)
+    read = parse_file(Path("data/files/stored"), "report.docx", LIMIT)
+    assert [b.text for b in read.blocks] == [
+        b.text for b in parse_file(usual, "x.docx", LIMIT).blocks
+    ]
 
 
-def strict_copy(source: Path, target: Path) -> Path:
-    """The docx rewritten with Strict Open XML's namespaces."""
-    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
-        for item in old.infolist():
-            data = old.read(item.filename)
-            if item.filename.endswith((".xml", ".rels")):
-                for transitional, strict in STRICT.items():
-                    data = data.replace(transitional, strict)
-            new.writestr(item, data)
-    return target
+def test_a_pdf_whose_page_tree_nests_too_deep_is_refused_with_a_reason(tmp_path: Path) -> None:
+    deep = tmp_path / "deep"
+    deep.write_bytes(deep_tree_pdf(120, ["The depot opens at six."]))
+    with pytest.raises(UnsafeDocument, match=r"passes a safety limit .*save it again as PDF"):
+        parse_file(deep, "rota.pdf", LIMIT)
+    shallow = tmp_path / "shallow"  # the same tree, within the limit: read
+    shallow.write_bytes(deep_tree_pdf(20, ["The depot opens at six."]))
+    parsed = parse_file(shallow, "rota.pdf", LIMIT)
+    assert parsed.pages == 1 and "depot opens at six" in parsed.blocks[0].text
+    plain = tmp_path / "plain"
+    plain.write_bytes(text_pdf([["The depot opens at six."]]))
+    assert parse_file(plain, "rota.pdf", LIMIT).pages == 1
 
 
 def test_a_strict_open_xml_docx_is_read_through_libreoffice(

@@ -12,11 +12,13 @@ from app.intake import task_groups
 from core.db import Document
 from ingest.errors import TransientIngestError
 from ingest.lexical import LexicalIndex
-from ingest.ocr import Ocr, Tesseract
+from ingest.ocr import Ocr, Progress, Tesseract
+from ingest.parse import Parsed, parse_file
 from ingest.passage import Passage
 from ingest.pipeline import EMBED_SLICE, Pipeline
 from ingest.store import Job, Outcome
 from tests.fakes import HashEmbedder
+from tests.pdfs import deep_tree_pdf
 from tests.scans import image_pdf, text_page
 
 GOOD = {
@@ -301,3 +303,167 @@ def test_a_scan_reports_its_ocr_pages_at_most_once_a_second(tmp_path: Path) -> N
     assert [s for s in fast.stages if s[0] == "ocr"] == [("ocr", 0.0)]  # 5 reports in 1 s
     assert [stage for stage, _ in slow.stages][-2:] == ["embedding", "indexing"]
     assert slow.outcome is not None and slow.outcome.ocr_pages == 4 and slow.outcome.pages == 4
+
+
+class FaultyVectors(MemoryVectors):
+    """Refuses its next `faults` writes as a backend refuses data it cannot take (not a
+    service that is down), and always refuses the chunks of the documents in `refused`."""
+
+    def __init__(self, faults: int = 0, refused: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.faults, self.refused = faults, refused
+
+    def replace_documents(self, records: dict[str, list[Passage]]) -> None:
+        """Refuse, or write."""
+        if self.faults:
+            self.faults -= 1
+            raise RuntimeError("the vector store refused the write")
+        if self.refused & records.keys():
+            raise ValueError(f"metadata of {sorted(self.refused & records.keys())} refused")
+        super().replace_documents(records)
+
+
+def raising_parse(path: Path, filename: str, limit: int, ocr: Ocr | None,
+                  progress: Progress | None) -> Parsed:  # fmt: skip
+    """The real parser, except for .boom files, whose parser breaks as a bug would, and .io
+    files, whose read meets an I/O error."""
+    if filename.endswith(".boom"):
+        raise ValueError("relative path can't be expressed as a file URI")
+    if filename.endswith(".io"):
+        raise OSError(5, "Input/output error")
+    return parse_file(path, filename, limit, ocr, progress)
+
+
+def batch_of(tmp_path: Path, store: MemoryStore, files: dict[str, bytes]) -> list[str]:
+    """Stored files as queued rows; their ids in order."""
+    for i, (name, body) in enumerate(files.items()):
+        path = tmp_path / f"stored{i}"
+        path.write_bytes(body)
+        store.rows[name] = Row(Job(name, name, "c", HashEmbedder.id, path, 0))
+    return list(files)
+
+
+def good_files(n: int) -> dict[str, bytes]:
+    """n small, readable text files, each with its own fact."""
+    return {
+        f"note{i}.txt": f"Locker {i} is opened with code {1000 + i}.".encode() for i in range(n)
+    }
+
+
+def test_an_unexpected_error_reading_one_file_fails_that_file_alone(tmp_path: Path) -> None:
+    store, vectors, embedder = MemoryStore(), MemoryVectors(), CountingEmbedder()
+    ids = batch_of(tmp_path, store, {**good_files(10), "report.boom": b"x", **good_files(20)})
+    assert len(ids) == 21
+    pipeline = Pipeline(store, lambda _: embedder, vectors, LexicalIndex(tmp_path / "l.db"),
+                        parse=raising_parse)  # fmt: skip
+    results = pipeline.run_many(ids)
+    assert [r["status"] for r in results].count("ready") == 20
+    bad = store.rows["report.boom"]
+    assert bad.status == "failed" and results[ids.index("report.boom")]["status"] == "failed"
+    assert "ValueError: relative path can't be expressed as a file URI" in (bad.error or "")
+    assert "retry it" in (bad.error or "") and "log" not in (bad.error or "")
+    assert embedder.calls == 1 and vectors.count("report.boom") == 0
+
+
+def test_an_io_error_reading_one_file_sends_it_on_its_own_and_the_rest_go_on(
+    tmp_path: Path,
+) -> None:
+    store, vectors, embedder = MemoryStore(), MemoryVectors(), CountingEmbedder()
+    ids = batch_of(tmp_path, store, {"share.io": b"x", **good_files(20)})
+    pipeline = Pipeline(store, lambda _: embedder, vectors, LexicalIndex(tmp_path / "l.db"),
+                        parse=raising_parse)  # fmt: skip
+    results = pipeline.run_many(ids)
+    assert results[0] == {"document_id": "share.io", "status": "deferred"}
+    row = store.rows["share.io"]
+    assert (row.status, row.attempts) == ("queued", 0)  # back in the queue, uncounted
+    assert "OSError: [Errno 5] Input/output error" in (row.error or "")
+    assert all(store.rows[d].status == "ready" for d in ids[1:])
+
+
+def test_a_deep_page_tree_pdf_among_good_files_fails_alone(tmp_path: Path) -> None:
+    store, vectors, embedder = MemoryStore(), MemoryVectors(), CountingEmbedder()
+    files = {**good_files(20), "rota.pdf": deep_tree_pdf(120, ["The depot opens at six."])}
+    ids = batch_of(tmp_path, store, files)
+    pipeline = Pipeline(store, lambda _: embedder, vectors, LexicalIndex(tmp_path / "l.db"))
+    pipeline.run_many(ids)
+    assert all(store.rows[d].status == "ready" for d in ids[:20])
+    assert store.rows["rota.pdf"].status == "failed"
+    assert "safety limit" in (store.rows["rota.pdf"].error or "")
+
+
+def test_a_shared_step_failing_once_is_retried_per_document_and_all_end_ready(
+    tmp_path: Path,
+) -> None:
+    store, embedder = MemoryStore(), CountingEmbedder()
+    vectors = FaultyVectors(faults=1)
+    ids = batch_of(tmp_path, store, good_files(21))
+    pipeline = Pipeline(store, lambda _: embedder, vectors, LexicalIndex(tmp_path / "l.db"))
+    results = pipeline.run_many(ids)
+    assert [r["status"] for r in results] == ["ready"] * 21
+    assert embedder.calls == 1 + 21  # the batch, then each document on its own
+    assert all(vectors.count(d) == 1 for d in ids)
+
+
+def test_a_document_a_backend_refuses_fails_alone_after_the_split(tmp_path: Path) -> None:
+    store, embedder = MemoryStore(), CountingEmbedder()
+    ids = batch_of(tmp_path, store, good_files(21))
+    vectors = FaultyVectors(refused=frozenset({ids[7]}))
+    pipeline = Pipeline(store, lambda _: embedder, vectors, LexicalIndex(tmp_path / "l.db"))
+    pipeline.run_many(ids)
+    refused = store.rows[ids[7]]
+    assert refused.status == "failed" and vectors.count(ids[7]) == 0
+    assert "indexing this file failed with an unexpected error (ValueError: metadata" in (
+        refused.error or ""
+    )
+    assert all(store.rows[d].status == "ready" for d in ids if d != ids[7])
+
+
+def test_a_transient_fault_once_retries_the_batch_and_all_end_ready(tmp_path: Path) -> None:
+    store, embedder = MemoryStore(), CountingEmbedder()
+    ids = batch_of(tmp_path, store, good_files(21))
+    pipeline = Pipeline(store, lambda _: embedder, MemoryVectors(), BrokenLexical())  # type: ignore[arg-type]
+    with pytest.raises(TransientIngestError):
+        pipeline.run_many(ids)
+    assert all((store.rows[d].status, store.rows[d].attempts) == ("queued", 0) for d in ids)
+    pipeline.lexical = LexicalIndex(tmp_path / "l.db")
+    assert [r["status"] for r in pipeline.run_many(ids)] == ["ready"] * 21
+
+
+class SteppedEngine:
+    """An OCR engine whose every page takes `seconds` on a clock the test owns."""
+
+    name = "stepped"
+
+    def __init__(self, seconds: float) -> None:
+        self.now, self.seconds = 0.0, seconds
+
+    def clock(self) -> float:
+        """The test's time."""
+        return self.now
+
+    def read(self, image: object, dpi: int) -> list[str]:
+        """One paragraph a page, `seconds` later."""
+        self.now += self.seconds
+        return ["Vans leave at seven from the north gate."]
+
+
+def test_a_batch_shares_one_ocr_time_budget_and_sends_what_does_not_fit_on_its_own(
+    tmp_path: Path,
+) -> None:
+    store, vectors, embedder = MemoryStore(), MemoryVectors(), CountingEmbedder()
+    page = text_page(["Vans leave at seven", "from the north gate"])
+    scans = {name: image_pdf(tmp_path / name, [page] * pages).read_bytes()
+             for name, pages in (("a.pdf", 3), ("b.pdf", 3), ("huge.pdf", 10))}  # fmt: skip
+    ids = batch_of(tmp_path, store, {**scans, **good_files(3)})
+    engine = SteppedEngine(seconds=20)  # a 3-page scan takes 60 s; one document may take 100
+    ocr = Ocr(engine, time_limit=100, clock=engine.clock)
+    pipeline = Pipeline(store, lambda _: embedder, vectors, LexicalIndex(tmp_path / "l.db"),
+                        ocr=ocr, clock=engine.clock)  # fmt: skip
+    statuses = {r["document_id"]: r["status"] for r in pipeline.run_many(ids)}
+    assert statuses["a.pdf"] == "ready"
+    assert statuses["b.pdf"] == "deferred"  # 60 s would fit alone, not in the 40 s left
+    assert "OCR time of its batch ran out" in (store.rows["b.pdf"].error or "")
+    assert statuses["huge.pdf"] == "failed"  # 200 s: over one document's own limit
+    assert "over the 1 s limit" not in (store.rows["huge.pdf"].error or "")
+    assert all(statuses[d] == "ready" for d in ids[3:])
+    assert pipeline.run("b.pdf")["status"] == "ready"  # on its own, with a budget of its own

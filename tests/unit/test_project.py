@@ -6,6 +6,9 @@ import re
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
+
+import pytest
 
 from core.settings import Settings
 from tests.conftest import ROOT
@@ -18,6 +21,23 @@ def test_every_setting_is_in_readme_and_env_example() -> None:
         var = f"GPTU_{name.upper()}"
         assert f"`{var}`" in readme, f"{var} missing from README"
         assert re.search(rf"^{var}=", example, re.M), f"{var} missing from .env.example"
+
+
+def test_every_path_setting_is_absolute_once_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` keeps its data in the relative data/: no later code may meet a relative path."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GPTU_VARIANTS_FILE", "ab/variants.toml")
+    monkeypatch.setenv("GPTU_MODEL_CACHE", "~/models")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.data_dir == tmp_path / "data"
+    assert settings.files_dir == tmp_path / "data" / "files"
+    assert settings.sqlalchemy_url == f"sqlite:///{tmp_path}/data/gptu.db"
+    assert settings.variants_file == tmp_path / "ab" / "variants.toml"
+    assert settings.model_cache == Path.home() / "models"
+    monkeypatch.setenv("GPTU_VARIANTS_FILE", "")  # as .env.example writes it: no file
+    assert Settings(_env_file=None).variants_file is None  # type: ignore[call-arg]
 
 
 def test_importing_the_app_loads_no_model_and_opens_no_connection() -> None:

@@ -1,0 +1,132 @@
+"""`make run` itself, as a new user starts it: relative `data/`, default settings, the Procfile.
+
+The other tests start the services with absolute temporary data folders; last release's batch
+bug hid in what only `make run` does (a relative data folder). Here `make run` runs in a folder
+that holds the project (linked, `.env` left out) and nothing else, on free ports, and a mixed
+upload of real files in one request must leave every readable file ready and every bad one
+failed with its own reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cli.localstack import ROOT, free_port, wait_until
+from tests.conftest import CORPUS
+from tests.office import strict_copy
+from tests.pdfs import deep_tree_pdf
+
+pytestmark = pytest.mark.slow
+
+READABLE = [
+    "umlauts-non-utf8.md", "fake-html-cp1252.html", "fake.odt", "family-day.eml",
+    "sample-presentation.pptx", "vodafone.xlsx", "2023-half-year-analyses-by-segment.xlsx",
+    "table-multi-row-column-cells-actual.csv", "stanley-cups-with-emoji.tsv", "fake-memo.pdf",
+    "korean-text-with-tables.pdf", "docx-tables.docx", "fake-doc.rtf", "fake-email-attachment.msg",
+    "factbook-utf-16.xml", "arbitrary-records.json", "norwich-city.txt", "README.org",
+]  # fmt: skip
+BAD = {  # each fails with its own reason
+    "password.pdf": "encrypted PDF: password required",
+    "fake-encrypted.eml": "encrypted e-mail",
+    "empty.txt": "empty file (0 bytes)",
+    "deep-tree.pdf": "passes a safety limit",
+}
+KEY_LINE = re.compile(r"API key, shown only now:\s*(?:\S+ \| )?\s*\n(?:.*\| )?\s*(\S+)\s*$", re.M)
+
+
+@dataclass
+class Running:
+    """`make run` in its own folder: the API's address, the admin's key, the output so far."""
+
+    folder: Path
+    url: str
+    key: str
+    output: Path
+
+
+@pytest.fixture(scope="module")
+def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """`make run` in a folder of links to the project, on free ports, settings otherwise
+    default; stopped (the whole process group) at the end."""
+    folder = tmp_path_factory.mktemp("newuser") / "gptu"
+    folder.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name not in {"data", ".env", ".git"}:
+            (folder / entry.name).symlink_to(entry)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GPTU_", "MAKE")) and k != "MFLAGS"}  # fmt: skip
+    env.update(
+        GPTU_PORT=str(port),
+        GPTU_API_URL=f"http://127.0.0.1:{port}",
+        GPTU_CHROMA_PORT=str(free_port()),
+        GPTU_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    output = folder.parent / "make-run.log"
+    with output.open("wb") as out:
+        proc = subprocess.Popen(["make", "run"], cwd=folder, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        url = env["GPTU_API_URL"]
+        wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, 240, "make run ready")
+        wait_until(lambda: " ready." in output.read_text(errors="replace"), 120, "worker ready")
+        found = KEY_LINE.search(output.read_text(errors="replace"))
+        assert found, output.read_text(errors="replace")[-3000:]
+        yield Running(folder, url, found.group(1), output)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_make_run_keeps_its_data_in_the_relative_data_folder(make_run: Running) -> None:
+    data = make_run.folder / "data"
+    assert (data / "gptu.db").is_file() and (data / "chroma").is_dir() and (data / "redis").is_dir()
+
+
+def test_a_mixed_upload_through_make_run_fails_only_the_bad_files(
+    make_run: Running, tmp_path: Path
+) -> None:
+    files = [(name, (CORPUS / name).read_bytes()) for name in READABLE]
+    files.append(("strict-tables.docx", strict_copy(CORPUS / "docx-tables.docx",
+                                                    tmp_path / "strict").read_bytes()))  # fmt: skip
+    files += [(name, (CORPUS / name).read_bytes()) for name in BAD if name != "deep-tree.pdf"]
+    files.append(("deep-tree.pdf", deep_tree_pdf(120, ["The depot opens at six."])))
+    headers = {"Authorization": f"Bearer {make_run.key}"}
+    with httpx.Client(base_url=make_run.url, headers=headers, timeout=120) as api:
+        api.post("/v1/collections", json={"name": "handbook"}).raise_for_status()
+        sent = api.post("/v1/documents", data={"collection": "handbook"},
+                        files=[("file", item) for item in files])  # fmt: skip
+        assert sent.status_code == 202, sent.text
+        ids = [item["id"] for item in sent.json()]
+        docs: dict[str, dict] = {}
+
+        def settled() -> bool:
+            for doc in api.get("/v1/documents", params={"collection": "handbook"}).json():
+                if doc["status"] in ("ready", "failed"):
+                    docs[doc["filename"]] = doc
+            return len(docs) == len(ids)
+
+        wait_until(settled, 420, "every file of the upload ready or failed")
+        found = api.post("/v1/search", json={"query": "Strict tables", "k": 50}).json()
+    log = make_run.output.read_text(errors="replace")
+    for name in [*READABLE, "strict-tables.docx"]:
+        doc = docs[name]
+        assert doc["status"] == "ready" and doc["chunks"] >= 1, (doc, log[-4000:])
+    for name, reason in BAD.items():
+        assert docs[name]["status"] == "failed", docs[name]
+        assert reason in docs[name]["error"], docs[name]
+        assert "log" not in docs[name]["error"], docs[name]
+    assert any(r["filename"] == "strict-tables.docx" for r in found["results"]), found
