@@ -40,7 +40,7 @@ BAD = {  # each fails with its own reason
     "empty.txt": "empty file (0 bytes)",
     "deep-tree.pdf": "passes a safety limit",
 }
-KEY_LINE = re.compile(r"API key, shown only now:\s*(?:\S+ \| )?\s*\n(?:.*\| )?\s*(\S+)\s*$", re.M)
+KEY_LINE = re.compile(r"API key, shown only now:.*?\|\s+(gptu_\S+)", re.S)
 
 
 @dataclass
