@@ -57,8 +57,9 @@ class Settings(BaseSettings):
     ocr_time_limit: int = Field(
         1800,
         ge=10,
-        description="Seconds OCR may take for one document (capped by GPTU_TASK_TIME_LIMIT); "
-        "a scan that would take longer fails early, saying so.",
+        description="Seconds OCR may take for one document, and for the scans of one batch "
+        "together (capped by GPTU_TASK_TIME_LIMIT); a scan that would take longer fails early, "
+        "saying so.",
     )
     worker_concurrency: int = Field(1, ge=1, description="Parallel tasks per worker process.")
     workers_per_host: int = Field(

@@ -169,6 +169,10 @@ def test_upload_page_shows_files_going_ready(
     expect(page.locator("td.status.ready")).to_have_count(2, timeout=120_000)
     expect(page.locator("td.status.failed")).to_contain_text("empty file")
     expect(page.locator("#counts")).to_have_text("2 ready · 0 in progress · 1 failed")
+    expect(page.get_by_role("button", name="Retry note.txt")).to_have_count(0)  # ready: none
+    page.get_by_role("button", name="Retry empty.txt").click()  # from its stored file
+    expect(page.locator("#message")).to_have_text("empty.txt queued again.")
+    expect(page.locator("td.status.failed")).to_contain_text("empty file", timeout=30_000)
     page.close()
 
 
