@@ -9,28 +9,21 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.errors import IndexUnavailable
+from ingest.batch import DEFERRED, TRANSIENT, Batch, Result, to_record
 from ingest.chunk import Chunk, chunk_blocks
 from ingest.embed import Embedder, EmbedderUnavailable
-from ingest.errors import IngestError, TransientIngestError, trimmed, unexpected
+from ingest.errors import IngestError, TransientIngestError, unexpected
 from ingest.guard import looks_like_injection, redact_pii
 from ingest.index import Index, VectorIndex
-from ingest.ocr import Ocr, OcrTimeExceeded, Progress, fits
+from ingest.ocr import Ocr, Progress
 from ingest.parse import Parsed, parse_file
 from ingest.passage import Passage
 from ingest.store import EMBEDDING, INDEXING, OCR, DocumentStore, Job, Outcome
 
 log = logging.getLogger(__name__)
-# A service the pipeline needs is down: the documents go back to the queue and are retried.
-TRANSIENT = (IndexUnavailable, ConnectionError, TimeoutError, OSError)
 # Chunks embedded between two progress reports of a large document.
 EMBED_SLICE = 128
-# A document of a batch put back in the queue to be ingested on its own (its own task): the
-# worker sends it as `ingest.document`.
-DEFERRED = "deferred"
-Result = dict[str, int | str]
 Parse = Callable[[Path, str, int, Ocr | None, Progress | None], Parsed]
-# Documents of one embedder read for a batch: each with its chunks and what it will record.
-Read = list[tuple[Job, list[Chunk], Outcome]]
 
 
 class Pipeline:
@@ -98,7 +91,7 @@ class Pipeline:
                     results[document_id] = self.ingest(job)
                 else:
                     together.append(job)
-            results.update(self.ingest_together(together))
+            results.update(Batch(self, together).run())
         except TransientIngestError:
             for job in together:  # claimed and not yet settled: back to the queue, uncounted
                 if job.document_id not in results:
@@ -135,105 +128,6 @@ class Pipeline:
         log.info("document %s %s in %.1fs", document_id, result["status"],
                  time.monotonic() - started)  # fmt: skip
         return result
-
-    def ingest_together(self, jobs: list[Job]) -> dict[str, Result]:
-        """Read each claimed document (failing alone), embed all their chunks in one call per
-        embedder, write each index once, then record each outcome. OCR has one time budget
-        for the whole batch; a shared step that fails for a reason other than a service
-        being down is retried for each document on its own."""
-        results: dict[str, Result] = {}
-        read: dict[str, Read] = {}
-        started = self.clock()
-        for job in jobs:
-            chunks_or_result = self.read_in_batch(job, self.batch_ocr(started))
-            if isinstance(chunks_or_result, dict):
-                results[job.document_id] = chunks_or_result
-            else:
-                read.setdefault(job.embedder, []).append((job, *chunks_or_result))
-        indexed: list[tuple[Job, Outcome]] = []
-        try:
-            for embedder_id, docs in read.items():
-                indexed += self.index_together(embedder_id, docs, results)
-        except TRANSIENT as exc:
-            unsettled = [job for job in jobs if job.document_id not in results]
-            raise self.released(unsettled, exc) from exc
-        for job, outcome in indexed:
-            results[job.document_id] = self.record(job, outcome)
-        return results
-
-    def batch_ocr(self, started: float) -> Ocr | None:
-        """OCR for the next document of a batch begun at `started`: what is left of one
-        document's time limit, shared by the whole batch (so scans together cannot pass the
-        task's time limit)."""
-        if self.ocr is None:
-            return None
-        left = self.ocr.time_limit - (self.clock() - started)
-        return replace(self.ocr, time_limit=max(1.0, left))
-
-    def read_in_batch(self, job: Job, ocr: Ocr | None) -> tuple[list[Chunk], Outcome] | Result:
-        """A batch's document read on its own: its chunks, or its result when it failed (any
-        error of its own file fails it alone, with a reason) or was deferred."""
-        try:
-            return self.read(job, ocr)
-        except OcrTimeExceeded as exc:
-            limit = self.ocr.time_limit if self.ocr is not None else 0.0
-            if fits(exc.projected, limit):  # not this file's fault: its batch's time ran out
-                return self.deferred(job, "the OCR time of its batch ran out")
-            return self.failed(job, IngestError(exc.reason(limit)))
-        except IngestError as exc:
-            return self.failed(job, exc)
-        except self.interrupts:
-            raise
-        except TRANSIENT as exc:  # retried on its own, as when it is alone
-            return self.deferred(job, f"{type(exc).__name__}: {trimmed(exc)}")
-        except Exception as exc:
-            log.exception("document %s: unexpected error while reading", job.document_id)
-            return self.failed(job, unexpected(exc, "reading"))
-
-    def index_together(
-        self, embedder_id: str, docs: Read, results: dict[str, Result]
-    ) -> list[tuple[Job, Outcome]]:
-        """Embed and write these documents of one embedder in one go; when that fails for a
-        reason other than a service being down, each one on its own, so that only a document
-        that fails alone ends failed (in `results`). The documents written, to be recorded."""
-        try:
-            embedder = self.embedder(docs[0][0])
-        except IngestError as exc:
-            results.update({job.document_id: self.failed(job, exc) for job, _, _ in docs})
-            return []
-        try:
-            self.write(embedder_id, embedder, docs)
-            return [(job, outcome) for job, _, outcome in docs]
-        except self.interrupts + TRANSIENT:
-            raise
-        except Exception as exc:
-            log.warning(
-                "%d documents could not be indexed together (%s: %s); each goes on its own",
-                len(docs), type(exc).__name__, exc,
-            )  # fmt: skip
-        written: list[tuple[Job, Outcome]] = []
-        for job, chunks, outcome in docs:
-            try:
-                self.write(embedder_id, embedder, [(job, chunks, outcome)])
-            except self.interrupts + TRANSIENT:
-                raise
-            except Exception as exc:
-                log.exception("document %s: unexpected error while indexing", job.document_id)
-                results[job.document_id] = self.failed(job, unexpected(exc, "indexing"))
-                continue
-            written.append((job, outcome))
-        return written
-
-    def write(self, embedder_id: str, embedder: Embedder, docs: Read) -> None:
-        """Embed the documents' chunks in one call and write them to both indexes."""
-        texts = [c.text for _, chunks, _ in docs for c in chunks]
-        vectors = iter(embedder.embed(texts))
-        by_document = {
-            job.document_id: [to_record(job, c, next(vectors)) for c in chunks]
-            for job, chunks, _ in docs
-        }
-        self.vectors.space(embedder_id).replace_documents(by_document)
-        self.lexical.replace_documents(by_document)
 
     def build(self, job: Job) -> tuple[list[Passage], Outcome]:
         """Parse, chunk, guard and embed the job's file, saying how far the embedding is."""
@@ -340,17 +234,3 @@ class Pipeline:
         """Remove the document's chunks from every index (every vector space)."""
         self.vectors.delete_document(document_id)
         self.lexical.delete_document(document_id)
-
-
-def to_record(job: Job, chunk: Chunk, vector: list[float]) -> Passage:
-    """A chunk with the document facts an index stores beside it."""
-    return Passage(
-        document_id=job.document_id,
-        chunk=chunk.n,
-        collection=job.collection,
-        filename=job.filename,
-        text=chunk.text,
-        page=chunk.page,
-        section=chunk.section,
-        vector=vector,
-    )

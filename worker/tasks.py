@@ -15,8 +15,9 @@ from core.db import Database
 from core.errors import SchemaOutdated
 from core.offline import go_offline, quiet_libraries
 from core.settings import Settings
+from ingest.batch import DEFERRED, Result
 from ingest.errors import TransientIngestError, unexpected
-from ingest.pipeline import DEFERRED, Pipeline, Result
+from ingest.pipeline import Pipeline
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
