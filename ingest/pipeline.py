@@ -201,7 +201,11 @@ class Pipeline:
                 "chunks": outcome.chunks}  # fmt: skip
 
     def failed(self, job: Job, exc: IngestError) -> Result:
-        """Fail a document for a permanent reason of its own."""
+        """Fail a document for a permanent reason of its own; unless the reason wraps an
+        interrupt (a parser that catches every error caught the worker's soft time limit):
+        that is raised again, to stop the work, not to blame the file."""
+        if isinstance(exc.__cause__, self.interrupts):
+            raise exc.__cause__
         self.fail(job.document_id, str(exc))
         log.info("document %s failed: %s", job.document_id, exc)
         return {"document_id": job.document_id, "status": "failed"}

@@ -10,7 +10,7 @@ import pytest
 
 from app.intake import task_groups
 from core.db import Document
-from ingest.errors import TransientIngestError
+from ingest.errors import CorruptDocument, TransientIngestError
 from ingest.lexical import LexicalIndex
 from ingest.ocr import Ocr, Progress, Tesseract
 from ingest.parse import Parsed, parse_file
@@ -467,3 +467,28 @@ def test_a_batch_shares_one_ocr_time_budget_and_sends_what_does_not_fit_on_its_o
     assert "over the 1 s limit" not in (store.rows["huge.pdf"].error or "")
     assert all(statuses[d] == "ready" for d in ids[3:])
     assert pipeline.run("b.pdf")["status"] == "ready"  # on its own, with a budget of its own
+
+
+class Interrupt(Exception):
+    """Stands for the worker's soft time limit, which Celery raises as an Exception."""
+
+
+def test_an_interrupt_a_parser_wrapped_as_a_reason_stops_the_batch_and_blames_no_file(
+    tmp_path: Path,
+) -> None:
+    def parse(path: Path, filename: str, limit: int, ocr: Ocr | None,
+              progress: Progress | None) -> Parsed:  # fmt: skip
+        if filename == "slow.txt":  # unstructured's errors are caught whole and reworded
+            try:
+                raise Interrupt("soft time limit exceeded")
+            except Exception as exc:
+                raise CorruptDocument(f"could not read this text file: {exc}") from exc
+        return parse_file(path, filename, limit, ocr, progress)
+
+    store, embedder = MemoryStore(), CountingEmbedder()
+    ids = batch_of(tmp_path, store, {**good_files(3), "slow.txt": b"x"})
+    pipeline = Pipeline(store, lambda _: embedder, MemoryVectors(), LexicalIndex(tmp_path / "l"),
+                        parse=parse, interrupts=(Interrupt,))  # fmt: skip
+    with pytest.raises(Interrupt):
+        pipeline.run_many(ids)
+    assert store.rows["slow.txt"].status == "processing"  # the worker splits the batch
