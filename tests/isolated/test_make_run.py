@@ -9,18 +9,13 @@ failed with its own reason.
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from cli.localstack import ROOT, free_port, wait_until
+from cli.localstack import MadeRun, start_make_run, wait_until
 from tests.conftest import CORPUS
 from tests.office import strict_copy
 from tests.pdfs import deep_tree_pdf
@@ -40,64 +35,26 @@ BAD = {  # each fails with its own reason
     "empty.txt": "empty file (0 bytes)",
     "deep-tree.pdf": "passes a safety limit",
 }
-KEY_LINE = re.compile(r"API key, shown only now:.*?\|\s+(gptu_\S+)", re.S)
-
-
-@dataclass
-class Running:
-    """`make run` in its own folder: the API's address, the admin's key, the output so far."""
-
-    folder: Path
-    url: str
-    key: str
-    output: Path
 
 
 @pytest.fixture(scope="module")
-def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MadeRun]:
     """`make run` in a folder of links to the project, on free ports, settings otherwise
     default; stopped (the whole process group) at the end."""
-    folder = tmp_path_factory.mktemp("newuser") / "gptu"
-    folder.mkdir()
-    for entry in ROOT.iterdir():
-        if entry.name not in {"data", ".env", ".git"}:
-            (folder / entry.name).symlink_to(entry)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GPTU_", "MAKE")) and k != "MFLAGS"}  # fmt: skip
-    env.update(
-        GPTU_PORT=str(port),
-        GPTU_API_URL=f"http://127.0.0.1:{port}",
-        GPTU_CHROMA_PORT=str(free_port()),
-        GPTU_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
-    )
-    output = folder.parent / "make-run.log"
-    with output.open("wb") as out:
-        proc = subprocess.Popen(["make", "run"], cwd=folder, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    started = start_make_run(tmp_path_factory.mktemp("newuser") / "gptu")
     try:
-        url = env["GPTU_API_URL"]
-        wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, 240, "make run ready")
-        wait_until(lambda: " ready." in output.read_text(errors="replace"), 120, "worker ready")
-        found = KEY_LINE.search(output.read_text(errors="replace"))
-        assert found, output.read_text(errors="replace")[-3000:]
-        yield Running(folder, url, found.group(1), output)
+        yield started
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        started.stop()
 
 
-def test_make_run_keeps_its_data_in_the_relative_data_folder(make_run: Running) -> None:
+def test_make_run_keeps_its_data_in_the_relative_data_folder(make_run: MadeRun) -> None:
     data = make_run.folder / "data"
     assert (data / "gptu.db").is_file() and (data / "chroma").is_dir() and (data / "redis").is_dir()
 
 
 def test_a_mixed_upload_through_make_run_fails_only_the_bad_files(
-    make_run: Running, tmp_path: Path
+    make_run: MadeRun, tmp_path: Path
 ) -> None:
     files = [(name, (CORPUS / name).read_bytes()) for name in READABLE]
     files.append(("strict-tables.docx", strict_copy(CORPUS / "docx-tables.docx",
