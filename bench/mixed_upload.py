@@ -21,20 +21,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cli.localstack import start_make_run, wait_until
-from tests.conftest import CORPUS
-from tests.isolated.test_make_run import BAD, READABLE
-from tests.office import strict_copy
-from tests.pdfs import deep_tree_pdf
-
-
-def files(folder: Path) -> list[tuple[str, bytes]]:
-    """The upload: readable corpus files, a Strict docx, then the bad ones."""
-    chosen = [(name, (CORPUS / name).read_bytes()) for name in READABLE]
-    strict = strict_copy(CORPUS / "docx-tables.docx", folder / "strict.docx")
-    chosen.append(("strict-tables.docx", strict.read_bytes()))
-    chosen += [(name, (CORPUS / name).read_bytes()) for name in BAD if name != "deep-tree.pdf"]
-    return [*chosen, ("deep-tree.pdf", deep_tree_pdf(120, ["The depot opens at six."]))]
+from cli.localstack import start_make_run
+from tests.isolated.test_make_run import BAD, READABLE, mixed_files, upload_and_settle
 
 
 def main() -> None:
@@ -44,22 +32,11 @@ def main() -> None:
         run = start_make_run(Path(tmp) / "gptu")
         print(f"make run ready in {time.monotonic() - started:.1f} s")
         try:
-            upload = files(Path(tmp))
+            upload = mixed_files(Path(tmp))
             api = httpx.Client(base_url=run.url, timeout=120,
                                headers={"Authorization": f"Bearer {run.key}"})  # fmt: skip
-            api.post("/v1/collections", json={"name": "mixed"}).raise_for_status()
             sent = time.monotonic()
-            api.post("/v1/documents", data={"collection": "mixed"},
-                     files=[("file", item) for item in upload]).raise_for_status()  # fmt: skip
-            docs: dict[str, dict] = {}
-
-            def settled() -> bool:
-                for doc in api.get("/v1/documents", params={"collection": "mixed"}).json():
-                    if doc["status"] in ("ready", "failed"):
-                        docs[doc["filename"]] = doc
-                return len(docs) == len(upload)
-
-            wait_until(settled, 900, "every file ready or failed")
+            docs = upload_and_settle(api, "mixed", upload, 900)
             took = time.monotonic() - sent
         finally:
             run.stop()

@@ -53,30 +53,42 @@ def test_make_run_keeps_its_data_in_the_relative_data_folder(make_run: MadeRun) 
     assert (data / "gptu.db").is_file() and (data / "chroma").is_dir() and (data / "redis").is_dir()
 
 
+def mixed_files(folder: Path) -> list[tuple[str, bytes]]:
+    """The upload: readable corpus files, a Strict docx (written in folder), the bad ones."""
+    chosen = [(name, (CORPUS / name).read_bytes()) for name in READABLE]
+    strict = strict_copy(CORPUS / "docx-tables.docx", folder / "strict.docx")
+    chosen.append(("strict-tables.docx", strict.read_bytes()))
+    chosen += [(name, (CORPUS / name).read_bytes()) for name in BAD if name != "deep-tree.pdf"]
+    return [*chosen, ("deep-tree.pdf", deep_tree_pdf(120, ["The depot opens at six."]))]
+
+
+def upload_and_settle(
+    api: httpx.Client, collection: str, files: list[tuple[str, bytes]], timeout: float
+) -> dict[str, dict]:
+    """Upload files in one request to a new collection; each document, by name, once every
+    one is ready or failed."""
+    api.post("/v1/collections", json={"name": collection}).raise_for_status()
+    sent = api.post("/v1/documents", data={"collection": collection},
+                    files=[("file", item) for item in files])  # fmt: skip
+    assert sent.status_code == 202, sent.text
+    docs: dict[str, dict] = {}
+
+    def settled() -> bool:
+        for doc in api.get("/v1/documents", params={"collection": collection}).json():
+            if doc["status"] in ("ready", "failed"):
+                docs[doc["filename"]] = doc
+        return len(docs) == len(files)
+
+    wait_until(settled, timeout, "every file of the upload ready or failed")
+    return docs
+
+
 def test_a_mixed_upload_through_make_run_fails_only_the_bad_files(
     make_run: MadeRun, tmp_path: Path
 ) -> None:
-    files = [(name, (CORPUS / name).read_bytes()) for name in READABLE]
-    files.append(("strict-tables.docx", strict_copy(CORPUS / "docx-tables.docx",
-                                                    tmp_path / "strict").read_bytes()))  # fmt: skip
-    files += [(name, (CORPUS / name).read_bytes()) for name in BAD if name != "deep-tree.pdf"]
-    files.append(("deep-tree.pdf", deep_tree_pdf(120, ["The depot opens at six."])))
     headers = {"Authorization": f"Bearer {make_run.key}"}
     with httpx.Client(base_url=make_run.url, headers=headers, timeout=120) as api:
-        api.post("/v1/collections", json={"name": "handbook"}).raise_for_status()
-        sent = api.post("/v1/documents", data={"collection": "handbook"},
-                        files=[("file", item) for item in files])  # fmt: skip
-        assert sent.status_code == 202, sent.text
-        ids = [item["id"] for item in sent.json()]
-        docs: dict[str, dict] = {}
-
-        def settled() -> bool:
-            for doc in api.get("/v1/documents", params={"collection": "handbook"}).json():
-                if doc["status"] in ("ready", "failed"):
-                    docs[doc["filename"]] = doc
-            return len(docs) == len(ids)
-
-        wait_until(settled, 420, "every file of the upload ready or failed")
+        docs = upload_and_settle(api, "handbook", mixed_files(tmp_path), 420)
         found = api.post("/v1/search", json={"query": "Strict tables", "k": 50}).json()
     log = make_run.output.read_text(errors="replace")
     for name in [*READABLE, "strict-tables.docx"]:
