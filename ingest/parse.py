@@ -120,6 +120,7 @@ def parse_file(
         raise UnsupportedDocument(f"unsupported file type {shown}; gptu reads {supported_list()}")
     if path.stat().st_size == 0:
         raise EmptyDocument("empty file (0 bytes): upload it again with its content")
+    pdf_count = pdf_pages(path) if ext == ".pdf" else None  # refuses encrypted, damaged PDFs
     check_container(path, ext, max_unpacked_bytes)
     if ext in NEEDS_SOFFICE and not shutil.which("soffice"):
         raise UnsupportedDocument(
@@ -133,7 +134,9 @@ def parse_file(
         blocks = []  # a scan: nothing for unstructured to read (pdfminer would hold every page)
     else:
         blocks = to_blocks(partition(path, ext))
-    pages = count_pages(path, ext, blocks)
+    pages = (
+        pdf_count if pdf_count is not None else max((b.page for b in blocks if b.page), default=1)
+    )
     ocr_pages = 0
     if ext == ".pdf" and ocr is not None:
         blocks, ocr_pages = with_scanned_pages(path, blocks, pages, ocr, progress)
@@ -223,20 +226,14 @@ def supported_list() -> str:
 
 
 def check_container(path: Path, ext: str, max_unpacked_bytes: int) -> None:
-    """Refuse encrypted, damaged or bomb-like files before a parser touches them."""
-    if ext == ".pdf":
-        check_pdf(path)
-    elif ext in ZIP_BASED:
+    """Refuse encrypted, damaged or bomb-like files before a parser touches them (PDFs:
+    `pdf_pages`, whose count parse_file keeps)."""
+    if ext in ZIP_BASED:
         check_zip(path, ext, max_unpacked_bytes)
     elif ext == ".eml":
         check_email(path, max_unpacked_bytes)
     elif ext == ".msg":
         check_msg(path, max_unpacked_bytes)
-
-
-def check_pdf(path: Path) -> None:
-    """Fail on PDFs that need a password or cannot be opened at all."""
-    pdf_pages(path)
 
 
 def pdf_pages(path: Path) -> int:
@@ -493,13 +490,6 @@ def to_blocks(elements: list[Any]) -> list[Block]:
         page = getattr(element.metadata, "page_number", None)
         blocks.append(Block(text=text, page=page, section=section))
     return blocks
-
-
-def count_pages(path: Path, ext: str, blocks: list[Block]) -> int:
-    """Pages of the document: the PDF's own count, else the highest page seen, else 1."""
-    if ext == ".pdf":
-        return pdf_pages(path)
-    return max((b.page for b in blocks if b.page), default=1)
 
 
 def empty_reason(ext: str, ocr_pages: int) -> str:
