@@ -62,6 +62,7 @@ class Plan:
     variant: str | None = None
     quote: list[Quote] = field(default_factory=list)
     check: str = "off"
+    read: dict[int, str] = field(default_factory=dict)  # what the model reads of each passage
 
 
 def merge_neighbours(hits: list[Passage]) -> list[Passage]:
@@ -208,10 +209,11 @@ class Answerer:
             shown = excerpts(passages, scored, budget, llm.count_tokens) or None
         messages, kept, tokens = self.fit(history, passages, llm, system or SYSTEM_PROMPT, shown)
         quote = [q for q in choose(passages, scored) if q.n <= len(kept)] if scored else []
-        passages = kept
+        read = {p.n: p.text if shown is None else shown.get(p.n, "") for p in kept}
         return Plan(
-            question, search_query, passages, messages, tokens, grounded, llm,
+            question, search_query, kept, messages, tokens, grounded, llm,
             variant.name if variant else None, quote, self.answer_check,
+            {n: text for n, text in read.items() if text} if grounded else {},
         )  # fmt: skip
 
     def fit(

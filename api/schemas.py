@@ -195,6 +195,13 @@ class ChatIn(BaseModel):
         return messages
 
 
+class Read(BaseModel):
+    """What the model read of one source (its best units, or all of it)."""
+
+    n: int = Field(description="The source, as numbered in `sources`.")
+    text: str
+
+
 class ChatOut(BaseModel):
     """A whole answer (stream=false)."""
 
@@ -202,6 +209,9 @@ class ChatOut(BaseModel):
     quote: list[Quote] = Field(description="Source sentences that most likely answer, verbatim.")
     citations: list[int]
     sources: list[Source]
+    read: list[Read] = Field(
+        default_factory=list, description="What the model read of each source, verbatim."
+    )
     trace_id: str | None
     conversation_id: str | None = Field(
         None, description="The saved conversation the turn was added to (null: not saved)."

@@ -1,18 +1,25 @@
-"""An eval question set against one model, for one or more prompt budgets, in one run.
+"""Eval question sets against one model, for one or more settings, side by side, in one run.
 
-Ingests the set's documents once (the company set: tests/eval/company; other sets: the corpus
-files they name plus large distractors), then for each `--context-tokens` value restarts the API
-with it, runs `gptu eval` and times streamed answers (quote event, first token). Prints one
-table with a column per budget (0 = the old prompt of whole passages) and ratios against the
-first, and writes each JSON report to bench/out/eval-<set>-<model>-<budget>.json (`gptu eval …
---compare` reads them). `--every 5` asks every 5th question only (the test gate's sample).
+The sets (`--sets`, default both): `company` (tests/eval/company.jsonl over tests/eval/company,
+written by us) and `handbooks` (tests/eval/handbooks.jsonl: two organisations' own rules with
+H2O.ai's questions, plus our near-misses in handbooks-near-miss.jsonl; tests/eval/SOURCES.md).
+Each set is ingested once into its own collection; then for each column (a `--context-tokens`
+value, or `--vary`/`--columns` settings) the API restarts with it, `gptu eval` runs every set
+and streamed answers are timed (quote event, first token). Prints one table per set with a
+column per setting and the ratio of the last to the first, including the **loss chain**: the
+share of the expected answer's facts (numbers, names) in the sources listed → the top source →
+the quote → what the model reads → the answer → what a person sees (quote + answer). Each JSON
+report goes to bench/out/eval-<set>-<model>-<column>.json (`gptu eval … --compare` reads them).
+`--every 5` asks every 5th question only (the test gate's sample).
 
 `--vary SETTING=V1,V2` makes the columns another API setting's values instead (e.g.
 GPTU_ANSWER_CHECK=off,quote), `--columns A=1+B=2 A=3+B=4` columns of several settings each, and
-`--set SETTING=V …` applies settings to every column.
+`--set SETTING=V …` applies settings to every column. `--questions F --documents D` evaluates
+one other set instead (a corpus set without --documents: the corpus files it names plus
+large distractors).
 
-Run: `.venv/bin/python bench/eval.py [--model qwen2.5-coder-0.5b] [--context-tokens 0 400]
-[--questions tests/eval/company.jsonl --documents tests/eval/company] [--vary …] [--set …]`.
+Run: `.venv/bin/python bench/eval.py [--model qwen2.5-coder-0.5b] [--sets handbooks]
+[--every 3] [--context-tokens 0 400] [--vary …] [--set …]`.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +38,38 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cli.evaluate import load_questions
+from cli.evaluate import STAGES, load_questions
 from cli.localstack import GPTU, ROOT, Stack, stack_env, start_stack, wait_until
 from core.offline import go_offline
 from tests.conftest import CORPUS
-from tests.integration.test_eval import COMPANY, DOCUMENTS
+from tests.integration.test_eval import COMPANY, DOCUMENTS, HANDBOOKS, NEAR_MISSES
 
 # The first question set (tests/eval/corpus.jsonl) asks about files of ../shared/corpus; these
 # large ones no question is about are ingested with them, so retrieval can get something wrong.
 DISTRACTORS = ["example-10k.html", "winter-sports.epub", "korean-text-with-tables.pdf",
                "csv-with-long-lines.csv", "sample-presentation.pptx"]  # fmt: skip
 
-SHOWN = ("recall@5", "mrr", "answer_correct", "quote_correct", "seen_correct",
-         "citation_precision", "abstention", "false_abstention", "latency_p50_s")  # fmt: skip
+SHOWN = ("recall@1", "recall@5", "mrr", "answer_correct", "quote_correct", "seen_correct",
+         "citation_precision", "abstention", "near_miss_abstention", "false_abstention",
+         *(f"facts_{stage}" for stage in STAGES), "quote_chars_p50",
+         "latency_p50_s")  # fmt: skip
+# name: (question files, documents folder)
+SETS = {"company": ([COMPANY], DOCUMENTS),
+        "handbooks": ([HANDBOOKS, NEAR_MISSES], HANDBOOKS.with_suffix(""))}  # fmt: skip
+
+
+@dataclass
+class EvalSet:
+    """A question set to ask: its name, its questions (a file), its documents and collection."""
+
+    name: str
+    questions: Path
+    files: list[Path]
+
+    @property
+    def collection(self) -> str:
+        """The collection its documents go into."""
+        return f"eval-{self.name}"
 
 
 def corpus_files(questions: Path) -> list[Path]:
@@ -76,11 +103,12 @@ def restart_api(stack: Stack, **env: str) -> None:
     wait_until(lambda: httpx.get(f"{stack.api_url}/readyz").status_code == 200, 120, "API ready")
 
 
-def timings(stack: Stack, questions: list[str]) -> dict[str, float]:
+def timings(stack: Stack, questions: list[str], collection: str) -> dict[str, float]:
     """p50/p95 of the quote event and of the first answer token, streamed through /v1/chat."""
     quotes, firsts = [], []
     for question in questions:
-        body = {"messages": [{"role": "user", "content": question}], "collections": ["eval"]}
+        body = {"messages": [{"role": "user", "content": question}],
+                "collections": [collection]}  # fmt: skip
         started = time.perf_counter()
         quoted = first = 0.0
         with httpx.stream("POST", f"{stack.api_url}/v1/chat", json=body,
@@ -105,7 +133,38 @@ def pct(values: list[float], q: int) -> float:
 
 
 def main() -> None:
-    """Start, ingest, then evaluate and time each budget; print one table."""
+    """Start, ingest every set, then evaluate and time each column; print a table per set."""
+    args = arguments()
+    go_offline()
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    chosen = eval_sets(args, out)
+    results: dict[str, dict[str, dict[str, Any]]] = {chosen_set.name: {} for chosen_set in chosen}
+    with tempfile.TemporaryDirectory() as tmp:
+        fixed = dict(item.split("=", 1) for item in args.set)
+        env = stack_env(Path(tmp), GPTU_MODEL=args.model, GPTU_MAX_ANSWER_TOKENS=args.max_tokens,
+                        **fixed)  # fmt: skip
+        stack = start_stack(Path(tmp), env)
+        try:
+            for chosen_set in chosen:
+                ingest(stack, chosen_set.files, chosen_set.collection)
+            for worker in stack.workers:
+                worker.stop()  # nothing else competes for the two cores from here on
+            for column, setting in columns(args):
+                restart_api(stack, **setting)
+                for chosen_set in chosen:
+                    results[chosen_set.name][column] = evaluate(
+                        stack, env, chosen_set, args, out / f"eval-{chosen_set.name}-"
+                        f"{Path(args.model).stem}-{column}.json",
+                    )  # fmt: skip
+        finally:
+            stack.stop()
+    for chosen_set in chosen:
+        show(args, chosen_set.name, results[chosen_set.name])
+
+
+def arguments() -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--max-tokens", default="256")
@@ -125,49 +184,45 @@ def main() -> None:
         "--set", nargs="*", default=[], metavar="SETTING=V", help="Settings for every column."
     )
     parser.add_argument("--timed", type=int, default=20, help="Answerable questions to time.")
-    parser.add_argument("--questions", type=Path, default=COMPANY, help="A question set.")
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--questions", type=Path, help="Another question set (instead of --sets).")
     parser.add_argument("--every", type=int, default=1, help="Ask every n-th question only.")
     parser.add_argument(
         "--documents",
         type=Path,
-        help="Folder of its documents (company set: its own folder; "
-        "other sets: the corpus files they name, plus large distractors)",
+        help="Folder of the --questions set's documents (default: the corpus files it names, "
+        "plus large distractors)",
     )
-    args = parser.parse_args()
-    go_offline()
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    if args.documents is None and args.questions == COMPANY:
-        args.documents = DOCUMENTS
-    files = sorted(args.documents.iterdir()) if args.documents else corpus_files(args.questions)
-    asked = args.questions
-    if args.every > 1:
-        asked = out / f"{args.questions.stem}-every{args.every}.jsonl"
-        lines = args.questions.read_text().splitlines()[:: args.every]
-        asked.write_text("\n".join(lines) + "\n")
-    questions, _ = load_questions(asked)
+    return parser.parse_args()
+
+
+def eval_sets(args: argparse.Namespace, out: Path) -> list[EvalSet]:
+    """The sets asked: each one's questions (every n-th, written to out) and documents."""
+    named = {"custom": ([args.questions], args.documents)} if args.questions else SETS
+    chosen = []
+    for name, (paths, documents) in named.items():
+        if not args.questions and name not in args.sets:
+            continue
+        lines = [line for path in paths for line in path.read_text().splitlines() if line.strip()]
+        asked = out / f"{name}-every{args.every}.jsonl"
+        asked.write_text("\n".join(lines[:: args.every]) + "\n")
+        files = sorted(documents.iterdir()) if documents else corpus_files(paths[0])
+        chosen.append(EvalSet(name, asked, files))
+    return chosen
+
+
+def evaluate(
+    stack: Stack, env: dict[str, str], chosen: EvalSet, args: argparse.Namespace, report: Path
+) -> dict[str, Any]:
+    """One set through `gptu eval` (its report written to `report`) and timed streams."""
+    command = [*GPTU, "eval", str(chosen.questions), "--collection", chosen.collection, "--json"]
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"gptu eval failed: {done.stderr[-2000:]}")
+    report.write_text(done.stdout)
+    questions, _ = load_questions(chosen.questions)
     timed = [q.question for q in questions if q.answerable][: args.timed]
-    results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        fixed = dict(item.split("=", 1) for item in args.set)
-        env = stack_env(Path(tmp), GPTU_MODEL=args.model, GPTU_MAX_ANSWER_TOKENS=args.max_tokens,
-                        **fixed)  # fmt: skip
-        stack = start_stack(Path(tmp), env)
-        try:
-            ingest(stack, files)
-            for worker in stack.workers:
-                worker.stop()  # nothing else competes for the two cores from here on
-            for budget, setting in columns(args):
-                restart_api(stack, **setting)
-                command = [*GPTU, "eval", str(asked), "--collection", "eval", "--json"]
-                done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
-                report = json.loads(done.stdout)
-                name = f"eval-{asked.stem}-{Path(args.model).stem}-{budget}.json"
-                (out / name).write_text(done.stdout)
-                results[budget] = {**report["metrics"], **timings(stack, timed)}
-        finally:
-            stack.stop()
-    show(args, results)
+    return {**json.loads(done.stdout)["metrics"], **timings(stack, timed, chosen.collection)}
 
 
 def columns(args: argparse.Namespace) -> list[tuple[str, dict[str, str]]]:
@@ -186,22 +241,24 @@ def safe(value: str) -> str:
     return Path(value).name.removesuffix(".gguf")
 
 
-def show(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
-    """One row per metric, one column per budget, and the ratio of the last to the first."""
+def show(args: argparse.Namespace, name: str, results: dict[str, dict[str, Any]]) -> None:
+    """One row per metric, one column per setting, and the ratio of the last to the first."""
     budgets = list(results)
     varied = args.vary.partition("=")[0] if args.vary else "GPTU_CONTEXT_TOKENS"
     varied = "columns" if args.columns else varied
-    print(f"{args.questions.name}: model {args.model}, answers up to {args.max_tokens} tokens, "
-          f"{' '.join(args.set)}; {varied} = {', '.join(budgets)}")  # fmt: skip
+    print(f"\nset {name}: model {args.model}, answers up to {args.max_tokens} tokens, "
+          f"every {args.every}. question, {' '.join(args.set)}; {varied} = "
+          f"{', '.join(budgets)}")  # fmt: skip
     rows = [*SHOWN, "quote_p50_s", "ttft_p50_s", "ttft_p95_s"]
-    print(f"{'metric':20}" + "".join(f"{b:>10}" for b in budgets) + f"{'last/first':>12}")
+    print(f"{'metric':22}" + "".join(f"{b:>10}" for b in budgets) + f"{'last/first':>12}")
     for row in rows:
         values = [results[b].get(row) for b in budgets]
         cells = "".join(f"{'-' if v is None else f'{v:.3f}':>10}" for v in values)
         first, last = values[0], values[-1]
         ratio = f"{last / first:.2f}x" if first and last is not None else "-"
-        print(f"{row:20}{cells}{ratio:>12}")
-    print(f"(quote and first-token times: {args.timed} answerable questions streamed one by one)")
+        print(f"{row:22}{cells}{ratio:>12}")
+    print(f"(facts_*: the loss chain, share of the expected answer's numbers and names; quote "
+          f"and first-token times: {args.timed} answerable questions, one by one)")  # fmt: skip
 
 
 if __name__ == "__main__":

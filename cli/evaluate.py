@@ -10,11 +10,15 @@ from typing import Any
 
 import httpx
 
-from core.scoring import abstained, echoes_prompt, is_correct, overlap, percentile
+from core.scoring import abstained, echoes_prompt, facts_recall, is_correct, overlap, percentile
 
 QUALITY = ("recall@1", "recall@5", "recall@10", "mrr", "answer_correct", "answer_overlap",
            "quote_correct", "seen_correct", "citation_precision", "abstention",
-           "false_abstention")  # fmt: skip
+           "false_abstention", "near_miss_abstention", *(f"facts_{s}" for s in (
+               "sources", "top_source", "quote", "read", "answer", "seen")))  # fmt: skip
+# The loss chain: the share of the expected answer's facts (numbers, names) still there at each
+# stage, from the passages listed to what a person sees (quote + answer).
+STAGES = ("sources", "top_source", "quote", "read", "answer", "seen")
 LOWER_IS_BETTER = {"false_abstention", "latency_p50_s", "latency_p95_s"}
 
 
@@ -27,6 +31,7 @@ class Question:
     expected_sources: list[str] = field(default_factory=list)
     expected_answer: str | None = None
     answerable: bool | None = None
+    kind: str | None = None  # e.g. "near-miss": an unanswerable question close to the documents
 
 
 @dataclass
@@ -47,6 +52,8 @@ class Outcome:
     quote: str = ""
     quote_correct: bool | None = None
     seen_correct: bool | None = None
+    facts: dict[str, float | None] = field(default_factory=dict)
+    quote_chars: int = 0
 
 
 def parse_line(number: int, raw: str) -> Question:
@@ -71,7 +78,10 @@ def parse_line(number: int, raw: str) -> Question:
         raise ValueError("'answerable' must be true or false")
     if answerable is None and (sources or answer):
         answerable = True
-    return Question(number, question.strip(), sources, answer, answerable)
+    kind = data.get("kind")
+    if kind is not None and not isinstance(kind, str):
+        raise ValueError("'kind' must be a string")
+    return Question(number, question.strip(), sources, answer, answerable, kind)
 
 
 def load_questions(path: Path) -> tuple[list[Question], list[dict[str, Any]]]:
@@ -121,22 +131,49 @@ def ask(client: httpx.Client, q: Question, collections: list[str] | None) -> Out
     refused = abstained(answer)
     quote = " ".join(x["text"] for x in reply.get("quote", []))
     right = quoted = seen = None
+    chain: dict[str, float | None] = {}
     if q.expected_answer:
         echo = echoes_prompt(answer, [s["filename"] for s in reply["sources"]])
+        said = "" if refused or echo else answer
         right = not refused and not echo and is_correct(q.expected_answer, answer)
         quoted = is_correct(q.expected_answer, quote)
-        seen = is_correct(q.expected_answer, f"{quote} {'' if refused or echo else answer}")
+        seen = is_correct(q.expected_answer, f"{quote} {said}")
+        chain = loss_chain(q.expected_answer, reply, quote, said)
     return Outcome(
         q.line, q.question, rank, answer, refused, right,
         overlap(q.expected_answer, answer) if q.expected_answer else None,
         len(cited), sum(supported(s, q) for s in cited), seconds, reply.get("trace_id"),
-        quote, quoted, seen,
+        quote, quoted, seen, chain, len(quote),
     )  # fmt: skip
+
+
+def loss_chain(
+    expected: str, reply: dict[str, Any], quote: str, said: str
+) -> dict[str, float | None]:
+    """The share of the expected answer's facts at each stage of one reply (None: it states
+    no facts, or the reply has no such stage)."""
+    sources = reply["sources"]
+    texts = {
+        "sources": " ".join(s["text"] for s in sources),
+        "top_source": sources[0]["text"] if sources else "",
+        "quote": quote,
+        "read": " ".join(r["text"] for r in reply["read"]) if "read" in reply else None,
+        "answer": said,
+        "seen": f"{quote} {said}",
+    }
+    return {stage: None if text is None else facts_recall(expected, text)
+            for stage, text in texts.items()}  # fmt: skip
 
 
 def share(values: list[bool]) -> float | None:
     """The share of true values; None without values."""
     return sum(values) / len(values) if values else None
+
+
+def mean(values: list[float | None]) -> float | None:
+    """The mean of the values that are not None; None without any."""
+    present = [v for v in values if v is not None]
+    return round(sum(present) / len(present), 4) if present else None
 
 
 def metrics_of(questions: list[Question], outcomes: list[Outcome]) -> dict[str, float | None]:
@@ -158,7 +195,10 @@ def metrics_of(questions: list[Question], outcomes: list[Outcome]) -> dict[str, 
         "seen_correct": share([bool(o.seen_correct) for o in graded]),
         "citation_precision": sum(o.cited_supported for o in outcomes) / cited if cited else None,
         "abstention": share([o.abstained for q, o in pairs if q.answerable is False]),
+        "near_miss_abstention": share([o.abstained for q, o in pairs if q.kind == "near-miss"]),
         "false_abstention": share([o.abstained for o in answerable]),
+        **{f"facts_{stage}": mean([o.facts.get(stage) for o in graded]) for stage in STAGES},
+        "quote_chars_p50": percentile([o.quote_chars for o in graded if o.quote_chars], 50),
         "latency_p50_s": None if p50 is None else round(p50, 3),
         "latency_p95_s": None if p95 is None else round(p95, 3),
     }

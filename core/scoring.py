@@ -148,3 +148,64 @@ def two_proportion_p(s1: int, n1: int, s2: int, n2: int) -> float | None:
         return None
     z = (s1 / n1 - s2 / n2) / se
     return 2 * (1 - NormalDist().cdf(abs(z)))
+
+
+# Facts: the numbers and names an expected answer states, as the third-party eval scores them.
+FACT_NUMBER = re.compile(r"(?<![^\W\d_])\d+(?:[.,:]\d+)*")  # not the digits of "N3"
+FACT_WORD = re.compile(r"[^\W_](?:[\w&'\u2019-]*[^\W_])?", re.UNICODE)
+SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)$")
+PLAIN_WORDS = (
+    "yes no if the a an in on at for to of and or but this that these those it its they he she "
+    "we you your our their there here"
+)
+PLAIN_CAPITALS = frozenset(PLAIN_WORDS.split(" "))
+
+
+def number_form(text: str) -> str:
+    """A number as compared: thousands separators dropped ("2,400" = "2400"), a trailing
+    ".0"/",00" part kept as written otherwise."""
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", text):
+        return text.replace(",", "")
+    return text.rstrip(".,:")
+
+
+def word_form(word: str) -> str:
+    """A word as compared: lower case, one apostrophe, no possessive 's."""
+    return word.lower().replace("\u2019", "'").removesuffix("'s")
+
+
+def facts(text: str) -> list[str]:
+    """The numbers and names of a text, normalised, each once (in order).
+
+    Numbers: every run of digits (with its decimal part). Names: capitalised words that do
+    not merely start a sentence, and acronyms anywhere ("NTUC-ARU", "N3", "H&P").
+    """
+    found: list[str] = []
+    for match in FACT_NUMBER.finditer(text):
+        found.append(number_form(match.group(0)))
+    for match in FACT_WORD.finditer(text):
+        word = match.group(0)
+        if not word[0].isupper() or word.lower() in PLAIN_CAPITALS | STOP_WORDS:
+            continue
+        acronym = sum(c.isupper() or c.isdigit() for c in word) >= 2
+        starts = SENTENCE_START.search(text[: match.start()]) is not None
+        if acronym or not starts:
+            found.append(word_form(word))
+    return list(dict.fromkeys(f for f in found if f))
+
+
+def fact_forms(text: str) -> set[str]:
+    """Everything a text holds that a fact can match: its numbers and its words, normalised."""
+    text = unicodedata.normalize("NFKC", text)
+    numbers = {number_form(m.group(0)) for m in FACT_NUMBER.finditer(text)}
+    words = {word_form(m.group(0)) for m in FACT_WORD.finditer(text)}
+    return numbers | words
+
+
+def facts_recall(expected: str, text: str) -> float | None:
+    """The share of the expected answer's facts that text states; None when it has none."""
+    wanted = facts(unicodedata.normalize("NFKC", expected))
+    if not wanted:
+        return None
+    held = fact_forms(text)
+    return sum(f in held for f in wanted) / len(wanted)

@@ -18,7 +18,7 @@ from answer.rag import citations
 from answer.tracing import Draft, Tracer
 from api.auth import CurrentUser
 from api.deps import AnswererDep, ServicesDep, TracerDep, in_session
-from api.schemas import ChatIn, ChatOut
+from api.schemas import ChatIn, ChatOut, Read
 from api.streaming import answer_pieces, complete, finish, take_turn
 from app.services import Services
 from core.access import readable_collections
@@ -56,6 +56,7 @@ async def chat(
         return ChatOut(
             answer=answer, quote=plan.quote, citations=citations(answer, plan.passages),
             sources=plan.passages, trace_id=trace_id,
+            read=[Read(n=n, text=text) for n, text in plan.read.items()],
             conversation_id=await keep(answer, trace_id),
         )  # fmt: skip
     turn = await take_turn(answerer, plan)  # model busy: a 503 before any byte is sent
