@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session
 
 from answer.llm import Message
 from answer.quote import Quote
-from answer.rag import NOT_FOUND, Source, citations
+from answer.rag import Source, citations
 from answer.tracing import Draft
 from core.access import readable_documents
 from core.accounts import Caller, readable
 from core.db import User, utcnow
 from core.errors import Conflict, NotFound
 from core.records import Conversation, ConversationTurn
+from core.scoring import abstained
 
 MAX_TITLE = 200  # characters of a title
 MAX_TURNS = 200  # per conversation: a longer one is refused (409); start a new one
@@ -127,7 +128,7 @@ def show(turn: ConversationTurn, readable_ids: set[str], names: set[str]) -> Sho
     """One turn without the sources outside readable_ids (and then without its answer)."""
     sources = [Source.model_validate(s) for s in turn.sources if s["document_id"] in readable_ids]
     kept = {s.n for s in sources}
-    withheld = len(sources) < len(turn.sources) and turn.answer != NOT_FOUND
+    withheld = len(sources) < len(turn.sources) and not abstained(turn.answer)
     return Shown(
         id=turn.id, question=turn.question, answer=None if withheld else turn.answer,
         withheld=withheld, collections=[c for c in turn.collections if c in names],

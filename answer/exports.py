@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from answer.rag import NOT_FOUND, Source, build_messages
+from answer.rag import Source, build_messages
 from core.db import Database
 from core.records import Feedback, Trace
-from core.scoring import percentile, two_proportion_p, wilson
+from core.scoring import abstained, percentile, two_proportion_p, wilson
 
 
 def rated(db: Database, min_rating: int = -1) -> Iterator[tuple[Trace, Feedback]]:
@@ -34,7 +34,7 @@ def eval_lines(db: Database) -> Iterator[dict[str, Any]]:
             line["comment"] = feedback.comment
         cited = [p["filename"] for p in trace.passages if p["n"] in trace.citations]
         shown = cited or [p["filename"] for p in trace.passages]
-        if feedback.rating > 0 and trace.answer != NOT_FOUND:
+        if feedback.rating > 0 and not abstained(trace.answer):
             line["expected_answer"] = trace.answer
             line["expected_sources"] = list(dict.fromkeys(shown))
             line["answerable"] = True
@@ -71,7 +71,7 @@ def ab_report(
         mine = [r for r in rows if r[0] == name]
         up = sum(r[4] == 1 for r in mine)
         ratings = sum(r[4] is not None for r in mine)
-        refused = sum((not r[1]) or r[2] == NOT_FOUND for r in mine)
+        refused = sum((not r[1]) or abstained(r[2]) for r in mine)
         latency = [r[3] / 1000 for r in mine if r[3] is not None]
         variants.append({
             "variant": name, "answers": len(mine), "ratings": ratings, "up": up,

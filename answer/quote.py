@@ -1,9 +1,11 @@
-"""The quote and the excerpts: source sentences that most likely answer, chosen without the model.
+"""The quote and the excerpts: the source units that most likely answer, chosen without the model.
 
 Every sentence of the retrieved passages is scored by the question's rare words it contains
-(idf-weighted, over those sentences) and by its embedding's cosine to the question's. The best
-one, widened to its neighbour when it is short, is the quote shown verbatim at once with file
-and page; the best ones with their neighbours, up to a token budget, are what the model reads.
+(idf-weighted, over those sentences) and by its embedding's cosine to the question's. The quote
+is the whole unit (answer/units.py: paragraph, list, table row, FAQ entry) around the best
+sentence, up to QUOTE_CHARS, shown verbatim at once with file and page and that sentence
+marked; what the model reads is the best units, whole and in document order, up to a token
+budget.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
+from answer.units import Unit, units
 from ingest.embed import Embedder
 from ingest.passage import Passage
 
@@ -28,7 +31,8 @@ STOP_WORDS = (
 )
 STOP = frozenset(STOP_WORDS.split(" "))
 MAX_SENTENCE = 400  # characters; longer runs (a 38k-character line) are cut at spaces
-SHORT = 90  # a best sentence shorter than this is widened to its neighbour
+QUOTE_CHARS = 600  # the longest quote; a longer unit is quoted around its best sentence
+LEADS_IN = (":", "?")  # a unit ending so (a lead-in, a question) is quoted with the next one
 # Sentences (best by words) whose embeddings are compared with the question's, cut to
 # EMBEDDED_CHARS: one thread embeds ~8 short sentences in ~100 ms, 24 long ones took ~1 s.
 EMBEDDED = 8
@@ -47,6 +51,8 @@ class Quote(BaseModel):
     start: int = Field(description="Offset of the quote in the source's text.")
     end: int
     score: float = Field(description="Share of the question's weight it matches, with cosine.")
+    mark_start: int = Field(0, description="Offset of the sentence that matched best.")
+    mark_end: int = Field(0, description="Its end (within start..end).")
 
 
 @dataclass(frozen=True)
@@ -141,65 +147,118 @@ def score(question: str, passages: Sequence[Passage], embedder: Embedder | None)
 
 
 def choose(passages: Sequence[Passage], scored: Scored, count: int = 1) -> list[Quote]:
-    """The best sentence window(s) of the numbered passages (1-based, in order)."""
+    """The whole unit(s) around the best sentence(s) of the numbered passages (1-based)."""
     found = scored.found
+    spans = unit_map(passages)
     quotes: list[Quote] = []
     for i in scored.best_first():
         if len(quotes) == count or scored.lexical[i] == 0:
             break
-        window = widen(found, i)
-        if any(q.n == window.n and q.start < window.end and window.start < q.end for q in quotes):
+        best = found[i]
+        start, end = quoted_span(found, i, spans[best.n], QUOTE_CHARS)
+        if any(q.n == best.n and q.start < end and start < q.end for q in quotes):
             continue
-        source = passages[window.n - 1]
-        text = source.text[window.start : window.end]
-        page = source.page_at(window.start)
-        quotes.append(Quote(n=window.n, label=label(source, page), filename=source.filename,
-                            page=page, text=text, start=window.start,
-                            end=window.end, score=round(scored.scores[i], 4)))  # fmt: skip
+        source = passages[best.n - 1]
+        page = source.page_at(best.start)
+        quotes.append(Quote(n=best.n, label=label(source, page), filename=source.filename,
+                            page=page, text=source.text[start:end], start=start, end=end,
+                            score=round(scored.scores[i], 4), mark_start=best.start,
+                            mark_end=best.end))  # fmt: skip
     return quotes
+
+
+def unit_map(passages: Sequence[Passage]) -> dict[int, list[Unit]]:
+    """Each numbered passage's units."""
+    return {n: units(n, p.text) for n, p in enumerate(passages, start=1)}
+
+
+def unit_of(sentence: Sentence, passage_units: list[Unit]) -> int:
+    """The index of the unit that holds the sentence."""
+    for k, unit in enumerate(passage_units):
+        if unit.start <= sentence.start < unit.end:
+            return k
+    return 0
+
+
+def quoted_span(
+    found: list[Sentence], i: int, passage_units: list[Unit], limit: int
+) -> tuple[int, int]:
+    """The unit around sentence i, with the next unit when it leads in to it ("as follows:")
+    and both fit, or, when the unit is longer than limit characters, its sentences around i
+    that fit."""
+    best = found[i]
+    if not passage_units:
+        return best.start, best.end
+    k = unit_of(best, passage_units)
+    unit = passage_units[k]
+    if unit.end - unit.start > limit:
+        return window(found, i, unit, limit)
+    end = unit.end
+    if found[i].text.endswith(LEADS_IN) and unit.end == best.end and k + 1 < len(passage_units):
+        following = passage_units[k + 1]
+        end = following.end if following.end - unit.start <= limit else end
+    return unit.start, end
+
+
+def window(found: list[Sentence], i: int, unit: Unit, limit: int) -> tuple[int, int]:
+    """The sentences of the unit around sentence i, the later first, within limit chars."""
+    inside = [j for j, s in enumerate(found) if s.n == unit.n and unit.start <= s.start < unit.end]
+    low = high = inside.index(i)
+    start, end = found[i].start, found[i].end
+    grew = True
+    while grew:
+        grew = False
+        if high + 1 < len(inside) and found[inside[high + 1]].end - start <= limit:
+            high += 1
+            end = found[inside[high]].end
+            grew = True
+        if low > 0 and end - found[inside[low - 1]].start <= limit:
+            low -= 1
+            start = found[inside[low]].start
+            grew = True
+    return start, end
 
 
 def excerpts(
     passages: Sequence[Passage], scored: Scored, budget: int, count: Callable[[str], int]
 ) -> dict[int, str]:
-    """Per passage number, what the model reads of it: its best sentences with their neighbours,
-    in document order (verbatim; gaps shown as …), all passages together within budget tokens."""
+    """Per passage number, what the model reads of it: its best units, whole (a unit too long
+    for what is left: its best sentences that fit), in document order (verbatim; gaps shown
+    as …), all passages together within budget tokens."""
     found = scored.found
-    chosen: set[int] = set()
+    spans = unit_map(passages)
+    chosen: list[tuple[int, int, int]] = []  # (n, start, end)
     used = 0
     for i in scored.best_first():
-        if scored.scores[i] <= 0:
+        if scored.scores[i] <= 0 or used >= budget:
             break
-        around = [j for j in (i, i - 1, i + 1) if 0 <= j < len(found) and found[j].n == found[i].n]
-        for j in around:
-            cost = count(found[j].text)
-            if j not in chosen and used + cost <= budget:
-                chosen.add(j)
-                used += cost
-        if used >= budget:
-            break
+        best = found[i]
+        if any(n == best.n and start <= best.start < end for n, start, end in chosen):
+            continue
+        text = passages[best.n - 1].text
+        start, end = quoted_span(found, i, spans[best.n], len(text))
+        cost = count(text[start:end])
+        if used + cost > budget:
+            chars = (budget - used) * max(1, len(text[start:end]) // max(1, cost))
+            start, end = window(found, i, Unit(best.n, start, end), chars)
+            cost = count(text[start:end])
+            if used + cost > budget:
+                continue
+        chosen.append((best.n, start, end))
+        used += cost
     shown: dict[int, str] = {}
-    for j in sorted(chosen):
-        sentence, text = found[j], passages[found[j].n - 1].text
-        if sentence.n not in shown:
-            shown[sentence.n] = "" if sentence.start == 0 else "… "
-        elif j - 1 not in chosen:
-            shown[sentence.n] += " … "
+    last_end: dict[int, int] = {}
+    for n, start, end in sorted(chosen):
+        text = passages[n - 1].text
+        if n not in shown:
+            shown[n] = "" if start == 0 else "… "
+        elif text[last_end[n] : start].strip():
+            shown[n] += " … "
         else:
-            shown[sentence.n] += text[found[j - 1].end : sentence.start]
-        shown[sentence.n] += sentence.text
+            shown[n] += text[last_end[n] : start]
+        shown[n] += text[max(start, last_end.get(n, 0)) : end]
+        last_end[n] = max(end, last_end.get(n, 0))
     return {n: shown[n] for n in sorted(shown)}
-
-
-def widen(found: list[Sentence], i: int) -> Sentence:
-    """The sentence, joined with the next one of its passage when it is short on its own."""
-    best = found[i]
-    if len(best.text) >= SHORT or i + 1 == len(found) or found[i + 1].n != best.n:
-        return best
-    nxt = found[i + 1]
-    if nxt.end - best.start > MAX_SENTENCE:
-        return best
-    return Sentence(best.n, best.start, nxt.end, f"{best.text} {nxt.text}")
 
 
 def label(passage: Passage, page: int | None = None) -> str:

@@ -13,7 +13,7 @@ from answer.llm import LLM, Gate, Message, until_loop
 from answer.offer import Needs, may_use, pick, usable
 from answer.quote import Quote, choose, excerpts, label, score
 from answer.variants import Experiment, Variant
-from core.scoring import abstained
+from core.scoring import fact_forms, facts
 from ingest.guard import looks_like_injection, withhold_instructions
 from ingest.passage import Passage
 from ingest.search import HybridSearch
@@ -63,6 +63,7 @@ class Plan:
     quote: list[Quote] = field(default_factory=list)
     check: str = "off"
     read: dict[int, str] = field(default_factory=dict)  # what the model reads of each passage
+    missing: list[str] = field(default_factory=list)  # what the question names and none holds
 
 
 def merge_neighbours(hits: list[Passage]) -> list[Passage]:
@@ -129,6 +130,7 @@ class Answerer:
         answer_check: str = "off",
         source_floor: float = 0.0,
         needs: Needs | None = None,
+        names_check: bool = True,
     ) -> None:
         self.search = search
         self.llm = llm
@@ -144,6 +146,7 @@ class Answerer:
         self.answer_check = answer_check
         self.source_floor = source_floor
         self.needs = needs or {}  # tuned models: the collections their users must read
+        self.names_check = names_check
 
     @property
     def loaded(self) -> dict[str, LLM]:
@@ -197,12 +200,14 @@ class Answerer:
             Source(**dict(h), n=i, flagged=looks_like_injection(h.text))
             for i, h in enumerate(hits, start=1)
         ]
+        missing = self.absent(question, passages, collections) if passages else []
         grounded = (
             bool(passages)
             and any((p.similarity or 0) >= self.min_similarity for p in passages)
-            and not missing_numbers(question, passages)
+            and not missing
         )
-        scored = score(question, passages, self.search.embedder) if grounded else None
+        closest = passages and missing  # "the documents do not mention …; closest: <quote>"
+        scored = score(question, passages, self.search.embedder) if grounded or closest else None
         shown = None
         budget = llm.excerpt_tokens if self.context_tokens is None else self.context_tokens
         if scored and budget:
@@ -213,8 +218,24 @@ class Answerer:
         return Plan(
             question, search_query, kept, messages, tokens, grounded, llm,
             variant.name if variant else None, quote, self.answer_check,
-            {n: text for n, text in read.items() if text} if grounded else {},
+            {n: text for n, text in read.items() if text} if grounded else {}, missing,
         )  # fmt: skip
+
+    def absent(self, question: str, passages: list[Source], collections: list[str]) -> list[str]:
+        """What the question names that the documents do not hold, as the question says it:
+        a number (year, amount) no passage holds, or a name (a capitalised word, an acronym)
+        that no passage and no other document of the collections mentions."""
+        missing = missing_numbers(question, passages)
+        if not self.names_check:
+            return missing
+        held: set[str] = set()
+        for p in passages:
+            held |= fact_forms(f"{p.text} {searchable(p.filename)} {p.section or ''}")
+        for name in [f for f in facts(question) if not f[0].isdigit() and f not in held]:
+            hits = self.search.lexical.search(name, [], collections, 3)
+            if not any(name in fact_forms(f"{h.text} {searchable(h.filename)}") for h in hits):
+                missing.append(as_asked(question, name))
+        return missing
 
     def fit(
         self,
@@ -248,7 +269,7 @@ class Answerer:
         the refusal when too few of its words come from the passages.
         """
         if not plan.grounded:
-            yield NOT_FOUND
+            yield not_found(plan)
             return
         pieces = until_loop(plan.llm.stream(plan.messages, self.max_tokens, 0.1, cancel))
         if not self.grounded_only:
@@ -268,6 +289,29 @@ class Answerer:
             return "".join(self.generate(plan, threading.Event()))
         with self.gate.held(self.queue_timeout if wait is None else wait):
             return "".join(self.generate(plan, threading.Event()))
+
+
+def not_found(plan: Plan) -> str:
+    """The refusal: what the documents do not mention and the closest they come, when the
+    question names something they do not hold; else the plain one."""
+    if not plan.missing:
+        return NOT_FOUND
+    said = f"The documents do not mention {' or '.join(plan.missing)}."
+    if not plan.quote:
+        return said
+    closest = plan.quote[0]
+    return f'{said} The closest they come: "{closest.text}" [{closest.n}]'
+
+
+def as_asked(question: str, form: str) -> str:
+    """A normalised name as the question writes it."""
+    found = re.search(re.escape(form), question, re.IGNORECASE)
+    return found.group(0) if found else form
+
+
+def searchable(filename: str) -> str:
+    """A file name's words ("Stanford_Healthcare_Regulations.pdf" -> "Stanford Healthcare …")."""
+    return re.sub(r"[_\W]+", " ", filename)
 
 
 def support(answer: str, passages: list[Source]) -> float:
@@ -310,28 +354,6 @@ def missing_numbers(question: str, passages: list[Source]) -> list[str]:
     held = held_numbers(passages, 2)
     wanted = [m.group(0) for m in NUMBER.finditer(question)]
     return [n for n in wanted if len(re.sub(r"\D", "", n)) >= 2 and not numbers(n) & held]
-
-
-def invented_numbers(answer: str, passages: list[Source]) -> list[str]:
-    """The numbers the answer states (citation markers aside) that no passage holds."""
-    held = held_numbers(passages, 1)
-    stated = [m.group(0) for m in NUMBER.finditer(CITATION.sub(" ", answer))]
-    return list(dict.fromkeys(n for n in stated if not numbers(n, 1) & held))
-
-
-def verified(answer: str, plan: Plan) -> tuple[str, list[str]]:
-    """The answer, or what replaces it when it states numbers that no passage holds (a small
-    model's usual invention): the quote (check "quote") or the refusal ("refuse"); and those
-    numbers. With check "off" the answer stays as it is."""
-    if plan.check == "off" or abstained(answer):  # the eval's own refusal test
-        return answer, []
-    invented = invented_numbers(answer, plan.passages)
-    if not invented:
-        return answer, []
-    if plan.check == "quote" and plan.quote:
-        best = plan.quote[0]
-        return f'The documents say: "{best.text}" [{best.n}]', invented
-    return NOT_FOUND, invented
 
 
 def checked(answer: str, passages: list[Source]) -> tuple[str, list[int]]:

@@ -10,7 +10,8 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from answer.rag import Plan, checked, citations, verified
+from answer.check import verified
+from answer.rag import Plan, checked, citations
 from core.accounts import Caller
 from core.db import Database, new_id
 from core.errors import NotFound
@@ -66,7 +67,7 @@ class Tracer:
         plan = draft.plan
         assert plan is not None
         total = time.perf_counter() - draft.started
-        answer, invented = verified(answer, plan)
+        answer, invented, against = verified(answer, plan)
         answer, wrong = checked(answer, plan.passages)
         first = None if draft.first_token is None else draft.first_token - draft.started
         generating = total - (first or 0)
@@ -81,7 +82,10 @@ class Tracer:
                     prompt_tokens=plan.prompt_tokens, answer_tokens=answer_tokens,
                     model=plan.llm.name, variant=plan.variant, grounded=plan.grounded,
                     answer=answer, citations=citations(answer, plan.passages),
-                    checks={"invalid_citations": wrong, "invented_numbers": invented,
+                    checks={"invalid_citations": wrong,
+                            "invented_numbers": [x for x in invented if x[0].isdigit()],
+                            "invented_names": [x for x in invented if not x[0].isdigit()],
+                            "contradicted_numbers": against,
                             "flagged_passages": [p.n for p in plan.passages if p.flagged],
                             "quote": [q.model_dump() for q in plan.quote]},
                     first_token_ms=None if first is None else first * 1000,

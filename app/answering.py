@@ -47,6 +47,7 @@ def make_answerer(
         k=settings.chat_k,
         context_tokens=settings.context_tokens,
         answer_check=settings.answer_check,
+        names_check=settings.names_check,
         source_floor=settings.source_floor,
         max_tokens=settings.max_answer_tokens,
         min_similarity=max(floor, settings.min_support) if settings.grounded_only else floor,

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from answer.rag import Answerer, checked, verified
+from answer.check import verified
+from answer.rag import Answerer, checked
 from core.scoring import abstained, echoes_prompt, is_correct, percentile
 
 

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from answer.exports import rated
-from answer.rag import NOT_FOUND, Answerer
+from answer.rag import Answerer
 from app.services import Services
 from cli.tunedata import Example, in_prompt
 from core.records import Trace
+from core.scoring import abstained
 
 
 def rated_examples(answerer: Answerer, services: Services, collection: str) -> Iterator[Example]:
@@ -71,6 +72,6 @@ def only_from(trace: Trace, collection: str) -> bool:
 
 def renumbered(trace: Any) -> str:
     """The rated answer without its old citation numbers (in_prompt cites what it shows)."""
-    if trace.answer == NOT_FOUND:
+    if abstained(trace.answer):
         return trace.answer
     return re.sub(r"\s*\[\d{1,2}\]", "", trace.answer).strip()

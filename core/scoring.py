@@ -64,6 +64,7 @@ ABSTAIN_MARKERS = (
     "could not find this in the documents",
     "i could not find",
     "not in the documents",
+    "the documents do not mention",
 )
 
 

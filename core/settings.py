@@ -127,15 +127,20 @@ class Settings(BaseSettings):
     context_tokens: int | None = Field(
         None,
         ge=0,
-        description="Tokens of passage text the model reads: the best sentences with their "
-        "neighbours; 0 = whole passages; unset = the model's own (catalog: SmolLM2 220, "
-        "Qwen2.5-Coder-0.5B 500).",
+        description="Tokens of passage text the model reads: the best whole units (paragraph, "
+        "list, table row, FAQ entry) in document order; 0 = whole passages; unset = the "
+        "model's own (models/catalog.toml).",
     )
     answer_check: str = Field(
         "quote",
         pattern="^(off|quote|refuse)$",
-        description="An answer stating a number no passage holds is replaced by the quote "
-        "(quote) or the refusal (refuse), or kept (off).",
+        description="An answer stating a number or name no passage holds, or a number its quote "
+        "contradicts, is replaced by the quote (quote) or the refusal (refuse), or kept (off).",
+    )
+    names_check: bool = Field(
+        True,
+        description="Refuse, saying what is missing and quoting the closest unit, when the "
+        "question names something (a name, an acronym) no document of its collections mentions.",
     )
     log_level: str = Field("INFO", description="Logging level.")
     log_format: str = Field("json", pattern="^(json|text)$", description="json lines or text.")

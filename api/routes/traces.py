@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from answer.rag import NOT_FOUND
 from api.account_schemas import TraceOut
 from api.auth import CurrentUser
 from api.deps import SessionDep
@@ -18,6 +17,7 @@ from core.accounts import Caller
 from core.db import User
 from core.errors import NotFound
 from core.records import Feedback, Trace
+from core.scoring import abstained
 
 router = APIRouter(prefix="/v1/traces", tags=["traces"])
 
@@ -28,7 +28,7 @@ def trace_out(trace: Trace, feedback: Feedback | None, readable: set[str] | None
     passages = trace.passages
     if readable is not None:
         passages = [p for p in trace.passages if p.get("document_id") in readable]
-    withheld = len(passages) < len(trace.passages) and trace.answer != NOT_FOUND
+    withheld = len(passages) < len(trace.passages) and not abstained(trace.answer)
     checks = dict(trace.checks or {})
     if len(passages) < len(trace.passages):  # quotes are passages' text too
         kept = {p.get("n") for p in passages}

@@ -220,6 +220,32 @@ def test_an_answer_with_a_number_no_document_holds_becomes_the_quote(scripted: S
     assert done["answer"] == answer["answer"]
 
 
+def test_a_question_naming_what_no_document_mentions_says_so_with_the_closest_unit(
+    scripted: Scripted,
+) -> None:
+    llm = scripted.llm
+    llm.reply, llm.delay, llm.obey = "It opens at 7:15 [1].", 0.0, False
+    answer = ask(scripted, "When does the Zorblat office in Malaysia open on Mondays?").json()
+    quote = answer["quote"][0]
+    assert "7:15" in quote["text"]
+    assert answer["answer"] == (
+        f'The documents do not mention Malaysia. The closest they come: "{quote["text"]}" '
+        f"[{quote['n']}]"
+    )  # the model was not asked
+    assert "Malaysia" not in ask(scripted, "When does the Zorblat office open?").json()["answer"]
+
+
+def test_an_answer_naming_what_no_passage_holds_becomes_the_quote(scripted: Scripted) -> None:
+    llm = scripted.llm
+    llm.reply, llm.delay, llm.obey = "It opens at 7:15 on Mondays, says Grubb [1].", 0.0, False
+    answer = ask(scripted, "When does the Zorblat office open on Mondays?").json()
+    assert answer["answer"].startswith("The documents say: ")
+    with scripted.client() as api:
+        trace = api.get(f"/v1/traces/{answer['trace_id']}").json()
+    assert trace["checks"]["invented_names"] == ["grubb"]
+    assert trace["checks"]["invented_numbers"] == trace["checks"]["contradicted_numbers"] == []
+
+
 @pytest.mark.parametrize(
     ("question", "quoted"),
     [

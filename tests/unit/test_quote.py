@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from answer.quote import MAX_SENTENCE, choose, excerpts, label, score, sentences
+from answer.quote import MAX_SENTENCE, QUOTE_CHARS, choose, excerpts, label, score, sentences
 from answer.rag import merge_neighbours
+from answer.units import units
 from ingest.passage import Passage
 from tests.fakes import HashEmbedder
 
@@ -31,10 +32,53 @@ def test_the_answering_sentence_wins_among_look_alikes_and_is_verbatim() -> None
     assert passages[1].text[quote.start : quote.end] == quote.text
 
 
-def test_a_short_sentence_is_widened_to_its_neighbour() -> None:
-    text = "Parking. Staff park north. Visitors use the south car park near the gate."
+def test_the_quote_is_the_whole_paragraph_with_the_matching_sentence_marked() -> None:
+    text = "Parking. Staff park north. Visitors use the south car park near the gate.\nLunch."
     [quote] = choose([passage(text)], score("Where do staff park?", [passage(text)], None))
-    assert quote.text == "Staff park north. Visitors use the south car park near the gate."
+    assert quote.text == text.split("\n")[0]
+    assert text[quote.mark_start : quote.mark_end] == "Staff park north."
+
+
+# As unstructured reads a real staff handbook (PDF): paragraph numbers on their own line, a
+# paragraph broken by the layout, headings.
+HANDBOOK = (
+    "3.6\nUpon leaving, staff are to conduct a proper clearance with Human Resources.\n4.\n"
+    "PUBLIC HOLIDAYS\n4.1 We recognise all gazetted public holidays in Singapore.\n"
+    "4.2 Where a public holiday falls on a staff\u2019s rest day (i.e. Sunday), the following "
+    "Monday\nshall be considered a paid holiday.\n4.3 Where a public holiday falls on a "
+    "non-working day, staff shall be given a day off as substitution for that holiday."
+)
+
+
+def test_units_join_numbers_broken_lines_and_headings_to_what_they_belong_to() -> None:
+    found = [HANDBOOK[u.start : u.end] for u in units(1, HANDBOOK)]
+    assert found[0].startswith("3.6\nUpon leaving")
+    assert (
+        found[1]
+        == "4.\nPUBLIC HOLIDAYS\n4.1 We recognise all gazetted public holidays in Singapore."
+    )
+    assert found[2].startswith("4.2 Where") and found[2].endswith("paid holiday.")
+    assert found[3].startswith("4.3 Where") and len(found) == 4
+
+
+def test_the_quote_is_the_unit_that_answers_with_its_broken_line() -> None:
+    question = "What happens when a public holiday falls on a rest day (Sunday)?"
+    [quote] = choose([passage(HANDBOOK)], score(question, [passage(HANDBOOK)], HashEmbedder()))
+    assert quote.text.startswith("4.2 Where") and quote.text.endswith("a paid holiday.")
+    assert HANDBOOK[quote.start : quote.end] == quote.text
+    assert quote.start <= quote.mark_start < quote.mark_end <= quote.end
+
+
+def test_an_faq_question_is_quoted_with_its_answer() -> None:
+    faq = (
+        "How do I reset my password?\nOpen Settings and choose Reset; a code comes by SMS.\n"
+        "Can I change my user name?\nNo: user names are fixed once the account exists."
+    )
+    [quote] = choose([passage(faq)], score("How can I reset a password?", [passage(faq)], None))
+    assert (
+        quote.text
+        == "How do I reset my password?\nOpen Settings and choose Reset; a code comes by SMS."
+    )
 
 
 def test_nothing_is_quoted_when_no_word_of_the_question_is_there() -> None:
@@ -50,7 +94,8 @@ def test_one_huge_line_still_gives_bounded_sentences() -> None:
     assert all(len(s.text) <= MAX_SENTENCE for s in found) and len(found) > 50
     assert all(line[s.start : s.end] == s.text for s in found)
     [quote] = choose([passage(line)], score("mileage allowance", [passage(line)], HashEmbedder()))
-    assert "mileage allowance" in quote.text and len(quote.text) <= MAX_SENTENCE
+    assert "mileage allowance" in quote.text and len(quote.text) <= QUOTE_CHARS
+    assert line[quote.mark_start : quote.mark_end].endswith("mileage allowance 0.35 EUR")
 
 
 def words(text: str) -> int:
@@ -58,15 +103,20 @@ def words(text: str) -> int:
     return len(text.split())
 
 
-def test_excerpts_keep_the_best_sentences_with_neighbours_within_the_budget() -> None:
+def test_excerpts_are_whole_units_in_document_order_within_the_budget() -> None:
     passages = [passage(POLICY_2023, name="2023.pdf"), passage(POLICY_2024, name="2024.pdf")]
     scored = score("What is the mileage allowance for a private car?", passages, HashEmbedder())
     shown = excerpts(passages, scored, 30, words)
     assert sum(words(text) for text in shown.values()) <= 30
     assert "0.35 EUR per kilometre from 1 March 2024." in shown[2]
-    assert shown[2].startswith("… Meals abroad")  # its neighbour, and a mark for what is cut
     everything = excerpts(passages, scored, 10_000, words)
     assert everything == {1: POLICY_2023, 2: POLICY_2024}  # verbatim when the budget allows
+    question = "What happens when a public holiday falls on a rest day (Sunday)?"
+    handbook = [passage(HANDBOOK)]
+    read = excerpts(handbook, score(question, handbook, HashEmbedder()), 40, words)
+    assert "4.2 Where a public holiday falls on a staff\u2019s rest day" in read[1]
+    assert "the following Monday\nshall be considered a paid holiday." in read[1]  # whole
+    assert read[1].index("4.1 We") < read[1].index("4.2 Where") if "4.1 We" in read[1] else True
 
 
 def test_a_quote_from_a_passage_across_pages_names_the_page_it_is_on() -> None:

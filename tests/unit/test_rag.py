@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from answer.check import contradicted, invented_names, invented_numbers, verified
 from answer.llm import Gate, until_loop
 from answer.quote import Quote
 from answer.rag import (
@@ -19,11 +20,9 @@ from answer.rag import (
     checked,
     citations,
     condense,
-    invented_numbers,
     merge_neighbours,
     missing_numbers,
     support,
-    verified,
 )
 from core.errors import ModelBusy
 from ingest.passage import Passage
@@ -183,12 +182,33 @@ def test_answers_stating_numbers_no_passage_holds_are_replaced() -> None:
     plan.quote = [quote]
     invented = "You get 2.50 EUR per km [1]."
     assert invented_numbers(invented, plan.passages) == ["2.50"]
-    assert verified(invented, plan) == (invented, [])  # check "off"
+    assert verified(invented, plan) == (invented, [], [])  # check "off"
     plan.check = "quote"
-    assert verified(invented, plan) == (f'The documents say: "{text}" [1]', ["2.50"])
-    assert verified("It is 0,39 EUR per kilometre [1].", plan)[1] == []
-    assert verified(NOT_FOUND, plan) == (NOT_FOUND, [])
+    assert verified(invented, plan) == (f'The documents say: "{text}" [1]', ["2.50"], [])
+    assert verified("It is 0,39 EUR per kilometre [1].", plan)[1:] == ([], [])
+    assert verified(NOT_FOUND, plan) == (NOT_FOUND, [], [])
     plan.check = "refuse"
-    assert verified(invented, plan) == (NOT_FOUND, ["2.50"])
+    assert verified(invented, plan) == (NOT_FOUND, ["2.50"], [])
     plan.check, plan.quote = "quote", []
     assert verified(invented, plan)[0] == NOT_FOUND  # nothing to quote instead
+
+
+def test_an_answer_that_contradicts_its_quote_or_invents_a_name_is_replaced() -> None:
+    quote_text = "Consultants are billed at 700-900 SEK/h. Travel is billed at 450 SEK/h."
+    other = "A US house costs approximately $150,000 to build; 950 SEK/h is the 2019 rate."
+    plan = grounded_plan(ScriptedLLM(""), quote_text)
+    plan.passages.append(Source(**dict(hit("us", 0, other)), n=2))
+    plan.quote = [Quote(n=1, label="d.pdf, p. 2", filename="d.pdf", page=2, text=quote_text,
+                        start=0, end=len(quote_text), score=0.9)]  # fmt: skip
+    plan.check = "quote"
+    wrong = "Consultants cost 700-950 SEK/h [1]."  # 950 is in another passage: not invented
+    assert invented_numbers(wrong, plan.passages) == []
+    assert contradicted(wrong, quote_text, plan.question) == ["950"]
+    assert verified(wrong, plan) == (f'The documents say: "{quote_text}" [1]', [], ["950"])
+    right = "Consultants cost 700 to 900 SEK per hour [1]."
+    assert verified(right, plan) == (right, [], [])
+    # another kind of number (years, dollars) is not contradicted by SEK rates
+    assert contradicted("It was set in 2019 [2].", quote_text, plan.question) == []
+    named = invented_names("Ask Mr Pemberton in Lund [1].", plan.passages, "Who bills?")
+    assert named == ["mr", "pemberton", "lund"]
+    assert invented_names("Consultants: ask the US office [2].", plan.passages, "") == []
