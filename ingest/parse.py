@@ -24,6 +24,7 @@ from ingest.errors import (
     trimmed,
 )
 from ingest.ocr import IMAGES, Ocr, Progress, read_image, read_pdf_pages
+from ingest.tables import table_text
 
 SUPPORTED = {
     ".pdf": "PDF",
@@ -483,6 +484,9 @@ def to_blocks(elements: list[Any]) -> list[Block]:
     for element in elements:
         kind = type(element).__name__
         text = (element.text or "").replace("\x00", "").strip()  # Postgres refuses NUL
+        table = getattr(element.metadata, "text_as_html", None) if kind == "Table" else None
+        if table and text:
+            text = table_text(table, text).replace("\x00", "")
         if kind in SKIPPED_KINDS or not text:
             continue
         if kind == "Title":

@@ -135,21 +135,27 @@ function renderSources(li, sources, id, supporting) {
 }
 
 /**
- * The source sentences that most likely answer, shown at once: each quote highlighted inside
- * a little of its passage, with file and page. @param {HTMLElement} li @param {any[]} quotes
- * @param {any[]} sources @param {string} id
+ * The unit of the source that most likely answers (a paragraph, a list, a table row, an FAQ
+ * entry), shown whole at once with the sentence that matched marked, with file and page.
+ * @param {HTMLElement} li @param {any[]} quotes @param {any[]} sources @param {string} id
  */
 function renderQuote(li, quotes, sources, id) {
   for (const q of quotes) {
-    const passage = sources.find((s) => s.n === q.n)?.text ?? q.text;
+    const passage = sources.find((s) => s.n === q.n)?.text ?? "";
+    const whole = passage.slice(q.start, q.end) === q.text;
+    const markStart = whole && q.mark_end > q.mark_start ? q.mark_start : q.start;
+    const markEnd = whole && q.mark_end > q.mark_start ? q.mark_end : q.end;
     const box = document.createElement("blockquote");
     box.className = "quote";
-    const before = passage.slice(Math.max(0, q.start - 160), q.start);
-    const after = passage.slice(q.end, q.end + 160);
     const mark = document.createElement("mark");
-    mark.textContent = q.text;
     const text = document.createElement("p");
-    text.append(`${q.start > 160 ? "…" : ""}${before}`, mark, `${after}${q.end + 160 < passage.length ? "…" : ""}`);
+    if (whole) {
+      mark.textContent = passage.slice(markStart, markEnd);
+      text.append(passage.slice(q.start, markStart), mark, passage.slice(markEnd, q.end));
+    } else {
+      mark.textContent = q.text;
+      text.append(mark);
+    }
     const cite = document.createElement("a");
     cite.href = `#${id}-src-${q.n}`;
     cite.className = "cite";

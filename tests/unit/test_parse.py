@@ -20,6 +20,7 @@ from ingest.errors import (
     UnsupportedDocument,
 )
 from ingest.parse import OLE_MAGIC, parse_file
+from ingest.tables import table_text
 from tests.conftest import CORPUS
 from tests.office import strict_copy
 from tests.pdfs import deep_tree_pdf, text_pdf
@@ -70,6 +71,16 @@ def test_pdf_pages_and_sections_are_kept() -> None:
     assert parsed.pages == 3
     assert {b.page for b in parsed.blocks} == {1, 2, 3}
     assert any(b.section for b in parsed.blocks)
+
+
+def test_a_table_keeps_one_line_per_row_with_its_cells_labelled_by_the_header() -> None:
+    parsed = parse_file(CORPUS / "docx-tables.docx", "docx-tables.docx", LIMIT)
+    texts = [b.text for b in parsed.blocks]
+    assert "Header Col 1: Lorem ipsum; Header Col 2: A link example" in texts
+    html = "<table><tr><td>Grade</td><td>Notice</td></tr><tr><td>N1 to N3</td><td>48 hours</td>"
+    html += "</tr><tr><td>N4</td><td>1 month</td></tr></table>"
+    assert table_text(html, "x") == "Grade: N1 to N3; Notice: 48 hours\nGrade: N4; Notice: 1 month"
+    assert table_text("<table><tr><td>a</td></tr></table>", "a") == "a"  # one row: as it was
 
 
 def test_owner_password_pdf_still_reads() -> None:
