@@ -25,6 +25,7 @@ from api.routes import (
     collections,
     conversations,
     documents,
+    evals,
     feedback,
     health,
     mcp_http,
@@ -126,6 +127,7 @@ def create_app(
         feedback,
         traces,
         conversations,
+        evals,
         slack,
         mcp_http,
     ):

@@ -216,3 +216,20 @@ class ChatOut(BaseModel):
     conversation_id: str | None = Field(
         None, description="The saved conversation the turn was added to (null: not saved)."
     )
+
+
+class ModelComparison(BaseModel):
+    """The last `gptu eval --models` run: each chat model's figures on one question set,
+    answered in-process the way the API answers (kept in GPTU_DATA_DIR/eval/models-last.json)."""
+
+    at: datetime = Field(description="When the comparison finished.")
+    file: str = Field(description="The question file's name.")
+    collection: str = Field(description="The collection searched.")
+    models: list[str] = Field(description="The models compared, in the order they ran.")
+    figures: dict[str, dict[str, int | float | None]] = Field(
+        description="By model: facts_seen, facts_answer, answer_correct, abstention, "
+        "false_abstention, ttft_p50_s, tokens_per_s, questions (null: nothing to count)."
+    )
+    skipped: list[dict[str, int | str]] = Field(
+        default_factory=list, description="Malformed lines of the file: line and error."
+    )

@@ -76,8 +76,16 @@ def run(
     compare: Annotated[Path | None, typer.Option(help="An earlier --json report.")] = None,
     rated: Annotated[bool, typer.Option(help="With `export`: rated traces as eval lines.")] = False,
     out: Annotated[Path | None, typer.Option(help="With `export`: write here.")] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            help="a,b,…: compare these chat models (catalog names or .gguf paths) in-process "
+            "on one --collection, one at a time; the admin page shows the last comparison."
+        ),
+    ] = None,
 ) -> None:
-    """Run a question set through the running API and score it; `eval export --rated` makes one."""
+    """Run a question set through the running API and score it; `eval export --rated` makes one;
+    `--models a,b` compares chat models on it side by side."""
     from cli.evaluate import deltas, failures, run_eval
 
     if target == "export":
@@ -92,6 +100,12 @@ def run(
     path = Path(target)
     if not path.is_file():
         raise typer.BadParameter(f"{target} is not a file")
+    if models is not None:
+        if fail_under or compare:
+            raise typer.BadParameter("--fail-under and --compare work without --models")
+        from cli.evalmodels import run_models
+
+        return run_models(path, collection or [], models, as_json)
     try:
         report = run_eval(settings.api_url, settings.api_key, path, collection or None)
     except httpx.HTTPError as exc:

@@ -1,7 +1,7 @@
 // @ts-check
 /** Admin page: who may read and write the collections you manage; for admins also users,
  * groups, API keys and the audit log. Every change goes through the API, which records it. */
-import { me, signIn } from "./auth.js";
+import { api, me, signIn } from "./auth.js";
 import { button, call, el, filterRows, say, send, when } from "./page.js";
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -12,6 +12,7 @@ const path = encodeURIComponent;
 /** @typedef {{name: string, members: string[], created_at: string}} Group */
 /** @typedef {{id: string, prefix: string, created_at: string, revoked_at: string | null, expires_at: string | null}} Key */
 /** @typedef {{name: string, owner: string | null, documents: number | null, readers: string[], writers: string[], access: {manage: boolean}}} Collection */
+/** @typedef {{at: string, file: string, collection: string, models: string[], figures: Record<string, Record<string, number | null>>, skipped: {line: number, error: string}[]}} Comparison */
 
 /** @type {User[]} */
 let users = [];
@@ -286,6 +287,52 @@ function details(v) {
   return parts.join("; ");
 }
 
+// ---- model comparison: the last `gptu eval --models` run
+
+/** The rows, as `gptu eval --models` prints them, with words for people. */
+const FIGURES = [
+  ["facts_seen", "Facts a person sees (quote + answer)"], ["facts_answer", "Facts in the answer"],
+  ["answer_correct", "Answers correct"], ["abstention", "Refused when unanswerable"],
+  ["false_abstention", "Refused when answerable"], ["ttft_p50_s", "First token, median"],
+  ["tokens_per_s", "Tokens per second"], ["questions", "Questions"],
+];
+
+/** One cell: shares as percentages, seconds, speed; a dash when there was nothing to count.
+ * @param {string} figure @param {number | null | undefined} value */
+function figureText(figure, value) {
+  if (value === null || value === undefined) return "–";
+  if (figure === "questions") return String(value);
+  if (figure === "ttft_p50_s") return `${value.toFixed(2)} s`;
+  if (figure === "tokens_per_s") return value.toFixed(1);
+  return `${Math.round(value * 100)}%`;
+}
+
+async function loadComparison() {
+  let res;
+  try {
+    res = await api("/v1/eval/models");
+  } catch {
+    return;  // the other sections say that the server does not answer
+  }
+  const none = res.status === 404;
+  $("no-comparison").hidden = !none;
+  $("comparison-table").hidden = true;
+  if (none) return;
+  if (!res.ok) return say(`The last model comparison could not be read (${res.status} ${res.statusText}).`, true);
+  /** @type {Comparison} */
+  const c = await res.json();
+  const n = c.skipped.length;
+  const skipped = n ? ` (${n} malformed line${n === 1 ? "" : "s"} skipped)` : "";
+  $("comparison-about").textContent = `${c.file} on collection ${c.collection}, ${when(c.at)}${skipped}`;
+  const head = [el("th", { scope: "col" }, "Figure"), ...c.models.map((m) => el("th", { scope: "col" }, m))];
+  $("comparison-table").querySelector("thead tr")?.replaceChildren(...head);
+  const rows = FIGURES.map(([key, words]) => el("tr", {},
+    el("th", { scope: "row" }, words, el("br"), el("small", {}, key)),
+    ...c.models.map((m) => el("td", {}, figureText(key, c.figures[m]?.[key])))));
+  $("comparison-table").querySelector("tbody")?.replaceChildren(...rows);
+  $("comparison-table").hidden = false;
+}
+
 // ---- start
 
 $("add-user").onsubmit = addUser;
@@ -301,7 +348,7 @@ await signIn();
 if (me?.admin) {
   $("role-note").textContent = "You are an admin: you manage users, groups, API keys and the sharing of every collection. Every change is recorded in the audit log.";
   for (const section of document.querySelectorAll(".admin-only")) /** @type {HTMLElement} */ (section).hidden = false;
-  await Promise.all([loadGroups(), loadUsers(), loadAudit()]);
+  await Promise.all([loadGroups(), loadUsers(), loadAudit(), loadComparison()]);
 } else {
   $("role-note").textContent = "Here you choose who may read and add to the collections you own. Users, groups and API keys are managed by an admin.";
   fillGrants();
