@@ -16,7 +16,9 @@ report goes to bench/out/eval-<set>-<model>-<column>.json (`gptu eval … --comp
 GPTU_ANSWER_CHECK=off,quote), `--columns A=1+B=2 A=3+B=4` columns of several settings each, and
 `--set SETTING=V …` applies settings to every column. `--questions F --documents D` evaluates
 one other set instead (a corpus set without --documents: the corpus files it names plus
-large distractors).
+large distractors). `--distractors 5000` also asks each set with 5,000 unrelated documents
+(bench/distractors.py) in 5 collections of their own searched with it, as the chat page
+searches every collection a person may read (tables "<set>+5000others").
 
 Run: `.venv/bin/python bench/eval.py [--model qwen2.5-coder-0.5b] [--sets handbooks]
 [--every 3] [--context-tokens 0 400] [--vary …] [--set …]`.
@@ -30,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.distractors import write_distractors
 from cli.evaluate import STAGES, load_questions
 from cli.localstack import GPTU, ROOT, Stack, stack_env, start_stack, wait_until
 from core.offline import go_offline
@@ -65,11 +68,17 @@ class EvalSet:
     name: str
     questions: Path
     files: list[Path]
+    others: list[str] = field(default_factory=list)  # distractor collections searched with it
 
     @property
     def collection(self) -> str:
         """The collection its documents go into."""
         return f"eval-{self.name}"
+
+    @property
+    def searched(self) -> list[str]:
+        """Every collection its questions search."""
+        return [self.collection, *self.others]
 
 
 def corpus_files(questions: Path) -> list[Path]:
@@ -84,14 +93,15 @@ def ingest(stack: Stack, files: list[Path], collection: str = "eval") -> None:
     """The files into the collection (default 'eval')."""
     with stack.client() as admin:
         admin.post("/v1/collections", json={"name": collection}).raise_for_status()
-        handles = [("file", (f.name, f.read_bytes())) for f in files]
-        admin.post("/v1/documents", data={"collection": collection}, files=handles)
+        for start in range(0, len(files), 500):  # an upload takes up to 1,000 files
+            handles = [("file", (f.name, f.read_bytes())) for f in files[start : start + 500]]
+            admin.post("/v1/documents", data={"collection": collection}, files=handles)
 
         def ingested() -> bool:
             docs = admin.get("/v1/documents", params={"collection": collection}).json()
             return all(d["status"] in ("ready", "failed") for d in docs)
 
-        wait_until(ingested, 900, "ingestion")
+        wait_until(ingested, 3600, "ingestion")
 
 
 def restart_api(stack: Stack, **env: str) -> None:
@@ -103,12 +113,12 @@ def restart_api(stack: Stack, **env: str) -> None:
     wait_until(lambda: httpx.get(f"{stack.api_url}/readyz").status_code == 200, 120, "API ready")
 
 
-def timings(stack: Stack, questions: list[str], collection: str) -> dict[str, float]:
+def timings(stack: Stack, questions: list[str], collections: list[str]) -> dict[str, float]:
     """p50/p95 of the quote event and of the first answer token, streamed through /v1/chat."""
     quotes, firsts = [], []
     for question in questions:
         body = {"messages": [{"role": "user", "content": question}],
-                "collections": [collection]}  # fmt: skip
+                "collections": collections}  # fmt: skip
         started = time.perf_counter()
         quoted = first = 0.0
         with httpx.stream("POST", f"{stack.api_url}/v1/chat", json=body,
@@ -148,6 +158,11 @@ def main() -> None:
         try:
             for chosen_set in chosen:
                 ingest(stack, chosen_set.files, chosen_set.collection)
+            if args.distractors:
+                others = distract(stack, Path(tmp) / "others", args)
+                chosen += [replace(c, name=f"{c.name}+{args.distractors}others", others=others)
+                           for c in chosen]  # fmt: skip
+                results.update({c.name: {} for c in chosen})
             for worker in stack.workers:
                 worker.stop()  # nothing else competes for the two cores from here on
             for column, setting in columns(args):
@@ -188,12 +203,28 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--questions", type=Path, help="Another question set (instead of --sets).")
     parser.add_argument("--every", type=int, default=1, help="Ask every n-th question only.")
     parser.add_argument(
+        "--distractors",
+        type=int,
+        default=0,
+        help="Also ask each set with N unrelated documents (bench/distractors.py) searched too.",
+    )
+    parser.add_argument("--distractor-collections", type=int, default=5)
+    parser.add_argument(
         "--documents",
         type=Path,
         help="Folder of the --questions set's documents (default: the corpus files it names, "
         "plus large distractors)",
     )
     return parser.parse_args()
+
+
+def distract(stack: Stack, folder: Path, args: argparse.Namespace) -> list[str]:
+    """--distractors unrelated documents in collections of their own (bench/distractors.py)."""
+    files = write_distractors(folder, args.distractors)
+    names = [f"other-{i + 1}" for i in range(args.distractor_collections)]
+    for i, name in enumerate(names):
+        ingest(stack, files[i :: len(names)], name)
+    return names
 
 
 def eval_sets(args: argparse.Namespace, out: Path) -> list[EvalSet]:
@@ -215,14 +246,15 @@ def evaluate(
     stack: Stack, env: dict[str, str], chosen: EvalSet, args: argparse.Namespace, report: Path
 ) -> dict[str, Any]:
     """One set through `gptu eval` (its report written to `report`) and timed streams."""
-    command = [*GPTU, "eval", str(chosen.questions), "--collection", chosen.collection, "--json"]
+    searched = [x for name in chosen.searched for x in ("--collection", name)]
+    command = [*GPTU, "eval", str(chosen.questions), *searched, "--json"]
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"gptu eval failed: {done.stderr[-2000:]}")
     report.write_text(done.stdout)
     questions, _ = load_questions(chosen.questions)
     timed = [q.question for q in questions if q.answerable][: args.timed]
-    return {**json.loads(done.stdout)["metrics"], **timings(stack, timed, chosen.collection)}
+    return {**json.loads(done.stdout)["metrics"], **timings(stack, timed, chosen.searched)}
 
 
 def columns(args: argparse.Namespace) -> list[tuple[str, dict[str, str]]]:
