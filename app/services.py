@@ -69,6 +69,7 @@ class Services:
             recorded=self.recorded_embedders,
             embedders=self.embedders.get,
             diversity=DIVERSITY,
+            margin=self.settings.collection_margin,
         )
 
     def recorded_embedders(self, collections: list[str]) -> dict[str, str]:

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         description="Seconds between the API's `gptu doctor --fix` passes; 0 turns them off.",
     )
     search_pool: int = Field(50, ge=1, description="Candidates per index before fusion.")
+    collection_margin: float = Field(
+        0.0,
+        ge=0,
+        description="When several collections are searched, only those whose best passage's "
+        "cosine is within this of the best collection's are kept (0 = all).",
+    )
     search_k: int = Field(5, ge=1, le=100, description="Default number of search results.")
     model: str = Field(
         "smollm2-135m", description="Chat model: a models/catalog.toml name or a .gguf path."

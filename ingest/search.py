@@ -49,6 +49,20 @@ def diversify(ranked: list[Passage], k: int, diversity: Diversity | None) -> lis
     return kept + waiting[: k - len(kept)]
 
 
+def focus(lists: list[list[Passage]], margin: float) -> list[list[Passage]]:
+    """The candidates of the collections whose best cosine to the question is within margin
+    of the best collection's (0: all): a question about building permits is answered from the
+    collection that is about them, not from another's look-alike numbers."""
+    best: dict[str, float] = {}
+    for hit in (h for hits in lists for h in hits if h.similarity is not None):
+        best[hit.collection] = max(best.get(hit.collection, -1.0), hit.similarity or 0.0)
+    if margin <= 0 or len(best) < 2:
+        return lists
+    top = max(best.values())
+    kept = {name for name, cosine in best.items() if cosine >= top - margin}
+    return [[h for h in hits if h.collection in kept] for hits in lists]
+
+
 class HybridSearch:
     """Asks every index for a pool of candidates within the allowed collections, then fuses.
 
@@ -66,6 +80,7 @@ class HybridSearch:
         recorded: Recorded | None = None,
         embedders: Callable[[str], Embedder] | None = None,
         diversity: Diversity | None = None,
+        margin: float = 0.0,
     ) -> None:
         self.embedder = embedder
         self.vector = vector
@@ -74,6 +89,7 @@ class HybridSearch:
         self.recorded = recorded
         self.embedders = embedders
         self.diversity = diversity
+        self.margin = margin  # see focus()
 
     def groups(self, collections: list[str]) -> list[tuple[Embedder, Index, list[str]]]:
         """The collections grouped by the embedder they record, with its embedder and space."""
@@ -100,10 +116,13 @@ class HybridSearch:
             return []
         pool = max(self.pool, k)
         lists: list[list[Passage]] = []
-        for embedder, space, names in self.groups(collections):
+        groups = self.groups(collections)
+        for embedder, space, names in groups:
             vec = embedder.embed_query([query])[0]
             lists.append(space.search(query, vec, names, pool))
         lists.append(self.lexical.search(query, [], collections, pool))
+        if len(groups) == 1 and len(collections) > 1:  # cosines compare within one space only
+            lists = focus(lists, self.margin)
         list_weights = None if weights is None else [weights[0]] * (len(lists) - 1) + [weights[1]]
         ranked = fuse(lists, pool, list_weights)
         return diversify(ranked, k, self.diversity)

@@ -9,7 +9,7 @@ from pathlib import Path
 from ingest.index import fuse
 from ingest.lexical import LexicalIndex, fts_query, searchable_name
 from ingest.passage import Passage
-from ingest.search import Diversity, HybridSearch, diversify
+from ingest.search import Diversity, HybridSearch, diversify, focus
 from tests.fakes import HashEmbedder
 
 
@@ -176,3 +176,18 @@ class Spaces:
     def count(self, document_id: str) -> int:
         """Unused."""
         return 0
+
+
+def test_focus_keeps_the_collections_close_to_the_best_one() -> None:
+    def hit(collection: str, similarity: float | None) -> Passage:
+        return Passage(document_id=f"{collection}-{similarity}", chunk=0, collection=collection,
+                       filename="f.md", text="t", similarity=similarity)  # fmt: skip
+
+    vector = [hit("permits", 0.71), hit("us-houses", 0.52), hit("hr", 0.66)]
+    lexical = [hit("us-houses", None), hit("permits", None)]
+    kept = focus([vector, lexical], 0.08)
+    assert [h.collection for h in kept[0]] == ["permits", "hr"]
+    assert [h.collection for h in kept[1]] == ["permits"]
+    assert focus([vector, lexical], 0.0) == [vector, lexical]  # off
+    one = [[hit("permits", 0.7)], [hit("permits", None)]]
+    assert focus(one, 0.08) == one
