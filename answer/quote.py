@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from pydantic import BaseModel, Field
 
@@ -32,6 +33,8 @@ STOP_WORDS = (
 STOP = frozenset(STOP_WORDS.split(" "))
 MAX_SENTENCE = 400  # characters; longer runs (a 38k-character line) are cut at spaces
 QUOTE_CHARS = 600  # the longest quote; a longer unit is quoted around its best sentence
+ENDS_STATEMENT = re.compile(r"[.!;]['\"\u201d\u2019)\]]*$")
+STATEMENT_WORDS = 12  # a line this long states something even without a full stop
 LEADS_IN = (":", "?")  # a unit ending so (a lead-in, a question) is quoted with the next one
 # Sentences (best by words) whose embeddings are compared with the question's, cut to
 # EMBEDDED_CHARS: one thread embeds ~8 short sentences in ~100 ms, 24 long ones took ~1 s.
@@ -155,10 +158,13 @@ def choose(passages: Sequence[Passage], scored: Scored, count: int = 1) -> list[
         if len(quotes) == count or scored.lexical[i] == 0:
             break
         best = found[i]
-        start, end = quoted_span(found, i, spans[best.n], QUOTE_CHARS)
+        source = passages[best.n - 1]
+        span = quoted_span(found, i, spans[best.n], QUOTE_CHARS, source.text)
+        if span is None:
+            continue
+        start, end = span
         if any(q.n == best.n and q.start < end and start < q.end for q in quotes):
             continue
-        source = passages[best.n - 1]
         page = source.page_at(best.start)
         quotes.append(Quote(n=best.n, label=label(source, page), filename=source.filename,
                             page=page, text=source.text[start:end], start=start, end=end,
@@ -181,23 +187,44 @@ def unit_of(sentence: Sentence, passage_units: list[Unit]) -> int:
 
 
 def quoted_span(
-    found: list[Sentence], i: int, passage_units: list[Unit], limit: int
-) -> tuple[int, int]:
+    found: list[Sentence], i: int, passage_units: list[Unit], limit: int, text: str
+) -> tuple[int, int] | None:
     """The unit around sentence i, with the next unit when it leads in to it ("as follows:")
     and both fit, or, when the unit is longer than limit characters, its sentences around i
-    that fit."""
+    that fit. A heading alone is quoted with the paragraph under it; a unit that states
+    nothing (a heading, a table of contents) is not quoted (None)."""
     best = found[i]
     if not passage_units:
         return best.start, best.end
     k = unit_of(best, passage_units)
     unit = passage_units[k]
+    following = passage_units[k + 1] if k + 1 < len(passage_units) else None
+    if not states(text[unit.start : unit.end]):
+        heading = "\n" not in text[unit.start : unit.end].strip()
+        body = following and states(text[following.start : following.end])
+        if heading and body and following and following.end - unit.start <= limit:
+            return unit.start, following.end
+        return None
     if unit.end - unit.start > limit:
         return window(found, i, unit, limit)
     end = unit.end
-    if found[i].text.endswith(LEADS_IN) and unit.end == best.end and k + 1 < len(passage_units):
-        following = passage_units[k + 1]
+    if found[i].text.endswith(LEADS_IN) and unit.end == best.end and following:
         end = following.end if following.end - unit.start <= limit else end
     return unit.start, end
+
+
+def states(text: str) -> bool:
+    """Whether a unit states something (not only headings or a list of titles): a line that
+    ends a sentence, is long, or holds a quantity ("Grade N1 to N3 3 months"; not a title's
+    "1.", "SECTION 3 :" or a contents line's page number)."""
+    for line in text.split("\n"):
+        words = line.split()
+        if ENDS_STATEMENT.search(line.strip()) or len(words) >= STATEMENT_WORDS:
+            return True
+        pairs = pairwise(words)
+        if any(any(c.isdigit() for c in a) and b[:1].islower() for a, b in pairs):
+            return True
+    return False
 
 
 def window(found: list[Sentence], i: int, unit: Unit, limit: int) -> tuple[int, int]:
@@ -236,7 +263,10 @@ def excerpts(
         if any(n == best.n and start <= best.start < end for n, start, end in chosen):
             continue
         text = passages[best.n - 1].text
-        start, end = quoted_span(found, i, spans[best.n], len(text))
+        span = quoted_span(found, i, spans[best.n], len(text), text)
+        if span is None:
+            continue
+        start, end = span
         cost = count(text[start:end])
         if used + cost > budget:
             chars = (budget - used) * max(1, len(text[start:end]) // max(1, cost))

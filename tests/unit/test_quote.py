@@ -131,3 +131,22 @@ def test_a_quote_from_a_passage_across_pages_names_the_page_it_is_on() -> None:
     assert (quote.page, quote.label) == (4, "travel.pdf, p. 4")
     assert merged.text[quote.start : quote.end] == quote.text
     assert merged.page_at(0) == 3 and merged.page_at(len(merged.text) - 1) == 4
+
+
+def test_a_table_of_contents_is_not_quoted_and_a_heading_comes_with_its_paragraph() -> None:
+    contents = passage(
+        "SECTION 3 : REMUNERATION\n1. Pay Day\n2. Annual Wage Supplement\n"
+        "6. Industrial Relations Allowance\n7. Overtime Pay"
+    )
+    body = passage(
+        "INDUSTRIAL RELATIONS ALLOWANCE\n\n6.1 The Industrial Relations allowance is $200 a "
+        "month for staff at Grade N3 and $240 at Grade N4.",
+        name="hr.pdf",
+    )
+    question = "What is the industrial relations allowance?"
+    [quote] = choose([contents, body], score(question, [contents, body], HashEmbedder()))
+    assert quote.n == 2 and quote.text.startswith("INDUSTRIAL RELATIONS ALLOWANCE\n\n6.1 The")
+    assert quote.text.endswith("$240 at Grade N4.")
+    only = [contents]
+    assert choose(only, score(question, only, HashEmbedder())) == []
+    assert excerpts(only, score(question, only, HashEmbedder()), 100, words) == {}
