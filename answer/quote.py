@@ -36,6 +36,8 @@ QUOTE_CHARS = 600  # the longest quote; a longer unit is quoted around its best 
 ENDS_STATEMENT = re.compile(r"[.!;]['\"\u201d\u2019)\]]*$")
 STATEMENT_WORDS = 12  # a line this long states something even without a full stop
 LEADS_IN = (":", "?")  # a unit ending so (a lead-in, a question) is quoted with the next one
+SHORT = 90  # a unit shorter than this (a list item; not a question and its answer) is quoted
+# with the next one
 # Sentences (best by words) whose embeddings are compared with the question's, cut to
 # EMBEDDED_CHARS: one thread embeds ~8 short sentences in ~100 ms, 24 long ones took ~1 s.
 EMBEDDED = 8
@@ -190,9 +192,9 @@ def quoted_span(
     found: list[Sentence], i: int, passage_units: list[Unit], limit: int, text: str
 ) -> tuple[int, int] | None:
     """The unit around sentence i, with the next unit when it leads in to it ("as follows:")
-    and both fit, or, when the unit is longer than limit characters, its sentences around i
-    that fit. A heading alone is quoted with the paragraph under it; a unit that states
-    nothing (a heading, a table of contents) is not quoted (None)."""
+    or is short, and both fit, or, when the unit is longer than limit characters,
+    its sentences around i that fit. A heading alone is quoted with the paragraph under it;
+    a unit that states nothing (a heading, a table of contents) is not quoted (None)."""
     best = found[i]
     if not passage_units:
         return best.start, best.end
@@ -208,21 +210,27 @@ def quoted_span(
     if unit.end - unit.start > limit:
         return window(found, i, unit, limit)
     end = unit.end
-    if found[i].text.endswith(LEADS_IN) and unit.end == best.end and following:
+    leads_in = found[i].text.endswith(LEADS_IN) and unit.end == best.end
+    lines = text[unit.start : unit.end].split("\n")
+    short = unit.end - unit.start < SHORT and not any(x.rstrip().endswith("?") for x in lines)
+    if following and (leads_in or short):
         end = following.end if following.end - unit.start <= limit else end
     return unit.start, end
 
 
 def states(text: str) -> bool:
     """Whether a unit states something (not only headings or a list of titles): a line that
-    ends a sentence, is long, or holds a quantity ("Grade N1 to N3 3 months"; not a title's
-    "1.", "SECTION 3 :" or a contents line's page number)."""
+    ends a sentence, is long, is a table row ("Room: Orwell; Seats: 13"), or holds a quantity
+    ("Grade N1 to N3 3 months", "31.40 EUR"; not a title's "1.", "SECTION 3 :" or a contents
+    line's page number)."""
     for line in text.split("\n"):
         words = line.split()
         if ENDS_STATEMENT.search(line.strip()) or len(words) >= STATEMENT_WORDS:
             return True
-        pairs = pairwise(words)
-        if any(any(c.isdigit() for c in a) and b[:1].islower() for a, b in pairs):
+        if line.count(": ") >= 2 and "; " in line:
+            return True
+        pairs = pairwise(words[1:])  # not a title's own number ("2. Annual Leave")
+        if any(any(c.isdigit() for c in a) and b[:1].isalpha() for a, b in pairs):
             return True
     return False
 

@@ -33,7 +33,10 @@ def test_the_answering_sentence_wins_among_look_alikes_and_is_verbatim() -> None
 
 
 def test_the_quote_is_the_whole_paragraph_with_the_matching_sentence_marked() -> None:
-    text = "Parking. Staff park north. Visitors use the south car park near the gate.\nLunch."
+    text = (
+        "Parking. Staff park north. Visitors use the south car park near the main gate on Dock "
+        "Road.\nLunch."
+    )
     [quote] = choose([passage(text)], score("Where do staff park?", [passage(text)], None))
     assert quote.text == text.split("\n")[0]
     assert text[quote.mark_start : quote.mark_end] == "Staff park north."
@@ -131,6 +134,19 @@ def test_a_quote_from_a_passage_across_pages_names_the_page_it_is_on() -> None:
     assert (quote.page, quote.label) == (4, "travel.pdf, p. 4")
     assert merged.text[quote.start : quote.end] == quote.text
     assert merged.page_at(0) == 3 and merged.page_at(len(merged.text) - 1) == 4
+
+
+def test_a_short_list_item_is_quoted_with_the_next_and_a_table_row_is_a_statement() -> None:
+    steps = passage(
+        "Complaints\nAcknowledge the complaint to the customer within 24 hours.\n"
+        "Investigate and send a written response within 10 working days.\nClose it in the log."
+    )
+    question = "Within how long must a customer complaint be acknowledged?"
+    [quote] = choose([steps], score(question, [steps], HashEmbedder()))
+    assert quote.text.endswith("within 10 working days.") and "24 hours" in quote.text
+    rooms = passage("Room: Orwell; Floor: 1; Seats: 13; Equipment: Projector, whiteboard")
+    [row] = choose([rooms], score("What equipment has the Orwell room?", [rooms], None))
+    assert row.text == rooms.text
 
 
 def test_a_table_of_contents_is_not_quoted_and_a_heading_comes_with_its_paragraph() -> None:
