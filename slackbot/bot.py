@@ -198,7 +198,7 @@ class SlackBot:
                 SlackTurn(channel=channel, thread_ts=thread, role="assistant", content=answer)
             )
         lines = [f"[{p.n}] {p.label}" for p in plan.passages]
-        quoted = [f"> {' '.join(q.text.split())}\n({q.label}) [{q.n}]" for q in plan.quote]
+        quoted = [f"{slack_quote(q.text)}\n({q.label}) [{q.n}]" for q in plan.quote]
         return answer, answer_blocks(answer, lines, trace_id, quoted)
 
     def notify(self) -> int:
@@ -206,6 +206,11 @@ class SlackBot:
         with self.db.session() as session:
             session.execute(delete(SlackEvent).where(SlackEvent.at < utcnow() - EVENTS_KEPT))
         return self.files.notify()
+
+
+def slack_quote(text: str) -> str:
+    """A quoted unit as Slack block-quote lines, its lines (list items, table rows) kept."""
+    return "\n".join(f"> {' '.join(line.split())}" for line in text.splitlines() if line.strip())
 
 
 def answer_blocks(
