@@ -25,7 +25,7 @@ from cli.tunemeasure import Asked
 from core.db import Collection
 from core.errors import GptuError
 from core.models import ModelSpec, ModelUnavailable, load_catalog, package_dir, resolve, source_file
-from core.settings import Settings
+from core.settings import Settings, model_comparison_file
 
 if TYPE_CHECKING:
     from app.services import Services
@@ -167,9 +167,7 @@ def comparison_table(record: dict[str, Any]) -> Table:
 
 def save(data_dir: Path, record: dict[str, Any]) -> Path:
     """Keep the comparison as the last one (replaced whole: the API never reads half a file)."""
-    from api.routes.evals import LAST_COMPARISON
-
-    path = data_dir / LAST_COMPARISON
+    path = model_comparison_file(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -211,6 +211,11 @@ class Settings(BaseSettings):
         return None if value is None else value.expanduser().absolute()
 
     @property
+    def model_comparison_file(self) -> Path:
+        """The last `gptu eval --models` comparison, which the admin page shows."""
+        return model_comparison_file(self.data_dir)
+
+    @property
     def experiment_file(self) -> Path | None:
         """The A/B test's variants: GPTU_VARIANTS_FILE, else the ab.toml `gptu ab start` wrote."""
         if self.variants_file:
@@ -263,3 +268,8 @@ class Settings(BaseSettings):
             return self.worker_threads
         tasks = self.worker_concurrency * self.workers_per_host
         return max(1, (os.cpu_count() or 1) // tasks)
+
+
+def model_comparison_file(data_dir: Path) -> Path:
+    """Where a data folder keeps the last `gptu eval --models` comparison."""
+    return data_dir / "eval" / "models-last.json"

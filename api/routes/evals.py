@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter
 
 from api.auth import AdminUser
@@ -12,14 +10,13 @@ from api.schemas import ModelComparison
 from core.errors import NotFound
 
 router = APIRouter(prefix="/v1/eval", tags=["eval"])
-LAST_COMPARISON = Path("eval", "models-last.json")  # in GPTU_DATA_DIR, written by the CLI
 
 
 @router.get("/models")
 def last_model_comparison(_: AdminUser, services: ServicesDep) -> ModelComparison:
     """The last `gptu eval FILE --collection C --models a,b` run: each model's figures (admin);
     404 until one ran."""
-    path = services.settings.data_dir / LAST_COMPARISON
+    path = services.settings.model_comparison_file
     if not path.is_file():
         raise NotFound(
             "no model comparison was run yet; run "

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from api.routes.evals import LAST_COMPARISON
 from cli.evalmodels import ROWS, comparison, save
+from core.settings import model_comparison_file
 from tests.conftest import Stack, upload, wait_done
 from tests.integration.test_eval import COMPANY, DOCUMENTS, gptu_eval
 
@@ -28,7 +28,7 @@ def plain_key(stack: Stack) -> str:
 
 
 def test_admins_see_the_last_comparison_once_one_ran_and_others_are_refused(stack: Stack) -> None:
-    (stack.data_dir / LAST_COMPARISON).unlink(missing_ok=True)  # none ran yet
+    model_comparison_file(stack.data_dir).unlink(missing_ok=True)  # none ran yet
     with stack.client() as admin:
         none = admin.get("/v1/eval/models")
         assert none.status_code == 404, none.text
@@ -80,4 +80,6 @@ def test_the_packaged_model_is_compared_in_process_and_the_admin_page_gets_it(
     broken.write_bytes(b"GGUF and nothing else")
     failed = gptu_eval(stack, str(questions), "--collection", name, "--models", str(broken))
     assert failed.returncode == 1 and "error: cannot load model broken" in failed.stderr
-    assert json.loads((stack.data_dir / LAST_COMPARISON).read_text()) == report  # kept as it was
+    assert (
+        json.loads((model_comparison_file(stack.data_dir)).read_text()) == report
+    )  # kept as it was

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from api.routes.evals import LAST_COMPARISON
 from api.schemas import ModelComparison
 from cli.evalmodels import (
     ROWS,
@@ -29,7 +28,7 @@ from cli.evalmodels import (
 )
 from cli.localstack import GPTU, ROOT
 from core.models import ModelSpec, ModelUnavailable, register_tuned
-from core.settings import Settings
+from core.settings import Settings, model_comparison_file
 
 AT = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 Figures = dict[str, int | float | None]
@@ -80,7 +79,7 @@ def test_the_table_has_a_row_per_figure_and_a_column_per_model() -> None:
 
 def test_the_comparison_is_kept_whole_where_the_api_reads_it(tmp_path: Path) -> None:
     kept = save(tmp_path, record())
-    assert kept == tmp_path / "eval" / "models-last.json" == tmp_path / LAST_COMPARISON
+    assert kept == tmp_path / "eval" / "models-last.json" == model_comparison_file(tmp_path)
     assert json.loads(kept.read_text()) == record()
     assert [p.name for p in kept.parent.iterdir()] == ["models-last.json"]  # no .partial left
 
@@ -126,7 +125,7 @@ def test_the_command_refuses_an_unknown_model_before_anything_runs(tmp_path: Pat
     done = gptu_eval(tmp_path, "--collection", "hr", "--models", "smollm2-135m,nope")
     assert done.returncode == 2 and not done.stdout
     assert "error: unknown model 'nope'" in done.stderr
-    assert not (tmp_path / "data" / LAST_COMPARISON).exists()
+    assert not model_comparison_file(tmp_path / "data").exists()
     floors = gptu_eval(tmp_path, "-c", "hr", "--models", "smollm2-135m", "--fail-under", "x=1")
     said = " ".join(floors.stderr.replace("│", " ").split())  # typer's box, wrapped
     assert floors.returncode == 2 and "--fail-under and --compare work without --models" in said
