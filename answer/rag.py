@@ -223,17 +223,21 @@ class Answerer:
 
     def absent(self, question: str, passages: list[Source], collections: list[str]) -> list[str]:
         """What the question names that the documents do not hold, as the question says it:
-        a number (year, amount) no passage holds, or a name (a capitalised word, an acronym)
-        that no passage and no other document of the collections mentions."""
-        missing = missing_numbers(question, passages)
+        a number (year, amount) no passage holds, or a name (a capitalised word, an acronym
+        with a digit or of 5+ letters) that no passage and no other document of the
+        collections mentions. A short acronym ("EMR", "AV") is not checked: people use the
+        ones their documents spell out."""
+        missing = list(dict.fromkeys(missing_numbers(question, passages)))
         if not self.names_check:
             return missing
         held: set[str] = set()
         for p in passages:
             held |= fact_forms(f"{p.text} {searchable(p.filename)} {p.section or ''}")
-        for name in [f for f in facts(question) if not f[0].isdigit() and f not in held]:
+        names = [f for f in facts(question) if checked_name(f, question) and not known(f, held)]
+        for name in names:
             hits = self.search.lexical.search(name, [], collections, 3)
-            if not any(name in fact_forms(f"{h.text} {searchable(h.filename)}") for h in hits):
+            found = set().union(*(fact_forms(f"{h.text} {searchable(h.filename)}") for h in hits))
+            if not known(name, found):
                 missing.append(as_asked(question, name))
         return missing
 
@@ -301,6 +305,23 @@ def not_found(plan: Plan) -> str:
         return said
     closest = plan.quote[0]
     return f'{said} The closest they come: "{closest.text}" [{closest.n}]'
+
+
+def checked_name(name: str, question: str) -> bool:
+    """Whether a name of the question is looked up: not a number, not a short acronym."""
+    written = as_asked(question, name)
+    short_acronym = written.isalpha() and written.isupper() and len(written) <= 4
+    return not name[0].isdigit() and not short_acronym
+
+
+def known(name: str, held: set[str]) -> bool:
+    """Whether the documents' words hold the name: whole, or each part of a hyphenated one,
+    a plural "s" aside ("Monday-Thursday" in "Mondays to Thursdays")."""
+    if name in held:
+        return True
+    singular = {w.removesuffix("s") for w in held}
+    parts = [p for p in name.split("-") if p]
+    return len(parts) > 1 and all(p.removesuffix("s") in singular for p in parts)
 
 
 def as_asked(question: str, form: str) -> str:

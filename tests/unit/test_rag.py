@@ -18,8 +18,10 @@ from answer.rag import (
     Source,
     build_messages,
     checked,
+    checked_name,
     citations,
     condense,
+    known,
     merge_neighbours,
     missing_numbers,
     support,
@@ -212,3 +214,11 @@ def test_an_answer_that_contradicts_its_quote_or_invents_a_name_is_replaced() ->
     named = invented_names("Ask Mr Pemberton in Lund [1].", plan.passages, "Who bills?")
     assert named == ["mr", "pemberton", "lund"]
     assert invented_names("Consultants: ask the US office [2].", plan.passages, "") == []
+
+
+def test_names_looked_up_skip_short_acronyms_and_match_hyphenated_parts() -> None:
+    question = "What is the GMEC role at ValleyCare and the Monday-Thursday dress code in Lund?"
+    assert not checked_name("gmec", question)  # people use acronyms their documents spell out
+    assert checked_name("valleycare", question) and checked_name("lund", question)
+    assert known("monday-thursday", {"mondays", "to", "thursdays"})
+    assert not known("covid-19", {"covid", "testing"}) and not known("lund", {"london"})
