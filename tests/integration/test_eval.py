@@ -35,13 +35,13 @@ FLOORS = (
 
 
 HANDBOOK_EVERY = 15  # every 15th of H2O.ai's questions (23) and all 12 of our near-misses
-# Floors a margin below what SmolLM2-135M measures on this sample (README, "Eval").
-HANDBOOK_FLOORS = (
-    "facts_sources=0.6",
-    "facts_quote=0.35",
-    "facts_seen=0.35",
-    "near_miss_abstention=0.5",
-    "false_abstention=0.25",
+# Floors a margin below what SmolLM2-135M measures (README, "Eval"); a ceiling for false abstention.
+HANDBOOK_FLOORS = (  # every 2nd question measured facts 0.92 / 0.62 / 0.64, near-miss 0.5
+    "facts_sources=0.7",
+    "facts_quote=0.45",
+    "facts_seen=0.5",
+    "near_miss_abstention=0.35",
+    "false_abstention=0.15",
 )
 
 
