@@ -68,12 +68,8 @@ class EvalSet:
     name: str
     questions: Path
     files: list[Path]
+    collection: str  # the collection its documents go into
     others: list[str] = field(default_factory=list)  # distractor collections searched with it
-
-    @property
-    def collection(self) -> str:
-        """The collection its documents go into."""
-        return f"eval-{self.name}"
 
     @property
     def searched(self) -> list[str]:
@@ -238,7 +234,7 @@ def eval_sets(args: argparse.Namespace, out: Path) -> list[EvalSet]:
         asked = out / f"{name}-every{args.every}.jsonl"
         asked.write_text("\n".join(lines[:: args.every]) + "\n")
         files = sorted(documents.iterdir()) if documents else corpus_files(paths[0])
-        chosen.append(EvalSet(name, asked, files))
+        chosen.append(EvalSet(name, asked, files, f"eval-{name}"))
     return chosen
 
 
