@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import re
 
-from answer.rag import CITATION, NOT_FOUND, NUMBER, Plan, Source, held_numbers, numbers
+from answer.rag import (
+    CITATION,
+    NOT_FOUND,
+    NUMBER,
+    Plan,
+    Source,
+    held_forms,
+    held_numbers,
+    numbers,
+)
 from core.scoring import abstained, fact_forms, facts
 
 # The word after a number (or the currency sign before it) that says what it counts.
@@ -30,9 +39,7 @@ def invented_numbers(answer: str, passages: list[Source], asked: str = "") -> li
 def invented_names(answer: str, passages: list[Source], asked: str) -> list[str]:
     """The names (capitalised words, acronyms) the answer states that neither the passages,
     their file names and titles, nor the question hold."""
-    held = fact_forms(asked)
-    for p in passages:
-        held |= fact_forms(f"{p.text} {p.filename} {p.section or ''}")
+    held = fact_forms(asked) | held_forms(passages)
     stated = [f for f in facts(CITATION.sub(" ", answer)) if not f[0].isdigit()]
     return [name for name in stated if name not in held]
 

@@ -18,7 +18,7 @@ from itertools import pairwise
 
 from pydantic import BaseModel, Field
 
-from answer.units import Unit, units
+from answer.units import ENDS_SENTENCE, Unit, units
 from ingest.embed import Embedder
 from ingest.passage import Passage
 
@@ -33,7 +33,6 @@ STOP_WORDS = (
 STOP = frozenset(STOP_WORDS.split(" "))
 MAX_SENTENCE = 400  # characters; longer runs (a 38k-character line) are cut at spaces
 QUOTE_CHARS = 600  # the longest quote; a longer unit is quoted around its best sentence
-ENDS_STATEMENT = re.compile(r"[.!;]['\"\u201d\u2019)\]]*$")
 STATEMENT_WORDS = 12  # a line this long states something even without a full stop
 LEADS_IN = (":", "?")  # a unit ending so (a lead-in, a question) is quoted with the next one
 SHORT = 90  # a unit shorter than this (a list item; not a question and its answer) is quoted
@@ -126,6 +125,7 @@ class Scored:
     found: list[Sentence]
     scores: list[float]
     lexical: list[float]
+    units: dict[int, list[Unit]]  # each numbered passage's units, found once for quote and read
 
     def best_first(self) -> list[int]:
         """Sentence indexes, best first (ties: earlier passage, earlier in it)."""
@@ -138,7 +138,7 @@ def score(question: str, passages: Sequence[Passage], embedder: Embedder | None)
     found = [s for n, p in enumerate(passages, start=1) for s in sentences(n, p.text)]
     wanted = terms(question)
     if not found or not wanted:
-        return Scored(found, [0.0] * len(found), [0.0] * len(found))
+        return Scored(found, [0.0] * len(found), [0.0] * len(found), unit_map(passages))
     titles = {n: terms(f"{p.filename} {p.section or ''}") for n, p in enumerate(passages, 1)}
     lexical = lexical_scores(wanted, found, titles)
     scores = [LEXICAL_WEIGHT * x for x in lexical]
@@ -148,13 +148,12 @@ def score(question: str, passages: Sequence[Passage], embedder: Embedder | None)
         for i, vector in zip(ranked, vectors[1:], strict=True):
             cosine = sum(a * b for a, b in zip(vectors[0], vector, strict=True))
             scores[i] += (1 - LEXICAL_WEIGHT) * max(0.0, cosine)
-    return Scored(found, scores, lexical)
+    return Scored(found, scores, lexical, unit_map(passages))
 
 
 def choose(passages: Sequence[Passage], scored: Scored, count: int = 1) -> list[Quote]:
     """The whole unit(s) around the best sentence(s) of the numbered passages (1-based)."""
-    found = scored.found
-    spans = unit_map(passages)
+    found, spans = scored.found, scored.units
     quotes: list[Quote] = []
     for i in scored.best_first():
         if len(quotes) == count or scored.lexical[i] == 0:
@@ -203,7 +202,7 @@ def quoted_span(
     following = passage_units[k + 1] if k + 1 < len(passage_units) else None
     if not states(text[unit.start : unit.end]):
         heading = "\n" not in text[unit.start : unit.end].strip()
-        body = following and states(text[following.start : following.end])
+        body = following is not None and states(text[following.start : following.end])
         if heading and body and following and following.end - unit.start <= limit:
             return unit.start, following.end
         return None
@@ -225,7 +224,7 @@ def states(text: str) -> bool:
     line's page number)."""
     for line in text.split("\n"):
         words = line.split()
-        if ENDS_STATEMENT.search(line.strip()) or len(words) >= STATEMENT_WORDS:
+        if ENDS_SENTENCE.search(line.strip()) or len(words) >= STATEMENT_WORDS:
             return True
         if line.count(": ") >= 2 and "; " in line:
             return True
@@ -260,8 +259,7 @@ def excerpts(
     """Per passage number, what the model reads of it: its best units, whole (a unit too long
     for what is left: its best sentences that fit), in document order (verbatim; gaps shown
     as …), all passages together within budget tokens."""
-    found = scored.found
-    spans = unit_map(passages)
+    found, spans = scored.found, scored.units
     chosen: list[tuple[int, int, int]] = []  # (n, start, end)
     used = 0
     for i in scored.best_first():

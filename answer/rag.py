@@ -230,9 +230,7 @@ class Answerer:
         missing = list(dict.fromkeys(missing_numbers(question, passages)))
         if not self.names_check:
             return missing
-        held: set[str] = set()
-        for p in passages:
-            held |= fact_forms(f"{p.text} {searchable(p.filename)} {p.section or ''}")
+        held = held_forms(passages)
         names = [f for f in facts(question) if checked_name(f, question) and not known(f, held)]
         for name in names:
             hits = self.search.lexical.search(name, [], collections, 3)
@@ -319,15 +317,25 @@ def known(name: str, held: set[str]) -> bool:
     a plural "s" aside ("Monday-Thursday" in "Mondays to Thursdays")."""
     if name in held:
         return True
-    singular = {w.removesuffix("s") for w in held}
     parts = [p for p in name.split("-") if p]
-    return len(parts) > 1 and all(p.removesuffix("s") in singular for p in parts)
+    if len(parts) < 2:
+        return False
+    singular = {w.removesuffix("s") for w in held}
+    return all(p.removesuffix("s") in singular for p in parts)
 
 
 def as_asked(question: str, form: str) -> str:
     """A normalised name as the question writes it."""
     found = re.search(re.escape(form), question, re.IGNORECASE)
     return found.group(0) if found else form
+
+
+def held_forms(passages: list[Source]) -> set[str]:
+    """Every number and word the passages, their file names and section titles hold."""
+    held: set[str] = set()
+    for p in passages:
+        held |= fact_forms(f"{p.text} {searchable(p.filename)} {p.section or ''}")
+    return held
 
 
 def searchable(filename: str) -> str:

@@ -159,7 +159,7 @@ PLAIN_WORDS = (
     "yes no if the a an in on at for to of and or but this that these those it its they he she "
     "we you your our their there here"
 )
-PLAIN_CAPITALS = frozenset(PLAIN_WORDS.split(" "))
+PLAIN_CAPITALS = frozenset(PLAIN_WORDS.split(" ")) | STOP_WORDS  # capitalised, yet no name
 
 
 def number_form(text: str) -> str:
@@ -186,7 +186,7 @@ def facts(text: str) -> list[str]:
         found.append(number_form(match.group(0)))
     for match in FACT_WORD.finditer(text):
         word = match.group(0)
-        if not word[0].isupper() or word.lower() in PLAIN_CAPITALS | STOP_WORDS:
+        if not word[0].isupper() or word.lower() in PLAIN_CAPITALS:
             continue
         acronym = sum(c.isupper() or c.isdigit() for c in word) >= 2
         starts = SENTENCE_START.search(text[: match.start()]) is not None

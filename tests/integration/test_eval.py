@@ -52,17 +52,22 @@ def gate_questions(folder: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def eval_collection(stack: Stack) -> str:
-    """The company set's 154 documents, ingested."""
-    name = f"eval-{uuid.uuid4().hex[:6]}"
+def ingested(stack: Stack, prefix: str, documents: Path) -> str:
+    """A new collection holding every file of documents, all ready; its name."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     with stack.client() as admin:
         admin.post("/v1/collections", json={"name": name}).raise_for_status()
-        files = [(f.name, f.read_bytes()) for f in sorted(DOCUMENTS.iterdir())]
+        files = [(f.name, f.read_bytes()) for f in sorted(documents.iterdir())]
         items = upload(admin, name, files)
         docs = wait_done(admin, [i["id"] for i in items], timeout=600)
     assert all(d["status"] == "ready" for d in docs.values()), docs
     return name
+
+
+@pytest.fixture(scope="module")
+def eval_collection(stack: Stack) -> str:
+    """The company set's 154 documents, ingested."""
+    return ingested(stack, "eval", DOCUMENTS)
 
 
 def gptu_eval(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -106,15 +111,7 @@ def test_malformed_lines_compare_and_failing_floors(
 @pytest.fixture(scope="module")
 def handbooks_collection(stack: Stack) -> str:
     """The two organisations' documents of the set written by others, ingested."""
-    name = f"handbooks-{uuid.uuid4().hex[:6]}"
-    documents = HANDBOOKS.with_suffix("")
-    with stack.client() as admin:
-        admin.post("/v1/collections", json={"name": name}).raise_for_status()
-        files = [(f.name, f.read_bytes()) for f in sorted(documents.iterdir())]
-        items = upload(admin, name, files)
-        docs = wait_done(admin, [i["id"] for i in items], timeout=600)
-    assert all(d["status"] == "ready" for d in docs.values()), docs
-    return name
+    return ingested(stack, "handbooks", HANDBOOKS.with_suffix(""))
 
 
 def test_the_set_written_by_others_meets_its_floors_along_the_loss_chain(
