@@ -62,6 +62,13 @@ def caller_of(user: User) -> Caller:
     return Caller(user.id, user.name, user.admin, frozenset(groups))
 
 
+def label() -> str:
+    """A key's public label, to tell keys apart in lists and the audit log: `gptu_` and 11
+    random characters, no part of the key (its first characters would shorten a search for
+    the rest, a chosen GPTU_ADMIN_TOKEN's above all)."""
+    return KEY_PREFIX + secrets.token_urlsafe(8)
+
+
 def digest(key: str) -> str:
     """What is stored of a key: its sha256 (keys are random, so no slow hash is needed)."""
     return hashlib.sha256(key.encode()).hexdigest()
@@ -169,10 +176,10 @@ def issue_key(
     session: Session, actor: str, user: User, key: str | None = None, days: float | None = None
 ) -> tuple[str, str]:
     """A new key for the user: (key id, key), valid for `days` if given (else until revoked).
-    Only the digest is stored; show the key once."""
+    Only the digest and a random label are stored; show the key once."""
     key = key or KEY_PREFIX + secrets.token_urlsafe(32)
     expires = utcnow() + timedelta(days=days) if days is not None else None
-    row = ApiKey(user_id=user.id, digest=digest(key), prefix=key[:12], expires_at=expires)
+    row = ApiKey(user_id=user.id, digest=digest(key), prefix=label(), expires_at=expires)
     session.add(row)
     session.flush()
     audit(session, actor, "key.create", user.name, key_id=row.id, prefix=row.prefix)

@@ -1,5 +1,6 @@
-"""What the admin page relies on: audited account changes, key counts, owners who manage
-collections they do not read, and admin routes that refuse everyone else."""
+"""What the admin page relies on: audited account changes, key counts, keys shown by a label that
+is no part of them, owners who manage collections they do not read, and admin routes that refuse
+everyone else."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import uuid
 
 import httpx
 
-from tests.conftest import Stack
+from tests.conftest import Stack, sql
+from tests.unit.test_keys import LABEL, leaked
 
 REFUSED = "only an admin may do this"
 
@@ -52,6 +54,25 @@ def test_every_change_the_admin_page_makes_is_audited_with_who_made_it(stack: St
         assert admin.get(f"/v1/collections/{shelf}").json()["readers"] == []
         again = admin.patch(f"/v1/collections/{shelf}", json={"readers": [group]})
         assert again.status_code == 400 and group in again.json()["error"]["message"]
+
+
+def test_keys_are_listed_and_audited_by_a_label_that_is_no_part_of_them(stack: Stack) -> None:
+    user = f"lab-{uuid.uuid4().hex[:6]}"
+    token = stack.env["GPTU_ADMIN_TOKEN"]  # the admin's key row was made from it at start
+    with stack.client() as admin:
+        admin.post("/v1/users", json={"name": user}).raise_for_status()
+        made = admin.post(f"/v1/users/{user}/keys").json()
+        admin.delete(f"/v1/keys/{made['id']}").raise_for_status()
+        listed = [k for name in ("admin", user) for k in admin.get(f"/v1/users/{name}/keys").json()]
+        audited = entries(admin, "key.create", "admin") + entries(admin, "key.create", user)
+        audited += entries(admin, "key.revoke", made["id"])
+    stored = sql(stack, "SELECT * FROM api_keys") + sql(
+        stack, "SELECT * FROM audit WHERE action LIKE 'key.%'"
+    )
+    shown = f"{listed} {audited} {stored}"
+    assert leaked(token, shown) == set() and leaked(made["key"], shown) == set()
+    assert all(LABEL.fullmatch(k["prefix"]) for k in listed) and len(audited) >= 3
+    assert [e["detail"]["prefix"] for e in audited[-2:]] == [made["prefix"]] * 2
 
 
 def test_the_users_list_counts_only_keys_that_work(stack: Stack) -> None:

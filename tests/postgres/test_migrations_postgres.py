@@ -1,6 +1,7 @@
 """Migrations on Postgres: the previous release's database is refused, then upgraded in place
-once (user ids filled from names), the lexical index's own table untouched; a new database
-starts at head. A private cluster (cli/postgres.py)."""
+once (user ids filled from names), the lexical index's own table untouched; keys labelled by
+their first characters get random labels; a new database starts at head. A private cluster
+(cli/postgres.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from tests.unit.test_db import (
     NAMED,
     conversations_go_with_their_user,
     differences,
+    keys_at_0004,
+    labelled_anew,
     user_ids,
 )
 
@@ -79,6 +82,19 @@ def test_the_previous_release_is_refused_then_migrated_once(
         conn.commit()
     db.engine.dispose()
     index.engine.dispose()
+
+
+def test_keys_labelled_by_their_first_characters_get_random_labels(
+    cluster: Postgres, tmp_path: Path
+) -> None:
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE labels")
+    url = cluster.url.rsplit("/", 1)[0] + "/labels"
+    engine = Database(sqlalchemy_url(url), check=False).engine
+    keys = keys_at_0004(engine)
+    assert f"0004 → {schema.head()}" in migrate(url, tmp_path)
+    labelled_anew(engine, keys)
+    engine.dispose()
 
 
 def test_a_new_database_starts_at_head(cluster: Postgres) -> None:
