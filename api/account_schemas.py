@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from pydantic.json_schema import JsonDict, SkipJsonSchema
 
 
 class UserIn(BaseModel):
@@ -17,12 +18,29 @@ class UserIn(BaseModel):
     admin: bool = False
 
 
+def given(value: object) -> object:
+    """A field that has no empty value: null is refused, not read as 'none' or 'false'."""
+    if value is None:
+        raise ValueError("may not be null; leave it out to keep it as it is")
+    return value
+
+
+def no_default(schema: JsonDict) -> None:
+    """An absent field of a change is no change: the schema shows no default value."""
+    schema.pop("default", None)
+
+
 class UserChangeIn(BaseModel):
-    """Fields of a user to change; absent ones stay."""
+    """Fields of a user to change; absent ones stay. `null` clears the e-mail, the Slack link
+    and the default collection; `groups` and `admin` have no empty value and refuse it (422)."""
 
     email: str | None = Field(None, max_length=320)
-    groups: list[str] | None = Field(None, max_length=100)
-    admin: bool | None = None
+    groups: Annotated[
+        Annotated[list[str], Field(max_length=100)] | SkipJsonSchema[None], BeforeValidator(given)
+    ] = Field(None, json_schema_extra=no_default)
+    admin: Annotated[bool | SkipJsonSchema[None], BeforeValidator(given)] = Field(
+        None, json_schema_extra=no_default
+    )
     slack_id: str | None = Field(None, max_length=32, description="Slack member id (U…).")
     default_collection: str | None = Field(None, description="Where Slack file shares go.")
 

@@ -22,6 +22,7 @@ from core.errors import GptuError
 from core.records import SlackEvent, SlackTurn
 from core.settings import Settings
 from slackbot.files import SlackFiles
+from slackbot.mrkdwn import clip, escape
 
 log = logging.getLogger(__name__)
 MENTION = re.compile(r"<@([A-Z0-9]+)>")
@@ -158,16 +159,15 @@ class SlackBot:
         thread = event.get("thread_ts") or event.get("ts", "")
         caller = self.caller(user)
         if caller is None:
-            self.client.chat_postMessage(
-                channel=channel, thread_ts=thread, text=UNLINKED.format(user=user)
-            )
+            note = escape(UNLINKED.format(user=user))
+            self.client.chat_postMessage(channel=channel, thread_ts=thread, text=note)
             return
         posted = self.client.chat_postMessage(channel=channel, thread_ts=thread, text=SEARCHING)
         question = MENTION.sub("", event.get("text") or "").strip() or "Hello"
         try:
             text, blocks = self.reply(caller, channel, thread, question)
         except GptuError as exc:
-            text, blocks = f"Sorry, I could not answer: {exc.message}", None
+            text, blocks = escape(f"Sorry, I could not answer: {exc.message}"), None
         except Exception:
             log.exception("slack answer failed")
             text, blocks = "Sorry, something went wrong; the server log has details.", None
@@ -176,7 +176,8 @@ class SlackBot:
     def reply(
         self, caller: Caller, channel: str, thread: str, question: str
     ) -> tuple[str, list[dict[str, Any]]]:
-        """The answer's text and blocks, with the conversation of this thread as history."""
+        """The answer's text and blocks (mrkdwn: what the documents and the model wrote is
+        escaped), with the conversation of this thread as history."""
         with self.db.session() as session:
             names = [c.name for c in readable(session, caller)]
             turns = session.scalars(
@@ -197,9 +198,10 @@ class SlackBot:
             session.add(
                 SlackTurn(channel=channel, thread_ts=thread, role="assistant", content=answer)
             )
-        lines = [f"[{p.n}] {p.label}" for p in plan.passages]
-        quoted = [f"{slack_quote(q.text)}\n({q.label}) [{q.n}]" for q in plan.quote]
-        return answer, answer_blocks(answer, lines, trace_id, quoted)
+        lines = [f"[{p.n}] {escape(p.label)}" for p in plan.passages]
+        quoted = [f"{slack_quote(q.text)}\n({escape(q.label)}) [{q.n}]" for q in plan.quote]
+        shown = escape(answer)
+        return shown, answer_blocks(shown, lines, trace_id, quoted)
 
     def notify(self) -> int:
         """Tell people whose Slack files finished ingesting; forget old event ids (sweeper)."""
@@ -209,21 +211,27 @@ class SlackBot:
 
 
 def slack_quote(text: str) -> str:
-    """A quoted unit as Slack block-quote lines, its lines (list items, table rows) kept."""
-    return "\n".join(f"> {' '.join(line.split())}" for line in text.splitlines() if line.strip())
+    """A quoted unit as Slack block-quote lines, its lines (list items, table rows) kept;
+    the '> ' is ours, the text is escaped."""
+    lines = (escape(" ".join(line.split())) for line in text.splitlines() if line.strip())
+    return "\n".join(f"> {line}" for line in lines)
 
 
 def answer_blocks(
     answer: str, sources: list[str], trace_id: str, quotes: list[str] | None = None
 ) -> list[dict[str, Any]]:
-    """The quote above the answer, then sources and 👍/👎 buttons, as Slack blocks."""
+    """The quote above the answer, then sources and 👍/👎 buttons, as Slack blocks.
+
+    Every text given is mrkdwn already (escaped where it is not ours); each is clipped to fit
+    Slack's 3,000 characters a text."""
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": quote[:2900]}}
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip(quote, 2900)}}
         for quote in quotes or []
     ]
-    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": answer[:2900] or "…"}})
+    shown = clip(answer, 2900) or "…"
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": shown}})
     if sources:
-        listed = "\n".join(sources)[:2900]
+        listed = clip("\n".join(sources), 2900)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": listed}]})
     blocks.append(
         {

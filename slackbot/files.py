@@ -17,6 +17,7 @@ from core.db import FAILED, READY, Collection, Document, User
 from core.errors import GptuError, PayloadTooLarge
 from core.records import SlackNotice
 from core.settings import Settings
+from slackbot.mrkdwn import escape
 
 log = logging.getLogger(__name__)
 FILE_HOSTS = ("files.slack.com",)  # where Slack serves url_private downloads
@@ -48,7 +49,7 @@ class SlackFiles:
         target = self.target(caller) if caller else None
         if caller is None or target is None:
             text = NO_TARGET if caller else "Please ask an admin to link your gptu account first."
-            self.client.chat_postMessage(channel=channel, thread_ts=thread, text=text)
+            self.say(channel, thread, text)
             return
         for shared in event.get("files") or []:
             name = str(shared.get("name") or "unnamed")
@@ -66,7 +67,11 @@ class SlackFiles:
                             document_id=doc_id, channel=channel, thread_ts=thread, filename=name
                         )
                     )
-            self.client.chat_postMessage(channel=channel, thread_ts=thread, text=text)
+            self.say(channel, thread, text)
+
+    def say(self, channel: str, thread: str, text: str) -> None:
+        """Post a plain-text reply in the thread: file names and errors are shown as written."""
+        self.client.chat_postMessage(channel=channel, thread_ts=thread, text=escape(text))
 
     def ingest(self, shared: dict[str, Any], name: str, caller: Caller, target: str) -> str:
         """Download one file (size-checked while streaming) and queue it; its document id."""
@@ -126,8 +131,6 @@ class SlackFiles:
                     text = f"{notice.filename} is ready: {doc.chunks} passages, {doc.pages} pages."
                 else:
                     text = f"{notice.filename} failed: {doc.error}"
-                self.client.chat_postMessage(
-                    channel=notice.channel, thread_ts=notice.thread_ts, text=text
-                )
+                self.say(notice.channel, notice.thread_ts, text)
                 told += 1
         return told

@@ -157,3 +157,24 @@ def test_every_admin_route_of_the_page_refuses_others_with_the_error_envelope(
                                               "groups": ["everyone", f"user:{name}"]}  # fmt: skip
     with stack.client() as admin:
         assert admin.get("/v1/audit", params={"limit": 1}).json()[0]["id"] == before  # no change
+
+
+def test_null_admin_or_groups_is_refused_and_changes_nothing(stack: Stack) -> None:
+    tag = uuid.uuid4().hex[:6]
+    group, user = f"nul-{tag}", f"nul-{tag}"
+    with stack.client() as admin:
+        admin.post("/v1/groups", json={"name": group}).raise_for_status()
+        body = {"name": user, "email": f"{user}@example.org", "groups": [group], "admin": True}
+        admin.post("/v1/users", json=body).raise_for_status()
+        for field in ("admin", "groups"):
+            refused = admin.patch(f"/v1/users/{user}", json={field: None})
+            assert refused.status_code == 422, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "invalid_request" and f"body.{field}:" in error["message"]
+            assert "leave it out" in error["message"]
+        [kept] = [u for u in admin.get("/v1/users").json() if u["name"] == user]
+        assert kept["admin"] is True and kept["groups"] == [group]
+        assert entries(admin, "user.update", user) == []
+        # null still clears the fields that may be empty
+        cleared = admin.patch(f"/v1/users/{user}", json={"email": None, "slack_id": None})
+        assert cleared.status_code == 200 and cleared.json()["email"] is None

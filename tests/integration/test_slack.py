@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from urllib.parse import urlencode
@@ -13,8 +14,17 @@ import pytest
 from slackbot.bot import SEARCHING
 from tests.conftest import SIGNING_SECRET, Stack, sql, upload, wait_done, wait_until
 from tests.servers import BOT_USER, FakeSlack, slack_signature
+from tests.world import World
 
 FACTS = b"# Greenhouse\n\nThe Thistlewood greenhouse is watered every Tuesday at 6:00 by Ines.\n"
+# Slack markup in a document and in file names: shown as written, it pings no one, links nowhere
+TRAP = "Expense claims go through the <https://evil.example|HR expense form> & <!channel> hears."
+TRAP_SHOWN = "the &lt;https://evil.example|HR expense form&gt; &amp; &lt;!channel&gt; hears."
+TRAP_FILE, TRAP_FILE_SHOWN = (
+    "Costs <!here> & <https://evil.example|co>.txt",
+    ("Costs &lt;!here&gt; &amp; &lt;https://evil.example|co&gt;.txt"),
+)
+RAW_MARKUP = re.compile(r"[<>]|&(?!amp;|lt;|gt;)")
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +65,22 @@ def updates(slack: FakeSlack, channel: str, count: int = 1) -> list[dict]:
     """Wait for count chat.update calls in channel."""
     wait_until(lambda: len(slack.posts("chat.update", channel=channel)) >= count, 300, "answer")
     return slack.posts("chat.update", channel=channel)
+
+
+def mrkdwn_texts(call: dict) -> list[str]:
+    """Every text of a chat call that Slack reads as mrkdwn: the text and its blocks' texts."""
+    texts = [call["text"]]
+    for block in call.get("blocks") or []:
+        texts += [block["text"]["text"]] if block["type"] == "section" else []
+        texts += [e["text"] for e in block.get("elements", []) if e.get("type") == "mrkdwn"]
+    return texts
+
+
+def assert_no_raw_markup(texts: list[str]) -> None:
+    """No < or > but a block quote's, no & that does not start an entity."""
+    for text in texts:
+        unquoted = "\n".join(line.removeprefix("> ") for line in text.splitlines())
+        assert not RAW_MARKUP.search(unquoted), text
 
 
 def test_url_verification_and_signatures(stack: Stack) -> None:
@@ -148,6 +174,7 @@ def test_unlinked_user_gets_a_polite_note_and_no_answer(stack: Stack, slack: Fak
     [note] = slack.posts("chat.postMessage", channel=channel)
     assert "ask an admin to link your account" in note["text"].lower()
     assert "USTRANGER" in note["text"] and "Tuesday" not in json.dumps(note)
+    assert "`gptu users link &lt;name&gt; --slack USTRANGER`" in note["text"]  # no <name> link
     assert slack.posts("chat.update", channel=channel) == []
 
 
@@ -223,3 +250,52 @@ def test_a_flood_of_events_is_acknowledged_fast_and_each_answered_once(
     updates(slack, channel, 30)
     time.sleep(1)
     assert len(slack.posts("chat.update", channel=channel)) == 30
+
+
+def test_slack_markup_in_documents_and_names_reaches_slack_as_text(
+    stack: Stack, slack: FakeSlack, world: World
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    name, collection, member = f"mark-{tag}", f"markup-{tag}", f"UMARK{tag.upper()}"
+    with stack.client() as admin:
+        admin.post("/v1/users", json={"name": name, "email": f"{name}@example.org"})
+        body = {"name": collection, "readers": [f"user:{name}"]}
+        admin.post("/v1/collections", json=body).raise_for_status()
+        [item] = upload(admin, collection, [(TRAP_FILE, TRAP.encode())])
+        wait_done(admin, [item["id"]])
+    slack.emails[member] = f"{name}@example.org"
+    channel = f"CMARK{tag}"
+    body = json.dumps(mention(member, channel, "How do expense claims go?", "6.0001")).encode()
+    headers = {"content-type": "application/json", **slack_signature(SIGNING_SECRET, body)}
+    # the echoing API's answer repeats the passage, so its text is the document's too
+    httpx.post(f"{world.echo_url}/slack/events", content=body, headers=headers)
+    [answer] = updates(slack, channel)
+    assert_no_raw_markup(mrkdwn_texts(answer))
+    quote, said, sources = (b for b in answer["blocks"] if b["type"] in ("section", "context"))
+    assert quote["text"]["text"].startswith("> ") and TRAP_SHOWN in quote["text"]["text"]
+    assert f"({TRAP_FILE_SHOWN})" in quote["text"]["text"]
+    assert TRAP_SHOWN in said["text"]["text"] and TRAP_SHOWN in answer["text"]
+    assert TRAP_FILE_SHOWN in sources["elements"][0]["text"]
+
+
+def test_file_names_and_errors_reach_slack_as_text(
+    stack: Stack, slack: FakeSlack, person: dict[str, str]
+) -> None:
+    channel = f"DMARK{person['tag']}"
+    slack.files["trap.txt"] = TRAP.encode()
+    files = [
+        {"id": "F4", "name": TRAP_FILE, "size": 10,
+         "url_private_download": "http://169.254.169.254/<!channel>"},
+        {"id": "F5", "name": TRAP_FILE, "size": len(TRAP),
+         "url_private_download": f"{slack.url}/files/trap.txt"},
+    ]  # fmt: skip
+    event = {"type": "message", "subtype": "file_share", "channel_type": "im", "text": "",
+             "user": person["slack"], "channel": channel, "ts": "4.0003",
+             "files": files}  # fmt: skip
+    send(stack, {"type": "event_callback", "event_id": f"Ev{uuid.uuid4().hex}", "event": event})
+    wait_until(lambda: len(slack.posts("chat.postMessage", channel=channel)) >= 3, 120, "ready")
+    refused, got, ready = [p["text"] for p in slack.posts("chat.postMessage", channel=channel)]
+    assert refused.startswith(f"I could not take {TRAP_FILE_SHOWN}: its download address is")
+    assert got.startswith(f"Got {TRAP_FILE_SHOWN}; ")
+    assert ready.startswith(f"{TRAP_FILE_SHOWN} is ready")
+    assert_no_raw_markup([refused, got, ready])
