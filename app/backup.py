@@ -19,7 +19,6 @@ import json
 import logging
 import shutil
 import sqlite3
-import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ from sqlalchemy.engine import make_url
 
 from core.errors import Conflict, InvalidRequest
 from core.settings import Settings
-from core.tools import postgres_tool
+from core.tools import run_postgres_tool
 from ingest.index import CHROMA_BATCH, GPTU_NAME, reachable
 from ingest.lexical import LexicalIndex
 
@@ -62,11 +61,8 @@ def dump_postgres(settings: Settings, target: Path) -> tuple[list[dict[str, Any]
     with psycopg.connect(libpq_url(settings)) as conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         [snapshot] = conn.execute("SELECT pg_export_snapshot()").fetchone() or [None]
-        subprocess.run(
-            [postgres_tool("pg_dump"), "--format=custom", "--no-owner", f"--snapshot={snapshot}",
-             f"--file={target}", f"--dbname={libpq_url(settings)}"],
-            check=True, capture_output=True, timeout=3600,
-        )  # fmt: skip
+        run_postgres_tool("pg_dump", libpq_url(settings), "--format=custom", "--no-owner",
+                          f"--snapshot={snapshot}", f"--file={target}")  # fmt: skip
         rows = conn.execute(
             "SELECT d.id, d.sha256, d.chunks, c.name FROM documents d"
             " JOIN collections c ON c.id = d.collection_id"

@@ -1,8 +1,9 @@
 """Restore a backup (see app/backup.py for its layout) into an empty deployment.
 
 Every part is checked against the manifest's sha256 before anything is written; the target
-must hold no documents, lexical chunks or Chroma chunks unless the caller forces it, and then
-its gptu Chroma collections are replaced.
+must hold no documents, lexical chunks or Chroma chunks unless the caller forces it. The SQL
+database (and lexical index) is restored first; only once that succeeded are the target's gptu
+Chroma collections replaced, so a restore that fails on the database leaves the target as it was.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import json
 import logging
 import shutil
 import sqlite3
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -31,7 +31,7 @@ from app.backup import (
 )
 from core.errors import Conflict
 from core.settings import Settings
-from core.tools import postgres_tool
+from core.tools import run_postgres_tool
 from ingest.index import CHROMA_BATCH, reachable
 
 log = logging.getLogger(__name__)
@@ -107,11 +107,8 @@ def restore_postgres(settings: Settings, dump: Path) -> None:
     documents that were being indexed when it was taken."""
     import psycopg
 
-    subprocess.run(
-        [postgres_tool("pg_restore"), "--clean", "--if-exists", "--no-owner",
-         "--single-transaction", f"--dbname={libpq_url(settings)}", str(dump)],
-        check=True, capture_output=True, timeout=3600,
-    )  # fmt: skip
+    run_postgres_tool("pg_restore", libpq_url(settings), "--clean", "--if-exists", "--no-owner",
+                      "--single-transaction", str(dump))  # fmt: skip
     with psycopg.connect(libpq_url(settings)) as conn:
         conn.execute(
             "UPDATE documents SET status = 'queued', error = %s, enqueued_at = NULL"
@@ -119,6 +116,31 @@ def restore_postgres(settings: Settings, dump: Path) -> None:
             (RESTORED,),
         )
         conn.execute("UPDATE documents SET enqueued_at = NULL WHERE status = 'queued'")
+
+
+def restore_database(settings: Settings, source: Path) -> None:
+    """Put the backup's SQL database and lexical index in place of the target's: Postgres in
+    one transaction; SQLite once both copies are known readable, so a failure writes nothing."""
+    if settings.postgres:
+        restore_postgres(settings, source / "gptu.pgdump")
+        return
+    for name in ("gptu.db", "lexical.db"):
+        check_sqlite(source / name)
+    copy_sqlite(source / "gptu.db", sqlite_path(settings))
+    copy_sqlite(source / "lexical.db", settings.lexical_path)
+
+
+def check_sqlite(path: Path) -> None:
+    """DamagedBackup unless path is an SQLite database that passes SQLite's quick check."""
+    conn = sqlite3.connect(path)
+    try:
+        verdict = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise DamagedBackup(f"the backup is damaged: {path.name} cannot be read: {exc}") from exc
+    finally:
+        conn.close()
+    if verdict != [("ok",)]:
+        raise DamagedBackup(f"the backup is damaged: {path.name} fails SQLite's check: {verdict}")
 
 
 def restore(
@@ -144,15 +166,11 @@ def restore(
             "the target is not empty (" + "; ".join(held) + "); restore into an empty data "
             "folder and Chroma, or pass --force to replace what is there"
         )
+    restore_database(settings, source)  # first: when it fails, Chroma is still as it was
+    progress(f"database and lexical index: {manifest['counts']['documents']} documents")
     with reachable():
         for handle in gptu_collections(client):
             client.delete_collection(handle.name)
-    if settings.postgres:
-        restore_postgres(settings, source / "gptu.pgdump")
-    else:
-        copy_sqlite(source / "gptu.db", sqlite_path(settings))
-        copy_sqlite(source / "lexical.db", settings.lexical_path)
-    progress(f"database and lexical index: {manifest['counts']['documents']} documents")
     settings.files_dir.mkdir(parents=True, exist_ok=True)
     for name in manifest["parts"]:
         if name.startswith("files/"):

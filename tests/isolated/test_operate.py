@@ -22,7 +22,7 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from app.backup import DamagedBackup, backup
+from app.backup import DamagedBackup, backup, gptu_collections
 from app.doctor import MISSING_FILE, Doctor
 from app.intake import Intake, Upload
 from app.restore import restore
@@ -199,3 +199,26 @@ def test_backup_restores_into_an_empty_deployment_with_identical_search(
         npy.write_bytes(npy.read_bytes()[:-4] + b"\0\0\0\1")
         with pytest.raises(DamagedBackup, match=f"vectors/{npy.name} does not match"):
             restore(target, chroma_client(target), tmp_path / "backup", force=True)
+
+
+def test_a_restore_whose_database_part_fails_leaves_the_target_chroma_and_database_as_they_were(
+    tmp_path: Path, redis_url: str
+) -> None:
+    with deployment(tmp_path, "source", redis_url) as (settings, services):
+        add_documents(services, Intake(services, make_celery(settings)), ["hours.md"])
+        backup(settings, chroma_client(settings), tmp_path / "backup")
+    copy = tmp_path / "backup" / "gptu.db"  # unreadable, yet matching a re-written manifest
+    copy.write_bytes(b"not an SQLite file".ljust(100, b"\0") + copy.read_bytes()[100:])
+    manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
+    manifest["parts"]["gptu.db"] = hashlib.sha256(copy.read_bytes()).hexdigest()
+    (tmp_path / "backup" / "manifest.json").write_text(json.dumps(manifest))
+
+    with deployment(tmp_path, "target", redis_url) as (target, held):
+        ids = add_documents(held, Intake(held, make_celery(target)), ["lunch.md"])
+        chroma = [(h.name, h.count()) for h in gptu_collections(chroma_client(target))]
+        with pytest.raises(DamagedBackup, match=r"gptu\.db"):
+            restore(target, chroma_client(target), tmp_path / "backup", force=True)
+        assert [(h.name, h.count()) for h in gptu_collections(chroma_client(target))] == chroma
+        assert chroma and found(held, "canteen soup") == [f"{ids['lunch.md']}:0"]
+        with held.db.session() as session:
+            assert [d.filename for d in session.scalars(select(Document))] == ["lunch.md"]
