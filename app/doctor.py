@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.files import LEFTOVERS
 from app.intake import Intake
 from app.services import Services
 from core.db import FAILED, QUEUED, READY, Collection, Document
@@ -198,11 +199,12 @@ class Doctor:
         return counts
 
     def stored_files(self) -> list[str]:
-        """Stored files (and upload leftovers) older than the grace period."""
+        """Stored files (and leftovers of interrupted uploads and deletes) older than the grace
+        period."""
         return [
             name
             for name in self.files.names(FILE_GRACE)
-            if SHA256.match(name) or name.startswith(".upload-")
+            if SHA256.match(name) or name.startswith(LEFTOVERS)
         ]
 
     def rows(self) -> dict[str, Row]:

@@ -50,28 +50,38 @@ class Intake:
     def accept(
         self, session: Session, collection: Collection, uploads: list[Upload], by: Caller
     ) -> list[Document]:
-        """Store each file and record it queued (or failed when its type is unsupported)."""
+        """Store each file and record it queued (or failed when its type is unsupported).
+
+        The queued rows are committed already marked sent, so a sweeper pass in the moment
+        before their tasks go out does not send them a second time; the ones whose task could
+        not be sent are marked unsent again (the sweeper's next pass sends them)."""
         self.check_sizes(uploads)
-        docs = []
-        for upload in uploads:
-            sha, size = self.store(upload)
-            doc = Document(
-                collection_id=collection.id,
-                filename=clean_name(upload.filename),
-                sha256=sha,
-                size=size,
-                uploaded_by=by.name,
-                uploaded_by_id=by.user_id,
-            )
-            if not is_supported(doc.filename):
-                shown = extension(doc.filename) or "(no extension)"
-                doc.status = FAILED
-                doc.error = f"unsupported file type {shown}; gptu reads {supported_list()}"
-            session.add(doc)
-            docs.append(doc)
-        audit(session, by.name, "document.upload", collection.name,
-              files=[{"filename": d.filename, "sha256": d.sha256} for d in docs])  # fmt: skip
-        session.commit()
+        docs: list[Document] = []
+        try:
+            for upload in uploads:
+                sha, size = self.store(upload)
+                doc = Document(
+                    collection_id=collection.id,
+                    filename=clean_name(upload.filename),
+                    sha256=sha,
+                    size=size,
+                    uploaded_by=by.name,
+                    uploaded_by_id=by.user_id,
+                )
+                if not is_supported(doc.filename):
+                    shown = extension(doc.filename) or "(no extension)"
+                    doc.status = FAILED
+                    doc.error = f"unsupported file type {shown}; gptu reads {supported_list()}"
+                else:
+                    doc.enqueued_at = utcnow()
+                session.add(doc)
+                docs.append(doc)
+            audit(session, by.name, "document.upload", collection.name,
+                  files=[{"filename": d.filename, "sha256": d.sha256} for d in docs])  # fmt: skip
+            session.commit()
+        finally:
+            for doc in docs:  # committed or not: the uploads' holds on their files end here
+                self.services.files.settle(doc.sha256)
         self.enqueue_many(session, [d for d in docs if d.status == QUEUED])
         return docs
 
@@ -99,8 +109,8 @@ class Intake:
     def enqueue_many(self, session: Session, docs: list[Document]) -> int:
         """Send the documents' tasks: small files together (`ingest.batch`, up to
         GPTU_BATCH_DOCUMENTS a task), others one each; how many documents were sent. When
-        Redis is down the rest wait for the sweeper."""
-        sent = 0
+        Redis is down the rest wait for the sweeper (marked unsent)."""
+        sent: set[str] = set()
         for group in task_groups(docs, self.settings.batch_documents, self.settings.batch_max_kb):
             ids = [doc.id for doc in group]
             try:
@@ -110,13 +120,14 @@ class Intake:
                     self.celery.send_task("ingest.batch", args=[ids], retry=False)
             except Exception as exc:  # kombu raises many types for a broker that is down
                 log.warning("queue unavailable, %d documents wait for the sweeper: %s",
-                            len(docs) - sent, exc)  # fmt: skip
+                            len(docs) - len(sent), exc)  # fmt: skip
                 break
-            for doc in group:
-                doc.enqueued_at = utcnow()
-            sent += len(group)
+            sent.update(ids)
+        now = utcnow()
+        for doc in docs:
+            doc.enqueued_at = now if doc.id in sent else None
         session.commit()
-        return sent
+        return len(sent)
 
     def retry(self, session: Session, doc: Document, collection: str, by: Caller) -> None:
         """Queue a failed document again, from its stored file, as if it were new (after a
@@ -133,15 +144,23 @@ class Intake:
         self.enqueue(session, doc)
 
     def delete(self, session: Session, doc: Document) -> None:
-        """Remove the document's chunks from every index, then its row, then its file."""
+        """Remove the document's chunks from every index, then its row, then its file unless
+        another document holds the same bytes (an identical upload committed meanwhile
+        included: `FileStore.delete_unused`)."""
         self.services.vectors.delete_document(doc.id)
         self.services.lexical.delete_document(doc.id)
         sha = doc.sha256
         session.delete(doc)
         session.commit()
-        still_used = session.scalar(select(Document.id).where(Document.sha256 == sha).limit(1))
-        if still_used is None:
-            self.services.files.delete(sha)
+
+        def used() -> bool:
+            with self.services.db.session() as fresh:
+                return (
+                    fresh.scalar(select(Document.id).where(Document.sha256 == sha).limit(1))
+                    is not None
+                )
+
+        self.services.files.delete_unused(sha, used)
 
     def sweep(self) -> int:
         """Re-send queued documents never sent or sent long ago; fail ones stuck processing."""
@@ -151,19 +170,23 @@ class Intake:
             seconds=self.settings.visibility_timeout + self.settings.task_time_limit
         )
         with self.services.db.session() as session:
+            # with several API replicas on Postgres each row goes to one sweeper (SQLite has
+            # one writer at a time anyway, and no FOR UPDATE)
             queued = session.scalars(
-                select(Document).where(
+                select(Document)
+                .where(
                     Document.status == QUEUED,
                     or_(Document.enqueued_at.is_(None), Document.enqueued_at < resend_before),
                 )
+                .with_for_update(skip_locked=True)
             ).all()
             sent = self.enqueue_many(session, list(queued))
             for doc in session.scalars(
-                select(Document).where(
-                    Document.status == PROCESSING, Document.updated_at < stuck_before
-                )
+                select(Document)
+                .where(Document.status == PROCESSING, Document.updated_at < stuck_before)
+                .with_for_update(skip_locked=True)
             ):
-                doc.status, doc.error = FAILED, STUCK_REASON
+                doc.status, doc.error, doc.claimed_by = FAILED, STUCK_REASON, None
         return sent
 
 

@@ -44,9 +44,11 @@ class Services:
         """The embedder new collections get (GPTU_EMBEDDER), loaded on first use."""
         return self.embedders.default
 
-    def pipeline(self, interrupts: tuple[type[BaseException], ...] = ()) -> Pipeline:
+    def pipeline(
+        self, interrupts: tuple[type[BaseException], ...] = (), holder: str = ""
+    ) -> Pipeline:
         """The ingestion pipeline over these parts; `interrupts` stop it rather than fail a
-        document (the worker's soft time limit)."""
+        document (the worker's soft time limit); `holder` is the claiming task's id."""
         return Pipeline(
             store=SqlDocumentStore(self.db, self.files),
             embedders=self.embedders.get,
@@ -57,6 +59,7 @@ class Services:
             redact=self.settings.redact_pii,
             ocr=self.ocr,
             interrupts=interrupts,
+            holder=holder,
         )
 
     def search(self) -> HybridSearch:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from app.files import FileStore
 from core.db import FAILED, PROCESSING, QUEUED, READY, Collection, Database, Document, utcnow
@@ -16,17 +16,38 @@ class SqlDocumentStore:
         self.db = db
         self.files = files
 
-    def claim(self, document_id: str) -> Job | None:
-        """Mark the document processing and count the attempt; None when gone or already done."""
+    def claim(self, document_id: str, holder: str) -> Job | None:
+        """Mark a queued document processing by `holder` (a task id) and count the attempt;
+        None when it is gone, done, or processing under another holder. One conditional
+        UPDATE, so two workers given the same document (a task re-sent by the sweeper while
+        the first still waited in Redis) never both read it; the same holder takes it again
+        (its task redelivered after the worker was lost), and that attempt counts."""
         with self.db.session() as session:
+            taken = session.execute(
+                update(Document)
+                .where(
+                    Document.id == document_id,
+                    or_(
+                        Document.status == QUEUED,
+                        and_(Document.status == PROCESSING, Document.claimed_by == holder),
+                    ),
+                )
+                .values(
+                    status=PROCESSING,
+                    error=None,
+                    attempts=Document.attempts + 1,
+                    stage=PARSING,
+                    progress=0.0,
+                    claimed_by=holder,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if not taken.rowcount:  # type: ignore[attr-defined]
+                return None
             doc = session.get(Document, document_id)
-            if doc is None or doc.status in (READY, FAILED):
+            collection = session.get(Collection, doc.collection_id) if doc else None
+            if doc is None or collection is None:
                 return None
-            collection = session.get(Collection, doc.collection_id)
-            if collection is None:
-                return None
-            doc.status, doc.error, doc.attempts = PROCESSING, None, doc.attempts + 1
-            doc.stage, doc.progress = PARSING, 0.0
             return Job(
                 document_id=doc.id,
                 filename=doc.filename,
@@ -55,6 +76,7 @@ class SqlDocumentStore:
             doc.pages, doc.chunks = outcome.pages, outcome.chunks
             doc.flagged, doc.redacted = outcome.flagged, outcome.redacted
             doc.ocr_pages, doc.stage, doc.progress = outcome.ocr_pages, None, None
+            doc.claimed_by = None
             return True
 
     def fail(self, document_id: str, reason: str) -> None:
@@ -63,7 +85,7 @@ class SqlDocumentStore:
             doc = session.get(Document, document_id)
             if doc is not None:
                 doc.status, doc.error = FAILED, reason
-                doc.stage, doc.progress = None, None
+                doc.stage, doc.progress, doc.claimed_by = None, None, None
 
     def release(self, document_id: str, reason: str) -> None:
         """Back to queued, the attempt uncounted, saying what it waits for."""
@@ -72,7 +94,7 @@ class SqlDocumentStore:
             if doc is not None and doc.status == PROCESSING:
                 doc.status, doc.error = QUEUED, f"waiting to retry: {reason}"
                 doc.attempts = max(0, doc.attempts - 1)
-                doc.stage, doc.progress = None, None
+                doc.stage, doc.progress, doc.claimed_by = None, None, None
                 doc.enqueued_at = utcnow()
 
     def unsettled(self, document_ids: list[str]) -> list[str]:

@@ -52,7 +52,7 @@ class MemoryStore:
     jobs: dict[str, Job]
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
-    def claim(self, document_id: str) -> Job | None:
+    def claim(self, document_id: str, holder: str) -> Job | None:
         """The job, every time (each embedder ingests every file once)."""
         return self.jobs.get(document_id)
 

@@ -119,7 +119,7 @@ def list_users() -> None:
             ).all()
             groups = ",".join(sorted(g.name for g in user.groups)) or "-"
             role = "admin" if user.admin else "user"
-            live = " ".join(f"{k.id}({k.prefix}…)" for k in keys) or "-"
+            live = " ".join(f"{k.id}({k.prefix})" for k in keys) or "-"
             typer.echo(f"{user.name:20} {role:5} {user.email or '-':28} {groups:24} keys: {live}")
 
 

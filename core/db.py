@@ -91,6 +91,8 @@ class Document(Base):
     progress: Mapped[float | None] = mapped_column(Float, default=None)
     ocr_pages: Mapped[int | None] = mapped_column(Integer, default=0, server_default="0")
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # The task reading a processing document: another task for it skips it (app.store.claim).
+    claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -47,9 +48,12 @@ class Pipeline:
         ocr: Ocr | None = None,
         parse: Parse = parse_file,
         interrupts: tuple[type[BaseException], ...] = (),
+        holder: str = "",
     ) -> None:
         """`parse` reads a stored file (a test may give its own); `interrupts` are exceptions
-        that must stop the work rather than fail a document (the worker's soft time limit)."""
+        that must stop the work rather than fail a document (the worker's soft time limit);
+        `holder` names the work in the documents it claims (the worker's task id: a second
+        task for a document already being read skips it), a fresh id when not given."""
         self.store = store
         self.embedders = embedders
         self.vectors = vectors
@@ -62,10 +66,11 @@ class Pipeline:
         self.ocr = ocr
         self.parse = parse
         self.interrupts = interrupts
+        self.holder = holder or f"local-{uuid.uuid4().hex}"
 
     def run(self, document_id: str) -> Result:
         """Ingest one document; running it again gives the same chunks, never duplicates."""
-        job = self.store.claim(document_id)
+        job = self.store.claim(document_id, self.holder)
         if job is None:
             return {"document_id": document_id, "status": "skipped"}
         return self.ingest(job)
@@ -84,7 +89,7 @@ class Pipeline:
         together: list[Job] = []
         try:
             for document_id in document_ids:
-                job = self.store.claim(document_id)
+                job = self.store.claim(document_id, self.holder)
                 if job is None:
                     results[document_id] = {"document_id": document_id, "status": "skipped"}
                 elif job.attempt > 1:

@@ -39,8 +39,10 @@ class Outcome:
 class DocumentStore(Protocol):
     """Document state: claimed (processing), then ready or failed with a reason."""
 
-    def claim(self, document_id: str) -> Job | None:
-        """Mark the document processing and count the attempt; None when gone or already done."""
+    def claim(self, document_id: str, holder: str) -> Job | None:
+        """Mark a queued document processing by `holder` (a task id) and count the attempt;
+        None when it is gone, done, or processing under another holder. The same holder takes
+        its document again (its task redelivered after the worker was lost)."""
         ...
 
     def progress(self, document_id: str, stage: str, share: float) -> None:

@@ -115,21 +115,25 @@ RETRYING: dict[str, Any] = {
 @app.task(name="ingest.document", **RETRYING)
 def ingest_document(self: Task, document_id: str) -> Result:
     """Parse, chunk, embed and index one stored file. Running it twice is harmless."""
-    return within_limit([document_id], lambda pipeline: pipeline.run(document_id))[0]
+    return within_limit(self, [document_id], lambda pipeline: pipeline.run(document_id))[0]
 
 
 @app.task(name="ingest.batch", **RETRYING)
 def ingest_batch(self: Task, document_ids: list[str]) -> list[Result]:
     """Ingest several small stored files together; each ends ready or failed on its own.
     Running it twice is harmless."""
-    return within_limit(document_ids, lambda pipeline: pipeline.run_many(document_ids))
+    return within_limit(self, document_ids, lambda pipeline: pipeline.run_many(document_ids))
 
 
-def within_limit(document_ids: list[str], work: Callable[[Pipeline], Outcomes]) -> list[Result]:
-    """work(pipeline) for these documents, then each document deferred by its batch sent on
-    its own. Past the soft time limit a single document fails, saying so; a batch's unsettled
-    documents are each sent on their own, with a time limit of their own."""
-    pipeline = services().pipeline(interrupts=(SoftTimeLimitExceeded,))
+def within_limit(
+    task: Task, document_ids: list[str], work: Callable[[Pipeline], Outcomes]
+) -> list[Result]:
+    """work(pipeline) for these documents, claimed in the task's name (its id, the same when
+    Celery redelivers it), then each document deferred by its batch sent on its own. Past the
+    soft time limit a single document fails, saying so; a batch's unsettled documents are each
+    sent on their own, with a time limit of their own."""
+    holder = str(task.request.id or "")
+    pipeline = services().pipeline(interrupts=(SoftTimeLimitExceeded,), holder=holder)
     try:
         done = work(pipeline)
     except SoftTimeLimitExceeded:

@@ -187,7 +187,7 @@ async function loadKeys() {
   const rows = keys.map((k) => {
     const gone = k.revoked_at ? `revoked ${when(k.revoked_at)}` : k.expires_at && new Date(k.expires_at) <= new Date() ? "expired" : "";
     const revoke = gone ? "" : button("Revoke", `Revoke key ${k.prefix}`, () => revokeKey(k), "danger");
-    return el("tr", {}, el("td", {}, el("code", {}, `${k.prefix}…`)), el("td", {}, when(k.created_at)),
+    return el("tr", {}, el("td", {}, el("code", {}, k.prefix)), el("td", {}, when(k.created_at)),
       el("td", {}, k.expires_at ? when(k.expires_at) : "never"), el("td", {}, gone || "active"), el("td", {}, revoke));
   });
   $("keys-table").querySelector("tbody")?.replaceChildren(...rows);
@@ -224,9 +224,9 @@ async function copyKey() {
 
 /** @param {Key} k */
 async function revokeKey(k) {
-  if (!confirm(`Revoke key ${k.prefix}…? It stops working at once.`)) return;
+  if (!confirm(`Revoke key ${k.prefix}? It stops working at once.`)) return;
   if (!(await send("DELETE", `/v1/keys/${path(k.id)}`))) return;
-  say(`Key ${k.prefix}… revoked.`);
+  say(`Key ${k.prefix} revoked.`);
   await Promise.all([loadKeys(), loadUsers(), loadAudit()]);
 }
 

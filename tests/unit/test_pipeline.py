@@ -53,7 +53,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.rows: dict[str, Row] = {}
 
-    def claim(self, document_id: str) -> Job | None:
+    def claim(self, document_id: str, holder: str) -> Job | None:
         """Processing, the attempt counted; None when done."""
         row = self.rows.get(document_id)
         if row is None or row.status in ("ready", "failed"):

@@ -1,0 +1,185 @@
+"""Intake under concurrency, on real Redis, Chroma, SQLite and Celery workers: a document is
+read by one worker at a time, a sweeper pass never doubles a fresh upload's tasks, and a
+delete never takes the file of an identical upload that is being committed."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from sqlalchemy import select, update
+
+from app.intake import Intake, Upload
+from app.services import Services, build_services
+from cli.localstack import GPTU, Process, consuming, wait_until
+from core.accounts import Caller
+from core.db import QUEUED, READY, Collection, Document, utcnow
+from core.settings import Settings
+from tests.fakes import HashEmbedder
+from tests.isolated.test_operate import serving
+from worker.celery_app import make_celery
+
+OPS = Caller(user_id="ops", name="ops", admin=True, groups=frozenset())
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Redis and Chroma of this module's own (no worker reads this Redis until a test starts
+    its workers)."""
+    tmp = tmp_path_factory.mktemp("intake")
+    with serving(tmp / "redis", "redis") as redis_env, serving(tmp / "chroma", "chroma") as env:
+        yield {"GPTU_REDIS_URL": redis_env["GPTU_REDIS_URL"],
+               "GPTU_CHROMA_PORT": env["GPTU_CHROMA_PORT"]}  # fmt: skip
+
+
+def settings_in(folder: Path, servers: dict[str, str], **more: Any) -> Settings:
+    """Settings of a data folder of its own on this module's servers."""
+    return Settings(data_dir=folder, redis_url=servers["GPTU_REDIS_URL"],
+                    chroma_port=int(servers["GPTU_CHROMA_PORT"]), **more)  # fmt: skip
+
+
+def collection_in(services: Services, name: str = "docs") -> Collection:
+    """A collection with the services' default embedder."""
+    with services.db.session() as session:
+        collection = Collection(name=name, embedder=services.embedders.default_id)
+        session.add(collection)
+        session.flush()
+        session.expunge(collection)
+        return collection
+
+
+def upload(intake: Intake, collection: Collection, files: dict[str, bytes]) -> dict[str, str]:
+    """Upload these files; their document ids by name."""
+    with intake.services.db.session() as session:
+        stored = session.merge(collection)
+        uploads = [Upload(name, io.BytesIO(data)) for name, data in files.items()]
+        return {doc.filename: doc.id for doc in intake.accept(session, stored, uploads, OPS)}
+
+
+def long_text(words: int) -> bytes:
+    """A markdown file of distinct sentences: many chunks to embed."""
+    lines = [
+        f"Rule {n}: form {n * 7 % 1000} goes to desk {n % 97} before noon." for n in range(words)
+    ]
+    return ("# Rules\n\n" + "\n\n".join(lines)).encode()
+
+
+class SweepingCelery:
+    """A Celery client we own that records the tasks sent and runs one sweeper pass as the
+    first task goes out: the moment between the upload's commit and its tasks being sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.intake: Intake | None = None
+
+    def send_task(self, name: str, args: list[Any], retry: bool = False) -> None:
+        """Record the documents of the task; sweep once, from inside the first send."""
+        self.sent.extend(args[0] if name == "ingest.batch" else args)
+        intake, self.intake = self.intake, None
+        if intake is not None:
+            intake.sweep()
+
+
+def test_a_sweeper_pass_while_an_upload_is_sent_sends_none_of_it_again(
+    tmp_path: Path, servers: dict[str, str]
+) -> None:
+    services = build_services(settings_in(tmp_path / "data", servers), embedder=HashEmbedder())
+    celery = SweepingCelery()
+    intake = Intake(services, celery)
+    celery.intake = intake
+    collection = collection_in(services)
+    ids = upload(intake, collection, {f"{n}.md": f"# Note {n}\n\nText {n}.\n".encode()
+                                      for n in range(3)})  # fmt: skip
+    assert sorted(celery.sent) == sorted(ids.values())  # each document's task sent once
+    with services.db.session() as session:
+        assert all(doc.enqueued_at is not None for doc in session.scalars(select(Document)))
+
+
+def test_a_delete_keeps_the_file_of_an_identical_upload_being_committed(
+    tmp_path: Path, servers: dict[str, str]
+) -> None:
+    """The same bytes uploaded again while the first copy's document is deleted: the delete
+    runs after the new upload stored its file and before its row is committed."""
+    settings = settings_in(tmp_path / "data", servers)
+    services = build_services(settings, embedder=HashEmbedder())
+    intake = Intake(services, make_celery(settings))
+    collection = collection_in(services)
+    same = b"# Parking\n\nVisitors park in the south car park.\n"
+    first = upload(intake, collection, {"parking.md": same})["parking.md"]
+
+    class DeletesWhileRead(io.BytesIO):
+        """The upload's second file: reading it deletes the first copy's document."""
+
+        def read(self, size: int | None = -1) -> bytes:
+            with services.db.session() as session:
+                doc = session.get(Document, first)
+                if doc is not None:
+                    intake.delete(session, doc)
+            return super().read(size)
+
+    with services.db.session() as session:
+        stored = session.merge(collection)
+        other = DeletesWhileRead(b"# Other\n\nSomething else.\n")
+        uploads = [Upload("parking-again.md", io.BytesIO(same)), Upload("other.md", other)]
+        docs = intake.accept(session, stored, uploads, OPS)
+        sha = docs[0].sha256
+    with services.db.session() as session:
+        assert session.get(Document, first) is None
+        assert session.scalar(select(Document.id).where(Document.sha256 == sha)) == docs[0].id
+    assert services.files.exists(sha), "the new upload's file was deleted with the old one"
+    assert services.files.local(sha).read_bytes() == same
+    leftovers = [p.name for p in settings.files_dir.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+    with services.db.session() as session:  # and a delete with no other user removes it
+        intake.delete(session, session.get(Document, docs[0].id))  # type: ignore[arg-type]
+    assert not services.files.exists(sha)
+
+
+@pytest.mark.slow
+def test_two_workers_and_a_sweeper_on_a_backlog_read_each_document_once(
+    tmp_path: Path, servers: dict[str, str]
+) -> None:
+    """A backlog waited past GPTU_REQUEUE_AFTER, so the sweeper sent every document again while
+    its first task was still in Redis: one worker reads the long document while the other,
+    done with the short one, takes the long one's second task. It must skip it."""
+    settings = settings_in(tmp_path / "data", servers, requeue_after=5)
+    services = build_services(settings)
+    intake = Intake(services, make_celery(settings))
+    collection = collection_in(services)
+    ids = upload(
+        intake, collection, {"long.md": long_text(6000), "short.md": b"# Short\n\nOne line.\n"}
+    )
+    with services.db.session() as session:  # the backlog has waited: the sweeper re-sends it
+        session.execute(update(Document).values(enqueued_at=utcnow().replace(year=2000)))
+    assert intake.sweep() == 2
+    env = dict(os.environ, GPTU_DATA_DIR=str(settings.data_dir), **servers)
+    logs = [tmp_path / f"worker{n}.log" for n in range(2)]
+    workers = [Process([*GPTU, "worker"], env, log) for log in logs]
+    for worker in workers:
+        worker.start()
+    try:
+        for log in logs:
+            wait_until(lambda log=log: consuming(log), 120, "worker consuming")  # type: ignore[misc]
+
+        def settled() -> bool:
+            with services.db.session() as session:
+                return all(session.get(Document, i).status == READY for i in ids.values())  # type: ignore[union-attr]
+
+        queue = redis.Redis.from_url(settings.redis_url)
+        wait_until(lambda: queue.llen("ingest") == 0, 240, "every task taken")
+        wait_until(settled, 240, "both documents ready")
+        wait_until(lambda: not queue.hlen("unacked"), 60, "every task done")
+    finally:
+        for worker in workers:
+            worker.stop()
+    with services.db.session() as session:
+        rows = {
+            doc.filename: (doc.status, doc.attempts) for doc in session.scalars(select(Document))
+        }
+    assert rows == {"long.md": (READY, 1), "short.md": (READY, 1)}
+    assert QUEUED not in {status for status, _ in rows.values()}
