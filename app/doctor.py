@@ -20,12 +20,14 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from app.files import LEFTOVERS
 from app.intake import Intake
+from app.scratch import leftovers, remove
 from app.services import Services
 from core.db import FAILED, QUEUED, READY, Collection, Document
 from ingest.index import CHROMA_BATCH, reachable
@@ -53,10 +55,12 @@ class Report:
     orphan_files: int = 0
     incomplete_documents: int = 0
     missing_files: int = 0  # of ready documents; those also incomplete are failed by fix
+    scratch_leftovers: int = 0  # parsing folders of stopped workers (copies of stored files)
     fixed: bool = False
     removed_vector_chunks: int = 0
     removed_lexical_chunks: int = 0
     removed_files: int = 0
+    removed_scratch: int = 0
     requeued: int = 0
     failed: int = 0
 
@@ -64,14 +68,14 @@ class Report:
         """How many things were found out of place."""
         return (
             self.orphan_vector_chunks + self.orphan_lexical_chunks + self.orphan_files
-            + self.incomplete_documents + self.missing_files
+            + self.incomplete_documents + self.missing_files + self.scratch_leftovers
         )  # fmt: skip
 
     def repairs(self) -> int:
         """How many things the fix changed."""
         return (
             self.removed_vector_chunks + self.removed_lexical_chunks + self.removed_files
-            + self.requeued + self.failed
+            + self.removed_scratch + self.requeued + self.failed
         )  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
@@ -88,6 +92,7 @@ class Findings:
     orphan_lexical: list[str] = field(default_factory=list)
     orphan_files: list[str] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
+    scratch: list[Path] = field(default_factory=list)
     vector_chunks: int = 0  # all chunks in Chroma
 
 
@@ -121,6 +126,10 @@ class Doctor:
         rows = self.rows()
         found = Findings(vector_chunks=sum(sum(c.values()) for c in vectors.values()))
         report = found.report
+        settings = self.services.settings
+        grace = max(FILE_GRACE, 2.0 * settings.task_time_limit)  # another host's parse
+        found.scratch = leftovers(settings.scratch_dir, settings.files_dir, grace)
+        report.scratch_leftovers = len(found.scratch)
         for space, counts in vectors.items():
             orphans = [doc_id for doc_id in counts if doc_id not in rows]
             if orphans:
@@ -158,6 +167,7 @@ class Doctor:
             if self.unreferenced(name):
                 self.files.delete(name)
                 report.removed_files += 1
+        report.removed_scratch = remove(found.scratch)
         for doc_id in found.incomplete:
             self.mend(doc_id, report)
         return report

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
 
 from app.files import FileStore, LocalFiles
 from app.lexical import PostgresLexicalIndex
+from app.scratch import own_folder
 from app.store import SqlDocumentStore
 from core.db import Collection, Database, Pool
 from core.settings import Settings
@@ -16,6 +18,7 @@ from ingest.embed import Embedder, Embedders
 from ingest.index import ChromaIndex
 from ingest.lexical import LexicalIndex
 from ingest.ocr import Ocr, Tesseract
+from ingest.parse import parse_file
 from ingest.pipeline import Pipeline
 from ingest.search import Diversity, HybridSearch
 
@@ -58,6 +61,7 @@ class Services:
             max_unpacked_bytes=self.settings.max_unpacked_bytes,
             redact=self.settings.redact_pii,
             ocr=self.ocr,
+            parse=partial(parse_file, scratch=own_folder(self.settings.scratch_dir)),
             interrupts=interrupts,
             holder=holder,
         )

@@ -243,6 +243,11 @@ class Settings(BaseSettings):
         return self.data_dir / "files"
 
     @property
+    def scratch_dir(self) -> Path:
+        """Workers' parsing folders, one per process, outside the file store."""
+        return self.data_dir / "scratch"
+
+    @property
     def lexical_path(self) -> Path:
         """The SQLite FTS5 lexical index file."""
         return self.data_dir / "lexical.db"

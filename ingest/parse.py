@@ -109,11 +109,13 @@ def parse_file(
     max_unpacked_bytes: int,
     ocr: Ocr | None = None,
     progress: Progress | None = None,
+    scratch: Path | None = None,
 ) -> Parsed:
     """Parse the file at path, named filename by its owner; raise an IngestError on bad input.
 
     With `ocr`, images and the pages of a PDF that have no text are read by OCR, and
     `progress` hears the share of those pages done; without it they fail or stay empty.
+    `scratch` is the folder for working copies (the system's temporary folder when None).
     """
     ext = extension(filename)
     if ext not in SUPPORTED:
@@ -134,7 +136,7 @@ def parse_file(
     if ext == ".pdf" and ocr is not None and not pdf_has_text(path):
         blocks = []  # a scan: nothing for unstructured to read (pdfminer would hold every page)
     else:
-        blocks = to_blocks(partition(path, ext))
+        blocks = to_blocks(partition(path, ext, scratch))
     pages = (
         pdf_count if pdf_count is not None else max((b.page for b in blocks if b.page), default=1)
     )
@@ -417,8 +419,9 @@ def transitional_copy(path: Path, ext: str, folder: Path) -> Path:
     return converted
 
 
-def partition(path: Path, ext: str) -> list[Any]:
-    """Run unstructured on a link to the file that carries its real extension.
+def partition(path: Path, ext: str, scratch: Path | None = None) -> list[Any]:
+    """Run unstructured on a link to the file that carries its real extension, made in
+    `scratch` (never beside the stored file: a worker killed here leaves it behind).
 
     A hard link, not a symlink: unstructured resolves symlinks and would then guess the type
     from the content of an extension-less file, which picks other parsers. A Strict Open XML
@@ -426,11 +429,13 @@ def partition(path: Path, ext: str) -> list[Any]:
     """
     from unstructured.partition.auto import partition as auto_partition
 
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
     if ext in OOXML and strict_ooxml(path):
-        with tempfile.TemporaryDirectory(prefix=".strict-", dir=path.parent) as tmp:
-            return partition(transitional_copy(path, ext, Path(tmp)), ext)
+        with tempfile.TemporaryDirectory(prefix="strict-", dir=scratch) as tmp:
+            return partition(transitional_copy(path, ext, Path(tmp)), ext, scratch)
 
-    with tempfile.TemporaryDirectory(prefix=".parse-", dir=path.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix="parse-", dir=scratch) as tmp:
         named = Path(tmp) / f"document{ext}"
         try:
             os.link(path, named)

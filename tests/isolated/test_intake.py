@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import io
 import os
+import signal
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +18,14 @@ import pytest
 import redis
 from sqlalchemy import select, update
 
+from app.doctor import Doctor
 from app.intake import Intake, Upload
 from app.services import Services, build_services
 from cli.localstack import GPTU, Process, consuming, wait_until
 from core.accounts import Caller
-from core.db import QUEUED, READY, Collection, Document, utcnow
+from core.db import FAILED, QUEUED, READY, Collection, Document, utcnow
 from core.settings import Settings
+from tests.conftest import CORPUS
 from tests.fakes import HashEmbedder
 from tests.isolated.test_operate import serving
 from worker.celery_app import make_celery
@@ -183,3 +189,69 @@ def test_two_workers_and_a_sweeper_on_a_backlog_read_each_document_once(
         }
     assert rows == {"long.md": (READY, 1), "short.md": (READY, 1)}
     assert QUEUED not in {status for status, _ in rows.values()}
+
+
+def copies_of(data: bytes, folder: Path) -> list[Path]:
+    """Files under folder holding exactly these bytes."""
+    return [p for p in folder.rglob("*") if p.is_file() and p.stat().st_size == len(data)
+            and p.read_bytes() == data]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_parse_leaves_no_copy_of_a_deleted_document(
+    tmp_path: Path, servers: dict[str, str]
+) -> None:
+    """Parsing works on a link to the stored file outside the file store; the next worker
+    process removes what a killed one left, so deleting the document removes its bytes."""
+    data = (CORPUS / "handbook-872p.docx").read_bytes()
+    settings = settings_in(tmp_path / "data", servers)
+    services = build_services(settings)  # the worker's own embedder
+    intake = Intake(services, make_celery(settings))
+    collection = collection_in(services)
+    env = dict(os.environ, GPTU_DATA_DIR=str(settings.data_dir), **servers)
+    worker = Process([*GPTU, "worker"], env, tmp_path / "worker.log")
+    worker.start()
+    try:
+        wait_until(lambda: consuming(worker.log), 120, "worker consuming")
+        doc_id = upload(intake, collection, {"handbook.docx": data})["handbook.docx"]
+        working = lambda: next(settings.data_dir.rglob("document.docx"), None)  # noqa: E731
+        wait_until(lambda: working() is not None, 60, "the worker parsing")
+        in_store = [p.name for p in settings.files_dir.iterdir() if p.name.startswith(".")]
+        worker.stop(signal.SIGKILL)
+    finally:
+        worker.stop(signal.SIGKILL)
+    assert in_store == [], "parsing works inside the file store"
+    assert working() is not None  # the killed worker's copy is still there
+    with services.db.session() as session:
+        session.execute(update(Document).values(status=FAILED))  # as the sweeper would, later
+        intake.delete(session, session.get(Document, doc_id))  # type: ignore[arg-type]
+    again = Process([*GPTU, "worker"], env, tmp_path / "worker-again.log")
+    again.start()
+    try:
+        wait_until(lambda: consuming(again.log), 120, "the next worker consuming")
+        wait_until(lambda: "left by stopped workers" in again.log.read_text(), 60, "cleanup")
+    finally:
+        again.stop()
+    assert copies_of(data, settings.data_dir) == []
+
+
+def test_doctor_removes_parsing_folders_of_stopped_workers_and_of_earlier_releases(
+    tmp_path: Path, servers: dict[str, str]
+) -> None:
+    settings = settings_in(tmp_path / "data", servers)
+    services = build_services(settings, embedder=HashEmbedder())
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id nobody has now
+    dead = settings.scratch_dir / f"{socket.gethostname()}-{gone.pid}" / "parse-x"
+    live = settings.scratch_dir / f"{socket.gethostname()}-{os.getpid()}" / "parse-y"
+    legacy = settings.files_dir / ".parse-abc"
+    for folder in (dead, live, legacy):
+        folder.mkdir(parents=True)
+        (folder / "document.pdf").write_bytes(b"%PDF- a copy")
+    os.utime(legacy, (time.time() - 7200, time.time() - 7200))
+    report = Doctor(services).run()
+    assert report.scratch_leftovers == 2 and report.problems() == 2
+    fixed = Doctor(services).run(fix=True)
+    assert fixed.removed_scratch == 2
+    assert not dead.parent.exists() and not legacy.exists() and live.exists()
+    assert Doctor(services).run().problems() == 0
