@@ -1,20 +1,49 @@
 """Which of the loaded models a caller may use: a model tuned on collections can repeat their
-text, so only people who may read every one of them get it (chat, OpenAI API, Slack, A/B)."""
+text, so only people who may read every one of them get it (chat, OpenAI API, Slack, A/B).
+
+A tuned model records the ids of the collections it learnt from, never only their names: a
+collection deleted and made again under its name is another collection, and a model tuned on
+the first is nobody's to use (not even an administrator's: what it learnt from is gone)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 
 from answer.llm import LLM
 from core.errors import PermissionDenied
 
-Needs = Mapping[str, frozenset[str]]  # model name → the collections it was tuned on
+# model name → the names, now, of the collections its users must read (None: no one may use it)
+Needs = Mapping[str, frozenset[str] | None]
+Names = Callable[[frozenset[str]], Mapping[str, str]]  # collection ids → names, of those there
+
+
+@dataclass(frozen=True)
+class Restrictions:
+    """The tuned models among the loaded ones and the ids of the collections each learnt from."""
+
+    learnt: Mapping[str, frozenset[str]]  # model name → collection ids (only tuned models)
+    names: Names  # what those collections are called now (a collection gone is not there)
+
+    def now(self) -> Needs:
+        """What each tuned model's users must read, as the callers' collections are named now:
+        the names of the collections it learnt from, or None when one of them is gone."""
+        if not self.learnt:
+            return {}
+        there = self.names(frozenset().union(*self.learnt.values()))
+        return {model: frozenset(there[i] for i in ids) if ids <= there.keys() else None
+                for model, ids in self.learnt.items()}  # fmt: skip
+
+
+NONE = Restrictions({}, lambda ids: {})  # no tuned model loaded
 
 
 def may_use(needs: Needs, name: str, readable: Collection[str] | None) -> bool:
-    """Whether a caller who may read `readable` may use the model (None: a caller-less tool,
-    which gets only models tuned on nothing)."""
+    """Whether a caller who may read `readable` (collection names) may use the model (None: a
+    caller-less tool, which gets only models tuned on nothing)."""
     needed = needs.get(name, frozenset())
+    if needed is None:
+        return False
     return not needed or (readable is not None and needed <= set(readable))
 
 
@@ -37,6 +66,6 @@ def pick(
     if allowed:
         return next(iter(allowed.values()))
     raise PermissionDenied(
-        "the chat model was tuned on collections you may not read, and no other model is "
-        "loaded; ask an administrator"
+        "the chat model was tuned on collections you may not read (or that were deleted), "
+        "and no other model is loaded; ask an administrator"
     )

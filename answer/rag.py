@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pydantic import Field, computed_field
 
 from answer.llm import LLM, Gate, Message, until_loop
-from answer.offer import Needs, may_use, pick, usable
+from answer.offer import NONE, Needs, Restrictions, may_use, pick, usable
 from answer.quote import Quote, choose, excerpts, label, score
 from answer.variants import Experiment, Variant
 from core.scoring import fact_forms, facts
@@ -129,7 +129,7 @@ class Answerer:
         context_tokens: int | None = 0,
         answer_check: str = "off",
         source_floor: float = 0.0,
-        needs: Needs | None = None,
+        needs: Restrictions = NONE,
         names_check: bool = True,
     ) -> None:
         self.search = search
@@ -145,7 +145,7 @@ class Answerer:
         self.context_tokens = context_tokens
         self.answer_check = answer_check
         self.source_floor = source_floor
-        self.needs = needs or {}  # tuned models: the collections their users must read
+        self.needs = needs  # tuned models: the collections their users must read
         self.names_check = names_check
 
     @property
@@ -155,15 +155,18 @@ class Answerer:
 
     def usable(self, readable: Collection[str] | None) -> dict[str, LLM]:
         """The loaded models a caller who may read `readable` may use."""
-        return usable(self.loaded, self.needs, readable)
+        return usable(self.loaded, self.needs.now(), readable)
 
-    def variant(self, user: str | None, readable: Collection[str] | None = None) -> Variant | None:
+    def variant(
+        self, user: str | None, readable: Collection[str] | None = None, needs: Needs | None = None
+    ) -> Variant | None:
         """The A/B variant the user answers with, if an experiment runs (a variant whose model
         the user may not use is not among theirs)."""
         if not self.experiment or not user:
             return None
+        now = self.needs.now() if needs is None else needs
         return self.experiment.assign(
-            user, lambda v: not v.model or may_use(self.needs, v.model, readable)
+            user, lambda v: not v.model or may_use(now, v.model, readable)
         )
 
     def plan(
@@ -179,16 +182,18 @@ class Answerer:
 
         Only user and assistant turns are kept: the system prompt is ours, whatever the caller
         sends (every surface drops caller `system` messages here, the same way). `readable` is
-        every collection the caller may read: it decides which models they may use. `model`
+        every collection the caller may read (by name, now): it decides which models they may
+        use, with what the tuned ones learnt from as those collections are named now. `model`
         asks for one of those (a name they may not use, or do not know, is ignored, as OpenAI
         clients send any name); it takes the answer out of the A/B test.
         """
         history = [m for m in history if m["role"] in ("user", "assistant")]
-        variant = self.variant(user, readable)
-        if model and model in self.usable(readable):
+        needs = self.needs.now()
+        variant = self.variant(user, readable, needs)
+        if model and model in usable(self.loaded, needs, readable):
             variant = variant if variant and (variant.model or self.llm.name) == model else None
         wanted = [model or "", variant.model or "" if variant else "", self.llm.name]
-        llm = pick(self.loaded, self.needs, readable, wanted)
+        llm = pick(self.loaded, needs, readable, wanted)
         k = k or (variant.chat_k if variant else None) or self.k
         fusion = variant.fusion if variant else None
         system = variant.prompt.format(not_found=NOT_FOUND) if variant and variant.prompt else None

@@ -26,7 +26,7 @@ def ab_start(
     Writes GPTU_DATA_DIR/ab.toml, which the API, and Slack, read when they start: restart them.
     A tuned model goes only to users who may read every collection it was tuned on.
     """
-    from core.models import load_catalog
+    from core.models import UnrecordedTuning, learnt_from, load_catalog
 
     settings = Settings()
     path = settings.data_dir / AB_FILE
@@ -41,6 +41,10 @@ def ab_start(
         fail(f"unknown model {model!r}; `gptu models list` shows them")
     if model == settings.model:
         fail(f"{model} is already the default model (GPTU_MODEL): nothing to compare")
+    try:
+        learnt_from(catalog[model])  # the API would refuse to start with it
+    except UnrecordedTuning as exc:
+        fail(str(exc))
     name = f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(

@@ -24,7 +24,15 @@ from cli.evaluate import load_questions
 from cli.tunemeasure import Asked
 from core.db import Collection
 from core.errors import GptuError
-from core.models import ModelSpec, ModelUnavailable, load_catalog, package_dir, resolve, source_file
+from core.models import (
+    ModelSpec,
+    ModelUnavailable,
+    learnt_from,
+    load_catalog,
+    package_dir,
+    resolve,
+    source_file,
+)
 from core.settings import Settings, model_comparison_file
 
 if TYPE_CHECKING:
@@ -56,6 +64,7 @@ def installed_specs(names: list[str], settings: Settings) -> dict[str, ModelSpec
     for name in names:
         try:
             spec = resolve(name, settings.model_cache, catalog)
+            learnt_from(spec)  # a tuned model registered by name only is served to no one
             require_installed(spec, settings.model_cache)
         except ModelUnavailable as exc:
             raise Refused(f"{exc} (`gptu models list` shows what is installed)") from None

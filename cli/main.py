@@ -27,9 +27,17 @@ def serve() -> None:
     """Run the API (and the upload portal) on GPTU_HOST:GPTU_PORT."""
     import uvicorn
 
+    from app.answering import check_models
+    from core.errors import GptuError
+
     settings = Settings()
     go_offline()
     require_schema(settings)
+    try:
+        check_models(settings)
+    except GptuError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        raise typer.Exit(1) from exc
     print(f"gptu API on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(
         "api.main:create_app",
@@ -144,7 +152,8 @@ def models_list() -> None:
         print(f"{active} {name:22} {spec.description}\n    {where}")
         if spec.tuned.get("collections"):
             readers = ", ".join(spec.tuned["collections"])
-            print(f"    only for users who may read: {readers}")
+            unsure = "" if spec.tuned.get("collection_ids") else " (by name only: tune it again)"
+            print(f"    only for users who may read: {readers}{unsure}")
 
 
 @models_cli.command("path")

@@ -5,6 +5,10 @@ A run lives in GPTU_DATA_DIR/tune/<run>: its settings (run.json), the teacher's 
 the scores. Each phase picks up what an earlier, interrupted run of the same folder left
 (`--resume RUN`). The model is registered only at the very end, once its file is complete,
 checked by sha256 and loaded: a run that breaks anywhere registers nothing.
+
+A run learns from one collection, named when it starts and known by its id from then on: the
+id is what the tuned model records (who may use it depends on it), and a run whose collection
+was deleted (or deleted and made again under its name) stops, registering nothing.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class TuneRun:
     threads: int = 0  # 0 = every core but one (see side_threads)
     measure: bool = True
     reviewed: str = ""  # a reviewed `gptu export eval` file (copied into the run as reviewed.jsonl)
+    collection_id: str = ""  # the collection's id, found when the run starts (never by name after)
 
     @property
     def model_name(self) -> str:
@@ -77,7 +82,10 @@ def side_threads(settings: Settings, threads: int = 0) -> int:
 
 
 def new_run(settings: Settings, run: TuneRun) -> Path:
-    """A fresh run folder with the run's settings."""
+    """A fresh run folder with the run's settings (the collection's id among them)."""
+    run.collection_id = collection_id(settings, run.collection)
+    if not run.collection_id:
+        raise FileNotFoundError(f"there is no collection {run.collection!r}")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = settings.data_dir / "tune" / f"{run.collection}-{run.base}-{stamp}"
     folder.mkdir(parents=True)
@@ -96,6 +104,36 @@ def open_run(settings: Settings, name: str) -> tuple[Path, TuneRun]:
     known = {f.name for f in fields(TuneRun)}
     saved = json.loads(path.read_text(encoding="utf-8"))
     return folder, TuneRun(**{k: v for k, v in saved.items() if k in known})
+
+
+def collection_id(settings: Settings, name: str) -> str:
+    """The id of the collection called name now ("" when there is none)."""
+    from sqlalchemy import select
+
+    from core.db import Collection, Database
+
+    db = Database(settings.sqlalchemy_url)
+    try:
+        with db.session() as session:
+            found = session.scalar(select(Collection.id).where(Collection.name == name))
+    finally:
+        db.engine.dispose()
+    return found or ""
+
+
+def require_same_collection(settings: Settings, run: TuneRun) -> None:
+    """ValueError unless the run's collection is still the one it started on."""
+    if not run.collection_id:
+        raise ValueError(
+            f"this run was started by an older gptu, which did not record which collection "
+            f"{run.collection!r} it learns from; start a new run: gptu tune --collection "
+            f"{run.collection}"
+        )
+    if collection_id(settings, run.collection) != run.collection_id:
+        raise ValueError(
+            f"collection {run.collection!r} was deleted since this run started (a collection "
+            f"of that name now is another one): nothing is registered; start a new run"
+        )
 
 
 def teacher_name(settings: Settings, wanted: str) -> str:
@@ -140,9 +178,9 @@ def prepare_data(
 
     examples, stats = synthesise(answerer, teacher_llm, chunks, run.collection,
                                  folder / "synth.jsonl", progress)  # fmt: skip
-    examples += list(rated_examples(answerer, services, run.collection))
+    examples += list(rated_examples(answerer, services, run.collection_id))
     if (folder / REVIEWED).is_file():
-        examples += reviewed_examples(answerer, services, run.collection, folder / REVIEWED)
+        examples += reviewed_examples(answerer, services, run.collection_id, folder / REVIEWED)
     train_set, held = split(examples)
     require_enough(train_set, held, run.collection)
     write_training(folder / "train.jsonl", train_set)
@@ -180,7 +218,8 @@ def run_training(
         steps=steps, batch=run.batch, lr=run.lr, threads=side_threads(settings, run.threads),
         name=run.model_name,
         save_every=max(1, min(25, steps // 4)),  # a checkpoint at least every quarter
-        meta={"base": run.base, "collection": run.collection, "examples": count},
+        meta={"base": run.base, "collection": run.collection, "collection_id": run.collection_id,
+              "examples": count},
     )  # fmt: skip
     task = bar.add_task("training", total=steps)
 
@@ -204,7 +243,8 @@ def tuned_spec(settings: Settings, run: TuneRun, path: Path, data: dict[str, Any
         name=run.model_name, path=str(path), sha256=sha256_of(path),
         description=f"{run.base} tuned on {run.collection} ({data['train']} examples)",
         chat_format=base.chat_format, context=base.context, context_tokens=base.context_tokens,
-        tuned={"base": run.base, "collections": [run.collection], "steps": steps,
+        tuned={"base": run.base, "collections": [run.collection],
+               "collection_ids": [run.collection_id], "steps": steps,
                "encoding": run.encoding, "data": data, "scores": scores,
                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
     )  # fmt: skip
@@ -244,6 +284,7 @@ def run_tune(settings: Settings, run: TuneRun | None, resume: str | None) -> int
         assert run is not None
         folder = folder or new_run(settings, run)
         print(f"tuning run {folder.name} (continue it with --resume {folder.name})", flush=True)
+        require_same_collection(settings, run)
         with progress_bars() as bar:
             count, held, data = prepare_data(settings, run, folder, bar)
             config = run_training(settings, run, folder, count, bar)
@@ -251,6 +292,7 @@ def run_tune(settings: Settings, run: TuneRun | None, resume: str | None) -> int
         package(config.merged, target, run.encoding)
         scores = measure_both(settings, run, folder, target) if run.measure and held else {}
         spec = tuned_spec(settings, run, target, data, config.steps, scores)
+        require_same_collection(settings, run)  # what it learnt from is still there to read
         register_tuned(settings.data_dir / "models", spec)
     except (TooFewExamples, TuneFailed, GptuError, FileNotFoundError, ValueError) as exc:
         print(f"error: {getattr(exc, 'message', None) or exc}", flush=True)

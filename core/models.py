@@ -8,7 +8,8 @@ import json
 import os
 import shutil
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,11 @@ TUNED = "tuned.json"  # the tuned models' entries, in GPTU_DATA_DIR/models besid
 
 class ModelUnavailable(Exception):
     """The model's package or file is not installed, or its parts do not assemble."""
+
+
+class UnrecordedTuning(ModelUnavailable):
+    """A tuned model registered with the names of the collections it learnt from, not their
+    ids: who may use it cannot be told (a collection may have been deleted and made again)."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,8 @@ class ModelSpec:
     install: str = ""  # the make target that installs it, if any
     encode: str = ""  # re-encode the GGUF to this type on first use (Q4_0, Q8_0), if set
     context_tokens: int = 220  # passage tokens it answers best from (bench/eval.py, per model)
-    # a model `gptu tune` made: base, collections, examples, steps, eval scores
+    # a model `gptu tune` made: base, collections (names, to show), collection_ids (the
+    # collections it learnt from: they decide who may use it), examples, steps, eval scores
     tuned: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,11 +77,59 @@ def register_tuned(models_dir: Path, spec: ModelSpec) -> None:
     os.replace(partial, path)
 
 
-def resolve(name: str, cache_dir: Path, catalog: dict[str, ModelSpec] | None = None) -> ModelSpec:
-    """The spec for name: a catalog name, or a path to any GGUF file."""
-    catalog = catalog if catalog is not None else load_catalog()
+def learnt_from(spec: ModelSpec) -> frozenset[str]:
+    """The ids of the collections a tuned model learnt from (none for any other model): only
+    those who may read every one of them may use it. UnrecordedTuning for an entry an older
+    gptu registered with the collections' names only."""
+    if not spec.tuned:
+        return frozenset()
+    ids = spec.tuned.get("collection_ids")
+    if not isinstance(ids, list) or not ids:
+        names = ", ".join(spec.tuned.get("collections") or []) or "its collections"
+        raise UnrecordedTuning(
+            f"tuned model {spec.name} records only the names of the collections it learnt "
+            f"from ({names}), not which collections they were: one of them may have been "
+            f"deleted and made again since, so gptu cannot tell who may use it. Tune it again "
+            f"(`gptu tune --collection ...`), or choose another model"
+        )
+    return frozenset(str(i) for i in ids)
+
+
+def identify(name: str, catalog: dict[str, ModelSpec]) -> ModelSpec | None:
+    """The catalog entry a model name or GGUF path stands for: a catalog name, or a path to a
+    tuned model's file (by path, else by sha256), which keeps its restriction whatever the
+    path; None for anything else (a remote server's own name, another GGUF file)."""
     if name in catalog:
         return catalog[name]
+    path = Path(name).expanduser()
+    tuned = [spec for spec in catalog.values() if spec.tuned]
+    if not name.endswith(".gguf") or not tuned or not path.is_file():
+        return None
+    for spec in tuned:
+        if spec.path and Path(spec.path).expanduser().resolve() == path.resolve():
+            return spec
+    digest = file_sha256(path.resolve(), path.stat().st_size, path.stat().st_mtime_ns)
+    found = next((spec for spec in tuned if spec.sha256 == digest), None)
+    return replace(found, path=str(path)) if found else None
+
+
+@lru_cache(maxsize=8)
+def file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """A file's sha256, computed once per version of it (size and mtime are part of the key)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as src:
+        while block := src.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve(name: str, cache_dir: Path, catalog: dict[str, ModelSpec] | None = None) -> ModelSpec:
+    """The spec for name: a catalog name, or a path to any GGUF file (a tuned model's file is
+    that tuned model, see identify)."""
+    catalog = catalog if catalog is not None else load_catalog()
+    known = identify(name, catalog)
+    if known is not None:
+        return known
     if name.endswith(".gguf"):
         return ModelSpec(name=Path(name).stem, path=name, description="local GGUF file")
     raise ModelUnavailable(f"unknown model {name!r}; known: {', '.join(catalog)} or a .gguf path")

@@ -20,9 +20,11 @@ from typing import Any
 import httpx
 import pytest
 from llama_cpp import Llama
+from sqlalchemy import select
 
 from app.services import build_services
 from cli.localstack import GPTU, ROOT, Process, free_port, wait_until
+from core.db import Collection, Database
 from core.models import TUNED, model_file, resolve, tuned_models
 from core.settings import Settings
 from tests.isolated.test_operate import redis_url, serving  # noqa: F401 (a fixture)
@@ -106,6 +108,9 @@ def test_a_killed_tune_registers_nothing_and_resumes_to_a_measured_model(
     assert "answer_correct" in out and "GPTU_MODEL=policies-tiny" in out
     spec = tuned_models(data / "models")["policies-tiny"]
     assert spec.tuned["collections"] == ["policies"] and spec.tuned["steps"] == 4
+    with Database(Settings(data_dir=data).sqlalchemy_url).session() as session:
+        policies = session.scalar(select(Collection.id).where(Collection.name == "policies"))
+    assert spec.tuned["collection_ids"] == [policies]  # who may use it: by id, not by name
     assert set(spec.tuned["scores"]) == {"base", "tuned"}
     assert spec.tuned["scores"]["tuned"]["questions"] == data_report["held_out"]
     assert spec.path and Path(spec.path).is_file()

@@ -1,7 +1,8 @@
 """GPT-U's training data: a teacher's questions about a collection's chunks, checked against the
 chunk and against what the real retrieval shows the model, plus 👍-rated answers; split by
-document. Real SQLite, Chroma server and lexical index; the hash embedder, a scripted student
-(token counting only) and a teacher we own (deterministic)."""
+document; people's answers only from the run's collection, by id. Real SQLite, Chroma server
+and lexical index; the hash embedder, a scripted student (token counting only) and a teacher we
+own (deterministic)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from answer.rag import SYSTEM_PROMPT
 from app.answering import make_answerer
 from app.intake import Intake, Upload
 from app.services import Services
+from cli.tune import TuneRun, new_run, open_run, require_same_collection
 from cli.tunedata import (
     MIN_EXAMPLES,
     TooFewExamples,
@@ -29,7 +31,7 @@ from cli.tunedata import (
     synthesise,
 )
 from cli.tunerated import rated_examples, reviewed_examples
-from core.db import Collection
+from core.db import Collection, Document
 from core.records import Feedback, Trace
 from core.settings import Settings
 from tests.fakes import ScriptedLLM
@@ -173,7 +175,7 @@ def test_rated_answers_join_only_from_their_own_collection(
             session.add(Feedback(trace_id=trace.id, rating=1, user_name="ann"))
         session.commit()
         assert len(session.scalars(select(Feedback)).all()) == 2
-    examples = list(rated_examples(answerer, services, "policies"))
+    examples = list(rated_examples(answerer, services, collection_id(services, "policies")))
     assert [e.question for e in examples] == ["When does the Marrick office open?"]
     (example,) = examples
     assert example.origin == "rated" and example.document == "office-marrick.md"
@@ -205,10 +207,74 @@ def test_reviewed_thumbs_down_answers_join_with_the_reviewers_answer(
     lines[2]["expected_answer"] = "The Obscura office opens at 9:15 on weekdays."
     path = tmp_path / "reviewed.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    examples = list(reviewed_examples(answerer, services, "policies", path))
+    policies = collection_id(services, "policies")
+    examples = list(reviewed_examples(answerer, services, policies, path))
     assert [(e.question, e.origin) for e in examples] == [
         ("When does the Tolvane office open?", "reviewed")]  # fmt: skip
     assert examples[0].messages[-1]["content"].startswith("The Tolvane office opens at 6:15")
     path.write_text("not json\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"reviewed\.jsonl:1 is not a JSON line"):
-        list(reviewed_examples(answerer, services, "policies", path))
+        list(reviewed_examples(answerer, services, policies, path))
+
+
+def test_answers_from_a_deleted_collection_do_not_join_a_new_one_of_its_name(
+    company: tuple[Settings, Services], tmp_path: Path
+) -> None:
+    settings, services = company
+    answerer = make_answerer(settings, services, ScriptedLLM("unused"))
+    files = {"office-dunmore.md": policy("Dunmore", 3)}
+    ingest(services, settings, "moved", files)
+    first = collection_id(services, "moved")
+    found = services.search().search("Dunmore office opens", ["moved"], 1)[0]
+    question, right = "When does the Dunmore office open?", "The Dunmore office opens at 4:15."
+    lines = []
+    with services.db.session() as session:
+        for rating, answer in ((1, f"{right} [1]"), (-1, "No idea.")):
+            trace = Trace(user_name="ann", surface="chat", question=question,
+                          passages=[{**found.model_dump(), "n": 1}], answer=answer)  # fmt: skip
+            session.add(trace)
+            session.flush()
+            session.add(Feedback(trace_id=trace.id, rating=rating, user_name="ann"))
+            if rating == -1:
+                lines.append({"question": question, "rating": -1, "trace_id": trace.id,
+                              "expected_answer": right})  # fmt: skip
+    path = tmp_path / "reviewed.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert [e.question for e in rated_examples(answerer, services, first)] == [question]
+    assert [e.question for e in reviewed_examples(answerer, services, first, path)] == [question]
+    folder = new_run(settings, TuneRun("moved"))  # a tuning run starts on the first one
+    _, run = open_run(settings, folder.name)
+    assert run.collection_id == first
+    require_same_collection(settings, run)
+
+    delete_collection(services, settings, "moved")
+    ingest(services, settings, "moved", files)  # the same file, in a new collection of the name
+    second = collection_id(services, "moved")
+    assert second != first
+    assert list(rated_examples(answerer, services, second)) == []
+    assert list(reviewed_examples(answerer, services, second, path)) == []
+    assert list(rated_examples(answerer, services, first)) == []  # and the old one is gone
+    with pytest.raises(ValueError, match="'moved' was deleted since this run started"):
+        require_same_collection(settings, run)  # it stops, registering nothing
+    with pytest.raises(ValueError, match="started by an older gptu"):
+        require_same_collection(settings, TuneRun("moved"))  # a run.json without the id
+
+
+def collection_id(services: Services, name: str) -> str:
+    """The id of the collection called name, now."""
+    with services.db.session() as session:
+        found = session.scalar(select(Collection.id).where(Collection.name == name))
+    assert found is not None
+    return found
+
+
+def delete_collection(services: Services, settings: Settings, name: str) -> None:
+    """Delete a collection with its documents, as DELETE /v1/collections/{name} does."""
+    intake = Intake(services, make_celery(settings))
+    with services.db.session() as session:
+        collection = session.scalars(select(Collection).where(Collection.name == name)).one()
+        docs = session.scalars(select(Document).where(Document.collection_id == collection.id))
+        for doc in docs.all():
+            intake.delete(session, doc)
+        services.vectors.drop_collection(collection.name)
+        session.delete(collection)

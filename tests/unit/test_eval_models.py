@@ -97,11 +97,17 @@ def test_unknown_and_missing_models_are_refused_naming_them(tmp_path: Path) -> N
         installed_specs(["smollm2-135m", "nope"], settings)
     with pytest.raises(Refused, match="does not exist"):
         installed_specs([str(tmp_path / "gone.gguf")], settings)
-    gone = ModelSpec(name="hr-smollm2", path=str(tmp_path / "hr.gguf"),
-                     tuned={"base": "smollm2-135m", "collections": ["hr"]})  # fmt: skip
+    learnt = {"base": "smollm2-135m", "collections": ["hr"], "collection_ids": ["id-hr"]}
+    gone = ModelSpec(name="hr-smollm2", path=str(tmp_path / "hr.gguf"), tuned=learnt)
     register_tuned(tmp_path / "models", gone)  # a tuned model whose file was deleted
     with pytest.raises(Refused, match=r"hr\.gguf does not exist"):
         installed_specs(["hr-smollm2"], settings)
+    (tmp_path / "old.gguf").write_bytes(b"GGUF")
+    old = ModelSpec(name="old-smollm2", path=str(tmp_path / "old.gguf"),
+                    tuned={"base": "smollm2-135m", "collections": ["hr"]})  # fmt: skip
+    register_tuned(tmp_path / "models", old)  # registered by an older gptu: names only
+    with pytest.raises(Refused, match=r"old-smollm2 records only the names .* \(hr\)"):
+        installed_specs(["old-smollm2"], settings)
     parts = ModelSpec(name="split", parts=["gptu_no_such_part1"], file="split.gguf",
                       install="make model-split")  # fmt: skip
     with pytest.raises(ModelUnavailable, match=r"split is not installed \(make model-split\)"):

@@ -105,3 +105,40 @@ def test_a_model_is_re_encoded_once_and_listing_never_does_it(tmp_path: Path) ->
     assert describe(spec, tmp_path) == str(path)
     with pytest.raises(ModelUnavailable, match="unknown encoding"):
         model_file(replace(shipped, encode="Q3_X"), tmp_path)
+
+
+def test_a_tuned_models_file_is_that_model_whatever_its_path(tmp_path: Path) -> None:
+    from core.models import identify, register_tuned
+
+    models = tmp_path / "models"
+    registered = models / "hr-run.Q4_0.gguf"
+    models.mkdir()
+    registered.write_bytes(b"GGUF tuned on hr")
+    digest = hashlib.sha256(registered.read_bytes()).hexdigest()
+    learnt = {"base": "smollm2-135m", "collections": ["hr"], "collection_ids": ["id-hr"]}
+    register_tuned(models, ModelSpec("hr-tuned", path=str(registered), sha256=digest,
+                                     tuned=learnt))  # fmt: skip
+    catalog = load_catalog(models_dir=models)
+    copy = tmp_path / "elsewhere" / "served.gguf"
+    copy.parent.mkdir()
+    copy.write_bytes(registered.read_bytes())
+    other = tmp_path / "other.gguf"
+    other.write_bytes(b"GGUF something else")
+    for given in (registered, copy):  # its own path, or the same bytes anywhere
+        spec = resolve(str(given), tmp_path, catalog)
+        assert (spec.name, spec.tuned["collection_ids"]) == ("hr-tuned", ["id-hr"])
+        assert model_file(spec, tmp_path) == given
+    assert resolve(str(other), tmp_path, catalog).name == "other"  # any other file: itself
+    assert identify(str(other), catalog) is None
+    assert identify("what-a-remote-server-calls-it", catalog) is None
+
+
+def test_what_a_tuned_model_learnt_from_is_its_collections_ids() -> None:
+    from core.models import UnrecordedTuning, learnt_from
+
+    assert learnt_from(load_catalog()["smollm2-135m"]) == frozenset()
+    tuned = ModelSpec("t", tuned={"collections": ["hr"], "collection_ids": ["id-hr"]})
+    assert learnt_from(tuned) == {"id-hr"}
+    legacy = ModelSpec("old", tuned={"base": "smollm2-135m", "collections": ["hr"]})
+    with pytest.raises(UnrecordedTuning, match=r"old records only the names .* \(hr\)"):
+        learnt_from(legacy)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from answer.llm import Gate
+from answer.offer import Restrictions
 from answer.rag import Answerer
 from answer.variants import Experiment, Variant
 from core.errors import PermissionDenied
@@ -15,6 +16,14 @@ from ingest.passage import Passage
 from tests.fakes import HashEmbedder, ScriptedLLM
 
 HR = frozenset({"hr", "all"})  # the tuned model learnt from these
+IDS = {"hr": "id-hr", "all": "id-all", "eng": "id-eng"}  # collection name → id, now
+
+
+def named(existing: dict[str, str]) -> Restrictions:
+    """hr-tuned learnt from the hr and all collections (their ids when it was tuned); what
+    those ids are called now comes from `existing` (name → id), as from the database."""
+    learnt = {"hr-tuned": frozenset(IDS[c] for c in HR)}
+    return Restrictions(learnt, lambda ids: {i: n for n, i in existing.items() if i in ids})
 
 
 class OneHit:
@@ -39,7 +48,7 @@ def answerer(default: str = "base", experiment: Experiment | None = None) -> Ans
     """Base and hr-tuned loaded; the tuned one needs hr and all."""
     names = {"base", "hr-tuned"} - {default}
     return Answerer(OneHit(), llm(default), Gate(), experiment=experiment,  # type: ignore[arg-type]
-                    models={n: llm(n) for n in names}, needs={"hr-tuned": HR})  # fmt: skip
+                    models={n: llm(n) for n in names}, needs=named(IDS))  # fmt: skip
 
 
 def model_for(
@@ -84,9 +93,55 @@ def test_a_tuned_default_falls_back_to_its_base_for_everyone_else() -> None:
     a = answerer(default="hr-tuned")
     assert model_for(a, set(HR)) == "hr-tuned"
     assert model_for(a, {"eng"}) == "base"
-    alone = Answerer(OneHit(), llm("hr-tuned"), Gate(), needs={"hr-tuned": HR})  # type: ignore[arg-type]
+    alone = Answerer(OneHit(), llm("hr-tuned"), Gate(), needs=named(IDS))  # type: ignore[arg-type]
     with pytest.raises(PermissionDenied, match="tuned on collections you may not read"):
         model_for(alone, {"eng"})
+
+
+def test_a_tuned_model_follows_its_collections_ids_not_their_names() -> None:
+    # hr deleted, and a new hr made (another id): the tuned model is nobody's any more
+    remade = {**IDS, "hr": "id-hr-2"}
+    a = Answerer(OneHit(), llm("base"), Gate(), models={"hr-tuned": llm("hr-tuned")},  # type: ignore[arg-type]
+                 needs=named(remade))  # fmt: skip
+    assert list(a.usable({"hr", "all", "eng"})) == ["base"]
+    assert model_for(a, {"hr", "all"}, model="hr-tuned") == "base"
+    # hr renamed would keep it (same collection): its readers are asked by its name now
+    moved = {"people": "id-hr", "all": "id-all"}
+    a.needs = named(moved)
+    assert list(a.usable({"people", "all"})) == ["base", "hr-tuned"]
+    assert list(a.usable({"hr", "all"})) == ["base"]
+
+
+def test_ab_start_refuses_a_tuned_model_registered_by_name_only(tmp_path: Path) -> None:
+    from core.models import ModelSpec, register_tuned
+    from tests.unit.test_cli import gptu
+
+    register_tuned(tmp_path / "models", ModelSpec(name="old-tuned", path="/x.gguf",
+                                                  tuned={"collections": ["hr"]}))  # fmt: skip
+    started = gptu("ab", "start", "old-tuned", GPTU_DATA_DIR=str(tmp_path))
+    assert started.returncode == 2 and "records only the names" in started.stderr
+    assert not (tmp_path / "ab.toml").exists()
+
+
+def test_serve_refuses_a_tuned_model_it_cannot_keep_to_its_readers(tmp_path: Path) -> None:
+    from core.models import ModelSpec, register_tuned
+    from tests.unit.test_cli import gptu
+
+    learnt = {"base": "smollm2-135m", "collections": ["hr"], "collection_ids": ["id-hr"]}
+    register_tuned(tmp_path / "models", ModelSpec("hr-tuned", path="/x.gguf", tuned=learnt))
+    register_tuned(tmp_path / "models", ModelSpec("old-tuned", path="/y.gguf",
+                                                  tuned={"collections": ["hr"]}))  # fmt: skip
+    env = {"GPTU_DATA_DIR": str(tmp_path), "GPTU_PORT": "1"}  # it never gets to listen
+    remote = gptu("serve", GPTU_MODEL="hr-tuned", GPTU_LLM_URL="http://127.0.0.1:9/v1", **env)
+    assert remote.returncode == 1, remote.stderr
+    assert "error: hr-tuned is a model `gptu tune` made" in remote.stderr
+    assert "GPTU_LLM_URL" in remote.stderr and "Traceback" not in remote.stderr
+    old = gptu("serve", GPTU_MODEL="old-tuned", **env)
+    assert old.returncode == 1 and "old-tuned records only the names" in old.stderr
+    variants = tmp_path / "ab.toml"
+    variants.write_text('name = "t"\n[[variant]]\nname = "old"\nmodel = "old-tuned"\n')
+    tried = gptu("serve", GPTU_VARIANTS_FILE=str(variants), **env)
+    assert tried.returncode == 1 and "old-tuned records only the names" in tried.stderr
 
 
 def test_ab_start_writes_the_test_the_api_reads_and_stop_ends_it(tmp_path: Path) -> None:
@@ -95,7 +150,8 @@ def test_ab_start_writes_the_test_the_api_reads_and_stop_ends_it(tmp_path: Path)
     from tests.unit.test_cli import gptu
 
     register_tuned(tmp_path / "models", ModelSpec(name="hr-tuned", path="/x.gguf",
-                                                  tuned={"collections": ["hr"]}))  # fmt: skip
+                                                  tuned={"collections": ["hr"],
+                                                         "collection_ids": ["id-hr"]}))  # fmt: skip
     env = {"GPTU_DATA_DIR": str(tmp_path)}
     unknown = gptu("ab", "start", "nope", **env)
     assert unknown.returncode == 2 and "unknown model 'nope'" in unknown.stderr
