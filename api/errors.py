@@ -22,7 +22,7 @@ HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
-    413: "file_too_large",
+    413: "request_too_large",
     415: "unsupported_media_type",
 }
 

@@ -17,6 +17,7 @@ from answer.tracing import Tracer
 from api.auth import SharedThrottle
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.headers import install_security_headers
+from api.limits import BodyLimit
 from api.metrics import Metrics
 from api.observe import install_request_ids
 from api.routes import (
@@ -110,6 +111,9 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(
+        BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_request_bytes
+    )
     install_request_ids(app, metrics)
     install_security_headers(app)
     app.state.metrics = metrics

@@ -157,13 +157,16 @@ def aware(moment: datetime) -> datetime:
 
 
 MAX_QUESTION_CHARS = 4000
+# Any one message of a conversation (earlier turns are tokenised, and the previous question
+# embedded, on every request).
+MAX_MESSAGE_CHARS = 20_000
 
 
 class MessageIn(BaseModel):
     """One turn of a conversation."""
 
     role: Literal["user", "assistant", "system"]
-    content: str = Field(max_length=20_000)
+    content: str = Field(max_length=MAX_MESSAGE_CHARS)
 
 
 class ChatIn(BaseModel):

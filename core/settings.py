@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="API port.")
     api_url: str = Field("http://127.0.0.1:8000", description="API address the CLI talks to.")
     max_upload_mb: float = Field(100, description="Largest accepted file, in MB (413 above).")
+    max_request_mb: float = Field(
+        256,
+        gt=0,
+        description="Largest upload request, all its files together, in MB (413 above, before "
+        "more is read); never below GPTU_MAX_UPLOAD_MB.",
+    )
+    max_body_mb: float = Field(
+        4, gt=0, description="Largest body of any other request (JSON), in MB (413 above)."
+    )
     max_unpacked_mb: float = Field(
         1024, description="Largest total unpacked size of a zip-based file (bomb guard), in MB."
     )
@@ -261,6 +270,17 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         """max_upload_mb in bytes."""
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_request_bytes(self) -> int:
+        """An upload request's limit in bytes: one file at the largest size fits, with its
+        form's headers."""
+        return int(max(self.max_request_mb, self.max_upload_mb + 1) * 1024 * 1024)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """max_body_mb in bytes."""
+        return int(self.max_body_mb * 1024 * 1024)
 
     @property
     def max_unpacked_bytes(self) -> int:

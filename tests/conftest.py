@@ -50,6 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterato
         GPTU_VISIBILITY_TIMEOUT="20",
         GPTU_WORKER_NICE="5",
         GPTU_MAX_UPLOAD_MB="5",
+        GPTU_MAX_REQUEST_MB="8",
         GPTU_QUEUE_TIMEOUT="5",
         GPTU_MAX_ANSWER_TOKENS="48",
         GPTU_REDACT_PII="true",

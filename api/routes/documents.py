@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import FileResponse
 from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, UploadFile
 
 from api.auth import CurrentUser
 from api.deps import IntakeDep, ServicesDep, SessionDep
@@ -20,21 +22,60 @@ from core.errors import InvalidRequest, NotFound, PermissionDenied
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 MAX_FILES = 1000
+MAX_FIELDS = 10
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+# The form the upload route reads itself (after the key is checked), as OpenAPI shows it.
+UPLOAD_FORM: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "collection"],
+                    "properties": {
+                        "file": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "One or more files.",
+                        },
+                        "collection": {"type": "string", "description": "Target collection name."},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+async def upload_form(request: Request, caller: CurrentUser) -> AsyncIterator[FormData]:
+    """The upload's form, read only once the caller's key is known (a request with no valid key
+    is refused before a byte of its body is read; the body's size is capped by api.limits)."""
+    form = await request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS)
+    try:
+        yield form
+    finally:
+        await form.close()
+
+
+UploadForm = Annotated[FormData, Depends(upload_form)]
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, openapi_extra=UPLOAD_FORM)
 def upload_documents(
-    file: Annotated[list[UploadFile], File(description="One or more files.")],
-    collection: Annotated[str, Form(description="Target collection name.")],
-    caller: CurrentUser,
-    session: SessionDep,
-    intake: IntakeDep,
+    form: UploadForm, caller: CurrentUser, session: SessionDep, intake: IntakeDep
 ) -> list[AcceptedOut]:
-    """Store the files and queue them for ingestion; 413 (nothing kept) if one is too large."""
-    if len(file) > MAX_FILES:
-        raise InvalidRequest(f"at most {MAX_FILES} files per request")
+    """Store the files and queue them for ingestion; 413 (nothing kept) if one is too large.
+    Multipart form: `file` (repeatable) and `collection`."""
+    files = [part for part in form.getlist("file") if isinstance(part, UploadFile)]
+    collection = form.get("collection")
+    if not isinstance(collection, str) or not collection.strip():
+        raise InvalidRequest("name the target collection in the form field 'collection'")
+    if not files:
+        raise InvalidRequest("send at least one file in the form field 'file'")
     target = writable_collection(session, caller, collection)
-    uploads = [Upload(f.filename or "unnamed", f.file, f.size) for f in file]
+    uploads = [Upload(f.filename or "unnamed", f.file, f.size) for f in files]
     docs = intake.accept(session, target, uploads, caller)
     return [AcceptedOut(id=d.id, filename=d.filename, status=d.status, error=d.error) for d in docs]
 

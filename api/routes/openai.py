@@ -11,19 +11,20 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.background import BackgroundTask
 
 from answer.rag import Plan, citations
 from answer.tracing import Draft, Tracer
 from api.auth import CurrentUser
 from api.deps import AnswererDep, ServicesDep, TracerDep, in_session
-from api.schemas import MAX_QUESTION_CHARS
+from api.schemas import MAX_MESSAGE_CHARS, MAX_QUESTION_CHARS
 from api.streaming import answer_pieces, complete, finish, take_turn
 from core.access import readable_collections
 from core.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1", tags=["openai"])
+MAX_PARTS = 100
 
 
 class OpenAIMessage(BaseModel):
@@ -31,7 +32,23 @@ class OpenAIMessage(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "user", "assistant", "developer"]
-    content: str | list[dict[str, Any]]
+    content: str | list[dict[str, Any]] = Field(
+        description=f"At most {MAX_MESSAGE_CHARS} characters (and 100 parts)."
+    )
+
+    @field_validator("content")
+    @classmethod
+    def not_too_long(cls, content: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+        """Every message is capped, not only the question: each request reads them all."""
+        if isinstance(content, list):
+            if len(content) > MAX_PARTS:
+                raise ValueError(f"a message may have at most {MAX_PARTS} content parts")
+            size = sum(len(str(part.get("text", ""))) for part in content)
+        else:
+            size = len(content)
+        if size > MAX_MESSAGE_CHARS:
+            raise ValueError(f"a message may be at most {MAX_MESSAGE_CHARS} characters")
+        return content
 
     def text(self) -> str:
         """The message's text."""
