@@ -236,22 +236,23 @@ def test_a_worker_killed_mid_parse_leaves_no_copy_of_a_deleted_document(
 
 
 def test_doctor_removes_parsing_folders_of_stopped_workers_and_of_earlier_releases(
-    tmp_path: Path, servers: dict[str, str]
+    tmp_path: Path,
 ) -> None:
-    settings = settings_in(tmp_path / "data", servers)
-    services = build_services(settings, embedder=HashEmbedder())
-    gone = subprocess.Popen(["true"])
-    gone.wait()  # a process id nobody has now
-    dead = settings.scratch_dir / f"{socket.gethostname()}-{gone.pid}" / "parse-x"
-    live = settings.scratch_dir / f"{socket.gethostname()}-{os.getpid()}" / "parse-y"
-    legacy = settings.files_dir / ".parse-abc"
-    for folder in (dead, live, legacy):
-        folder.mkdir(parents=True)
-        (folder / "document.pdf").write_bytes(b"%PDF- a copy")
-    os.utime(legacy, (time.time() - 7200, time.time() - 7200))
-    report = Doctor(services).run()
-    assert report.scratch_leftovers == 2 and report.problems() == 2
-    fixed = Doctor(services).run(fix=True)
-    assert fixed.removed_scratch == 2
-    assert not dead.parent.exists() and not legacy.exists() and live.exists()
-    assert Doctor(services).run().problems() == 0
+    with serving(tmp_path / "chroma", "chroma") as env:  # its own: the doctor judges all of it
+        settings = Settings(data_dir=tmp_path / "data", chroma_port=int(env["GPTU_CHROMA_PORT"]))
+        services = build_services(settings, embedder=HashEmbedder())
+        gone = subprocess.Popen(["true"])
+        gone.wait()  # a process id nobody has now
+        dead = settings.scratch_dir / f"{socket.gethostname()}-{gone.pid}" / "parse-x"
+        live = settings.scratch_dir / f"{socket.gethostname()}-{os.getpid()}" / "parse-y"
+        legacy = settings.files_dir / ".parse-abc"
+        for folder in (dead, live, legacy):
+            folder.mkdir(parents=True)
+            (folder / "document.pdf").write_bytes(b"%PDF- a copy")
+        os.utime(legacy, (time.time() - 7200, time.time() - 7200))
+        report = Doctor(services).run()
+        assert report.scratch_leftovers == 2 and report.problems() == 2
+        fixed = Doctor(services).run(fix=True)
+        assert fixed.removed_scratch == 2
+        assert not dead.parent.exists() and not legacy.exists() and live.exists()
+        assert Doctor(services).run().problems() == 0
