@@ -38,7 +38,7 @@ from api.routes import (
 from api.streaming import reserve_waiting_threads
 from app.answering import ModelLoader, announce_admin, api_services, make_answerer
 from app.doctor import Doctor
-from app.intake import Intake
+from app.intake import INGEST_QUEUE, Intake, queue_depth
 from app.services import Services
 from app.sweeper import Sweeper
 from core.logs import setup_logging
@@ -81,7 +81,7 @@ def create_app(
         metrics.watch(
             services.db,
             lambda: answerer.gate.waiting,
-            lambda: queue_depth(settings.redis_url),
+            lambda: queue_depth(settings.redis_url, INGEST_QUEUE),
             lambda: workers_alive(intake.celery),
         )
         jobs: list[Callable[[], int | None]] = [intake.sweep]
@@ -151,21 +151,6 @@ def create_app(
         return FileResponse(WEB / "admin.html")
 
     return app
-
-
-def queue_depth(url: str) -> int | None:
-    """Ingestion tasks waiting in Redis (None when Redis does not answer)."""
-    import redis
-
-    from worker.celery_app import QUEUE
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        return int(client.llen(QUEUE))
-    except redis.RedisError:
-        return None
-    finally:
-        client.close()
 
 
 def workers_alive(celery: Any) -> int | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from app.services import Services
@@ -17,6 +17,8 @@ from core.errors import Conflict, PayloadTooLarge
 from ingest.parse import extension, is_supported, supported_list
 
 log = logging.getLogger(__name__)
+# The Celery queue of ingestion tasks (worker.celery_app names it for the workers).
+INGEST_QUEUE = "ingest"
 STUCK_REASON = "processing stopped and did not resume (its worker was stopped or lost): retry it"
 
 
@@ -163,21 +165,23 @@ class Intake:
         self.services.files.delete_unused(sha, used)
 
     def sweep(self) -> int:
-        """Re-send queued documents never sent or sent long ago; fail ones stuck processing."""
+        """Send queued documents never sent; re-send those sent long ago only while no task
+        waits in the queue (theirs were lost, e.g. Redis restarted without its data: a long
+        backlog is no reason to send its documents twice); fail ones stuck processing."""
         now = utcnow()
         resend_before = now - timedelta(seconds=self.settings.requeue_after)
         stuck_before = now - timedelta(
             seconds=self.settings.visibility_timeout + self.settings.task_time_limit
         )
+        due: ColumnElement[bool] = Document.enqueued_at.is_(None)
+        if not queue_depth(self.settings.redis_url, INGEST_QUEUE):
+            due = or_(due, Document.enqueued_at < resend_before)
         with self.services.db.session() as session:
             # with several API replicas on Postgres each row goes to one sweeper (SQLite has
             # one writer at a time anyway, and no FOR UPDATE)
             queued = session.scalars(
                 select(Document)
-                .where(
-                    Document.status == QUEUED,
-                    or_(Document.enqueued_at.is_(None), Document.enqueued_at < resend_before),
-                )
+                .where(Document.status == QUEUED, due)
                 .with_for_update(skip_locked=True)
             ).all()
             sent = self.enqueue_many(session, list(queued))
@@ -188,6 +192,19 @@ class Intake:
             ):
                 doc.status, doc.error, doc.claimed_by = FAILED, STUCK_REASON, None
         return sent
+
+
+def queue_depth(url: str, queue: str) -> int | None:
+    """Tasks waiting in a Redis queue (None when Redis does not answer)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return int(client.llen(queue))
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
 
 
 def task_groups(docs: list[Document], per_task: int, small_kb: int) -> list[list[Document]]:

@@ -6,9 +6,10 @@ from typing import Any
 
 from celery import Celery
 
+from app.intake import INGEST_QUEUE
 from core.settings import Settings
 
-QUEUE = "ingest"
+QUEUE = INGEST_QUEUE  # the sweeper (app.intake) measures it
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

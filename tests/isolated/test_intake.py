@@ -146,23 +146,49 @@ def test_a_delete_keeps_the_file_of_an_identical_upload_being_committed(
     assert not services.files.exists(sha)
 
 
-@pytest.mark.slow
-def test_two_workers_and_a_sweeper_on_a_backlog_read_each_document_once(
+def test_a_backlog_is_sent_again_only_once_its_tasks_are_lost(
     tmp_path: Path, servers: dict[str, str]
 ) -> None:
-    """A backlog waited past GPTU_REQUEUE_AFTER, so the sweeper sent every document again while
-    its first task was still in Redis: one worker reads the long document while the other,
-    done with the short one, takes the long one's second task. It must skip it."""
+    """Documents queued past GPTU_REQUEUE_AFTER whose tasks still wait in Redis are a long
+    backlog, not lost: the sweeper leaves them; once the queue is empty (Redis restarted
+    without its data) it sends them again."""
     settings = settings_in(tmp_path / "data", servers, requeue_after=5)
+    services = build_services(settings, embedder=HashEmbedder())
+    intake = Intake(services, make_celery(settings))
+    queue = redis.Redis.from_url(settings.redis_url)
+    queue.delete("ingest")
+    ids = upload(
+        intake, collection_in(services), {"a.md": b"# A\n\nOne.\n", "b.md": b"# B\n\nTwo.\n"}
+    )
+    with services.db.session() as session:  # waited past GPTU_REQUEUE_AFTER
+        session.execute(update(Document).values(enqueued_at=utcnow().replace(year=2000)))
+    assert queue.llen("ingest") == 1  # one batch task for the two small files
+    assert intake.sweep() == 0
+    assert queue.llen("ingest") == 1
+    queue.delete("ingest")  # the task is lost
+    assert intake.sweep() == 2
+    sent = repr(queue.lrange("ingest", 0, -1))
+    assert all(doc_id in sent for doc_id in ids.values())
+    queue.delete("ingest")
+
+
+@pytest.mark.slow
+def test_two_workers_given_each_task_twice_read_each_document_once(
+    tmp_path: Path, servers: dict[str, str]
+) -> None:
+    """Every document's task is in Redis twice: one worker reads the long document while the
+    other, done with the short one, takes the long one's second task. It must skip it."""
+    settings = settings_in(tmp_path / "data", servers)
     services = build_services(settings)
     intake = Intake(services, make_celery(settings))
     collection = collection_in(services)
+    redis.Redis.from_url(settings.redis_url).delete("ingest")
     ids = upload(
         intake, collection, {"long.md": long_text(6000), "short.md": b"# Short\n\nOne line.\n"}
     )
-    with services.db.session() as session:  # the backlog has waited: the sweeper re-sends it
-        session.execute(update(Document).values(enqueued_at=utcnow().replace(year=2000)))
-    assert intake.sweep() == 2
+    with services.db.session() as session:  # sent again while the first tasks still wait (a
+        # sweeper that thought them lost, another replica's, a retry): each task comes twice
+        assert intake.enqueue_many(session, list(session.scalars(select(Document)))) == 2
     env = dict(os.environ, GPTU_DATA_DIR=str(settings.data_dir), **servers)
     logs = [tmp_path / f"worker{n}.log" for n in range(2)]
     workers = [Process([*GPTU, "worker"], env, log) for log in logs]
