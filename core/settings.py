@@ -101,8 +101,8 @@ class Settings(BaseSettings):
     requeue_after: int = Field(
         900,
         ge=5,
-        description="Seconds a document may sit queued before the sweeper re-sends it (only while no "
-        "task waits in the queue).",
+        description="Seconds a document may sit queued before the sweeper re-sends it "
+        "(only while no task waits in the queue).",
     )
     sweep_interval: float = Field(5.0, gt=0, description="Seconds between sweeper passes.")
     doctor_interval: float = Field(
