@@ -42,8 +42,15 @@ def services() -> Services:
 @worker_init.connect
 def _check_schema(**_: Any) -> None:
     """Refuse to start (before forking) on a database whose schema is older than this gptu's."""
+    settings = Settings()
+    if settings.visibility_timeout <= settings.task_time_limit:
+        log.warning(
+            "GPTU_VISIBILITY_TIMEOUT (%d s) is not above GPTU_TASK_TIME_LIMIT (%d s): Redis "
+            "may hand a document still being read to a second worker; raise it",
+            settings.visibility_timeout, settings.task_time_limit,
+        )  # fmt: skip
     try:
-        Database(Settings().sqlalchemy_url).engine.dispose()
+        Database(settings.sqlalchemy_url).engine.dispose()
     except SchemaOutdated as exc:
         log.error("%s", exc.message)
         raise SystemExit(f"error: {exc.message}") from None
