@@ -184,7 +184,7 @@ def test_two_workers_given_each_task_twice_read_each_document_once(
     collection = collection_in(services)
     redis.Redis.from_url(settings.redis_url).delete("ingest")
     ids = upload(
-        intake, collection, {"long.md": long_text(6000), "short.md": b"# Short\n\nOne line.\n"}
+        intake, collection, {"long.md": long_text(1500), "short.md": b"# Short\n\nOne line.\n"}
     )
     with services.db.session() as session:  # sent again while the first tasks still wait (a
         # sweeper that thought them lost, another replica's, a retry): each task comes twice
