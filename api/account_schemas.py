@@ -156,3 +156,51 @@ class TraceOut(BaseModel):
     rating: int | None
     comment: str | None
     created_at: datetime
+
+
+class PasswordSignIn(BaseModel):
+    """A name and password, to sign a page in."""
+
+    name: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class SessionOut(BaseModel):
+    """A signed-in page's session: who, how, until when, and the CSRF token that every
+    change it makes must carry in `X-CSRF-Token`."""
+
+    name: str
+    admin: bool
+    groups: list[str]
+    method: str
+    csrf: str
+    expires_at: datetime
+
+
+class PasswordIn(BaseModel):
+    """A new password (10 to 1024 characters)."""
+
+    password: str = Field(max_length=1024)
+
+
+class LinkOut(BaseModel):
+    """A one-time link to set a password; give it to the person (shown once)."""
+
+    url: str
+    expires_at: datetime
+
+
+class LinkRedeemIn(BaseModel):
+    """The token of a one-time link, and the password its person chose."""
+
+    token: str = Field(max_length=128)
+    password: str = Field(max_length=1024)
+
+
+class ProvidersOut(BaseModel):
+    """How people may sign in here: with a password, and with single sign-on when set up
+    (its button's label and where it starts)."""
+
+    password: bool
+    sso_label: str | None
+    sso_url: str | None

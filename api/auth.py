@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import secrets
 import threading
 import time
 import uuid
 from collections import deque
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,9 +17,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.deps import ServicesDep
 from core.accounts import Caller, authenticate
 from core.errors import PermissionDenied, TooManyRequests, Unauthorized
+from core.signin import resolve_session
 
 # auto_error=False: our own 401 in the one error envelope; the scheme still shows in /docs.
 bearer = HTTPBearer(auto_error=False, description="A gptu API key (`gptu users key NAME`).")
+COOKIE = "gptu_session"  # a signed-in page's session (HttpOnly, SameSite=Lax)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Throttle:
@@ -119,19 +124,51 @@ def current_user(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
-    """The caller of this request, from `Authorization: Bearer <key>` (401 without a valid one,
-    429 after too many wrong ones from the same address)."""
-    if credentials is None or not credentials.credentials.strip():
-        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-    throttle: Throttle = request.app.state.throttle
-    address = request.client.host if request.client else "unknown"
-    throttle.check(address)
-    try:
-        with services.db.session() as session:  # its own short session: released at once
-            return authenticate(session, credentials.credentials.strip())
-    except Unauthorized:
-        throttle.failed(address)
-        raise
+    """The caller of this request: from `Authorization: Bearer <key>` (programs; 429 after too
+    many wrong ones from the same address), else from the session cookie of a signed-in page
+    (which must also carry its CSRF token to change anything); 401 without either."""
+    if credentials is not None and credentials.credentials.strip():
+        throttle: Throttle = request.app.state.throttle
+        address = client_address(request)
+        throttle.check(address)
+        try:
+            with services.db.session() as session:  # its own short session: released at once
+                return authenticate(session, credentials.credentials.strip())
+        except Unauthorized:
+            throttle.failed(address)
+            raise
+    token = request.cookies.get(COOKIE)
+    if not token:
+        raise Unauthorized("sign in, or send an API key as 'Authorization: Bearer <key>'")
+    with services.db.session() as session:
+        signed = resolve_session(session, token, services.settings.session_idle_minutes)
+    if request.method not in SAFE_METHODS:
+        check_csrf(request, signed.csrf, services.settings.public_url)
+    request.state.signed = signed
+    return signed.caller
+
+
+def client_address(request: Request) -> str:
+    """The caller's address, as the throttles count it."""
+    return request.client.host if request.client else "unknown"
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL, lower-case."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check_csrf(request: Request, csrf: str, public_url: str) -> None:
+    """A change made with the session cookie must come from our own pages: its Origin (or
+    Referer) is this server's address (GPTU_PUBLIC_URL, else the request's own) and it carries
+    the session's CSRF token in `X-CSRF-Token`; 403 otherwise."""
+    sent_from = request.headers.get("origin") or request.headers.get("referer") or ""
+    ours = origin_of(public_url or str(request.base_url))
+    if not sent_from or origin_of(sent_from) != ours:
+        raise PermissionDenied("refused: this change did not come from gptu's own pages")
+    if not secrets.compare_digest(request.headers.get("x-csrf-token", ""), csrf):
+        raise PermissionDenied("refused: the page's CSRF token is missing or stale; reload it")
 
 
 def admin_user(caller: Annotated[Caller, Depends(current_user)]) -> Caller:

@@ -32,6 +32,7 @@ from api.routes import (
     mcp_http,
     openai,
     search,
+    signin,
     slack,
     traces,
 )
@@ -134,6 +135,7 @@ def create_app(
         evals,
         slack,
         mcp_http,
+        signin,
     ):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
@@ -145,6 +147,10 @@ def create_app(
     @app.get("/upload", include_in_schema=False)
     async def upload_page() -> FileResponse:
         return FileResponse(WEB / "upload.html")
+
+    @app.get("/welcome", include_in_schema=False)
+    async def welcome_page() -> FileResponse:
+        return FileResponse(WEB / "welcome.html")
 
     @app.get("/admin", include_in_schema=False)
     async def admin_page() -> FileResponse:

@@ -83,6 +83,8 @@ def authenticate(session: Session, key: str) -> Caller:
         raise Unauthorized("invalid or revoked API key")
     if expired(row[0]):
         raise Unauthorized("expired API key; ask an admin for a new one")
+    if row[1].disabled_at is not None:
+        raise Unauthorized("this account is disabled; ask an admin")
     return caller_of(row[1])
 
 

@@ -119,6 +119,49 @@ class User(Base):
     default_collection: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     groups: Mapped[list[Group]] = relationship(secondary=memberships, lazy="selectin")
+    # Web sign-in: an argon2id hash (None: no password), the identity provider's subject
+    # (`<issuer> <sub>`, None: not an SSO user); a disabled user's sessions and keys stop.
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    sso_subject: Mapped[str | None] = mapped_column(String(512), default=None, unique=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class WebSession(Base):
+    """A signed-in browser: its cookie's sha256, whose it is, and until when it holds."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(16))  # password | sso | link
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    address: Mapped[str | None] = mapped_column(String(64), default=None)
+    agent: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class SignInLink(Base):
+    """A one-time link that lets a person set their password (stored as its sha256)."""
+
+    __tablename__ = "sign_in_links"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the token
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class SsoLogin(Base):
+    """An OpenID Connect sign-in on its way: its state (sha256), nonce and PKCE verifier."""
+
+    __tablename__ = "sso_logins"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the state
+    nonce: Mapped[str] = mapped_column(String(128))
+    verifier: Mapped[str] = mapped_column(String(128))
+    return_to: Mapped[str] = mapped_column(String(200), default="/")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Group(Base):

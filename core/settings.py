@@ -189,6 +189,37 @@ class Settings(BaseSettings):
         "", description="API key of the admin made on first start; empty = generate, print once."
     )
     api_key: str = Field("", description="API key the CLI (gptu ingest, gptu ask, gptu mcp) sends.")
+    public_url: str = Field(
+        "",
+        description="The address people open (https://gptu.example.com): sign-in links and the "
+        "SSO callback are made from it, and cookies are Secure when it is https. Empty = the "
+        "address of each request.",
+    )
+    session_idle_minutes: float = Field(
+        480, gt=0, description="A web session ends after this many minutes without a request."
+    )
+    session_max_hours: float = Field(
+        168, gt=0, description="A web session ends this many hours after sign-in, used or not."
+    )
+    sign_in_link_hours: float = Field(
+        72, gt=0, description="Hours a one-time link to set a password stays valid."
+    )
+    oidc_issuer: str = Field(
+        "", description="OpenID Connect issuer URL for single sign-on; empty = no SSO."
+    )
+    oidc_client_id: str = Field("", description="This gptu's client id at the identity provider.")
+    oidc_client_secret: str = Field("", description="This gptu's client secret at the provider.")
+    oidc_create_users: bool = Field(
+        False, description="Create a gptu user on a person's first SSO sign-in (else refuse)."
+    )
+    oidc_groups_claim: str = Field(
+        "groups",
+        description="ID token claim whose names become the person's gptu groups at each SSO "
+        "sign-in; empty = groups are managed in gptu.",
+    )
+    oidc_label: str = Field(
+        "Single sign-on", description="What the sign-in page's SSO button says."
+    )
     slack_bot_token: str = Field("", description="Slack bot token (xoxb-…); empty = no Slack.")
     slack_signing_secret: str = Field("", description="Slack signing secret (HTTP mode).")
     slack_app_token: str = Field("", description="Slack app-level token (xapp-…, Socket Mode).")
