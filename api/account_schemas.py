@@ -43,6 +43,11 @@ class UserChangeIn(BaseModel):
     )
     slack_id: str | None = Field(None, max_length=32, description="Slack member id (U…).")
     default_collection: str | None = Field(None, description="Where Slack file shares go.")
+    disabled: Annotated[bool | SkipJsonSchema[None], BeforeValidator(given)] = Field(
+        None,
+        json_schema_extra=no_default,
+        description="true: the user's sessions and API keys stop at once; false: enabled again.",
+    )
 
 
 class UserOut(BaseModel):
@@ -56,6 +61,9 @@ class UserOut(BaseModel):
     default_collection: str | None
     created_at: datetime
     keys: int = Field(description="How many of the user's API keys work now.")
+    password: bool = Field(False, description="Whether the user has a web password.")
+    sso: bool = Field(False, description="Whether the user signs in by single sign-on.")
+    disabled: bool = False
 
 
 class MeOut(BaseModel):

@@ -12,11 +12,12 @@ from answer.offer import Names, Restrictions
 from answer.rag import Answerer
 from answer.variants import load_experiment
 from app.services import Services, build_services
-from core.accounts import bootstrap_admin
-from core.db import Collection, Database
+from core.accounts import ADMIN_NAME, bootstrap_admin
+from core.db import Collection, Database, User
 from core.errors import ModelError
 from core.models import ModelSpec, UnrecordedTuning, identify, learnt_from, load_catalog
 from core.settings import Settings
+from core.signin import create_link
 
 ModelLoader = Callable[[Settings], LLM]
 
@@ -129,15 +130,23 @@ def api_services(settings: Settings) -> Services:
 
 
 def announce_admin(services: Services, token: str) -> None:
-    """Create the admin on first start; print a generated key once (only its hash is kept)."""
+    """Create the admin on first start; print a one-time link to choose its password (for the
+    web pages) and a generated key (for programs) once: only their hashes are kept."""
     with services.db.session() as session:
         key = bootstrap_admin(session, token)
-    if key is not None:
-        line = "=" * 72
-        print(
-            f"{line}\ngptu: created the admin user 'admin'. Its API key, shown only now:\n\n"
-            f"    {key}\n\nSign in to the web chat with it; `gptu users key admin` makes a new "
-            f"one.\n{line}",
-            file=sys.stderr,
-            flush=True,
-        )
+        if key is None:  # not the first start (or GPTU_ADMIN_TOKEN: `gptu users invite admin`)
+            return
+        admin = session.scalar(select(User).where(User.name == ADMIN_NAME))
+        assert admin is not None
+        link, _ = create_link(session, admin, "gptu", services.settings.sign_in_link_hours)
+    hours = services.settings.sign_in_link_hours
+    line = "=" * 72
+    print(
+        f"{line}\ngptu: created the admin user 'admin'. Open this link to choose its password "
+        f"(it works once, for {hours:g} hours; `gptu users invite admin` makes a new one):\n\n"
+        f"    {services.settings.web_url}/welcome#{link}\n\n"
+        f"For programs (gptu ingest, gptu ask, the Python client), its API key, shown only now:"
+        f"\n\n    {key}\n\n`gptu users key admin` makes a new one.\n{line}",
+        file=sys.stderr,
+        flush=True,
+    )

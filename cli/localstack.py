@@ -148,14 +148,16 @@ def start_stack(folder: Path, env: dict[str, str], workers: int = 1) -> Stack:
 
 @dataclass
 class MadeRun:
-    """`make run` started in a folder of its own: the API's address, the admin's key printed
-    on first start, the combined output, and the process group to stop."""
+    """`make run` started in a folder of its own: the API's address, the admin's key and
+    one-time sign-in link printed on first start, the combined output, and the process group
+    to stop."""
 
     folder: Path
     url: str
     key: str
     output: Path
     proc: subprocess.Popen[bytes]
+    link: str = ""
 
     def stop(self) -> None:
         """Stop honcho and every service it started."""
@@ -192,6 +194,8 @@ def start_make_run(folder: Path) -> MadeRun:
         if found is None:
             raise RuntimeError(f"make run printed no admin key; see {output}")
         started.key = found.group(1)
+        link = re.search(r"\s(https?://\S+/welcome#\S+)", output.read_text())
+        started.link = link.group(1) if link else ""
     except BaseException:
         started.stop()
         raise

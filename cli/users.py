@@ -14,6 +14,7 @@ from core import accounts
 from core.db import ApiKey, Database, Group, User
 from core.errors import GptuError
 from core.settings import Settings
+from core.signin import create_link, set_disabled, set_password
 
 users_cli = typer.Typer(help="Users, their groups and API keys (acts on the database directly).")
 groups_cli = typer.Typer(help="Groups that collections grant reading and writing to.")
@@ -107,6 +108,43 @@ def link(name: str, slack: Annotated[str, typer.Option(help="Slack member id (Uâ
     with changing() as session:
         accounts.change_user(session, ACTOR, name, slack_id=slack)
     typer.echo(f"linked Slack {slack} to {name}")
+
+
+@users_cli.command("invite")
+def invite(name: str) -> None:
+    """Print a one-time link for the user to choose a web password (an earlier unused link
+    of theirs stops working)."""
+    settings = Settings()
+    with changing() as session:
+        user = accounts.find_user(session, name)
+        token, ends = create_link(session, user, ACTOR, settings.sign_in_link_hours)
+    typer.echo(f"one-time link for {name}, valid until {ends:%Y-%m-%d %H:%M} UTC:\n"
+               f"{settings.web_url}/welcome#{token}")  # fmt: skip
+
+
+@users_cli.command("password")
+def password(name: str) -> None:
+    """Set the user's web password (asked twice, not shown); their sessions end."""
+    chosen = typer.prompt(f"password for {name}", hide_input=True, confirmation_prompt=True)
+    with changing() as session:
+        set_password(session, accounts.find_user(session, name), chosen, ACTOR)
+    typer.echo(f"password set for {name}")
+
+
+@users_cli.command("disable")
+def disable(name: str) -> None:
+    """Disable a user: their sessions and API keys stop at once (`enable` undoes it)."""
+    with changing() as session:
+        set_disabled(session, accounts.find_user(session, name), True, ACTOR)
+    typer.echo(f"disabled {name}")
+
+
+@users_cli.command("enable")
+def enable(name: str) -> None:
+    """Let a disabled user sign in again (their old sessions stay ended)."""
+    with changing() as session:
+        set_disabled(session, accounts.find_user(session, name), False, ACTOR)
+    typer.echo(f"enabled {name}")
 
 
 @users_cli.command("list")

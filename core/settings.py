@@ -301,6 +301,11 @@ class Settings(BaseSettings):
         return self.data_dir / "chroma"
 
     @property
+    def web_url(self) -> str:
+        """The address people open: GPTU_PUBLIC_URL, else the API's own host and port."""
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    @property
     def max_upload_bytes(self) -> int:
         """max_upload_mb in bytes."""
         return int(self.max_upload_mb * 1024 * 1024)

@@ -160,3 +160,13 @@ def redeem_link(session: Session, token: str, password: str) -> User:
     set_password(session, user, password, user.name)
     link.used_at = utcnow()
     return user
+
+
+def set_disabled(session: Session, user: User, disabled: bool, actor: str) -> None:
+    """Disable a user (their sessions end and their keys stop at once) or enable them again."""
+    if disabled and user.disabled_at is None:
+        user.disabled_at = utcnow()
+        session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    elif not disabled:
+        user.disabled_at = None
+    audit(session, actor, "user.disable" if disabled else "user.enable", user.name)

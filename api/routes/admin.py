@@ -23,6 +23,8 @@ from api.deps import SessionDep
 from api.schemas import DeletedOut, aware
 from core import accounts
 from core.db import ApiKey, AuditEvent, Group, User
+from core.errors import Conflict
+from core.signin import set_disabled
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
@@ -33,6 +35,8 @@ def user_out(user: User, keys: int) -> UserOut:
         name=user.name, email=user.email, admin=user.admin,
         groups=sorted(g.name for g in user.groups), slack_id=user.slack_id,
         default_collection=user.default_collection, created_at=aware(user.created_at), keys=keys,
+        password=user.password_hash is not None, sso=user.sso_subject is not None,
+        disabled=user.disabled_at is not None,
     )  # fmt: skip
 
 
@@ -67,9 +71,17 @@ def list_users(_: AdminUser, session: SessionDep) -> list[UserOut]:
 
 @router.patch("/users/{name}")
 def change_user(name: str, body: UserChangeIn, admin: AdminUser, session: SessionDep) -> UserOut:
-    """Change a user's e-mail, groups, admin flag, Slack link or default collection (admin)."""
+    """Change a user's e-mail, groups, admin flag, Slack link or default collection, or disable
+    them (their sessions and keys stop at once) or enable them again (admin)."""
     changes = body.model_dump(exclude_unset=True)
-    user = accounts.change_user(session, admin.name, name, **changes)
+    disabled = changes.pop("disabled", None)
+    user = accounts.change_user(session, admin.name, name, **changes) if changes else None
+    if disabled is not None:
+        if disabled and name == admin.name:
+            raise Conflict("you cannot disable yourself; ask another admin")
+        user = accounts.find_user(session, name)
+        set_disabled(session, user, disabled, admin.name)
+    user = user or accounts.find_user(session, name)
     session.commit()
     return user_out(user, accounts.working_keys(session)[user.id])
 

@@ -53,6 +53,21 @@ def test_make_run_keeps_its_data_in_the_relative_data_folder(make_run: MadeRun) 
     assert (data / "gptu.db").is_file() and (data / "chroma").is_dir() and (data / "redis").is_dir()
 
 
+def test_the_first_start_prints_a_link_that_lets_the_admin_choose_a_password(
+    make_run: MadeRun,
+) -> None:
+    assert make_run.link.startswith(f"{make_run.url}/welcome#"), make_run.output.read_text()
+    token = make_run.link.split("#", 1)[1]
+    with httpx.Client(base_url=make_run.url, timeout=30) as page:
+        assert page.get("/welcome").status_code == 200
+        chosen = page.post("/v1/auth/link", json={"token": token, "password": "a long passphrase"})
+        assert chosen.status_code == 200, chosen.text
+        assert chosen.json()["admin"] is True
+        assert page.get("/v1/me").json()["name"] == "admin"
+        again = page.post("/v1/auth/link", json={"token": token, "password": "another passphrase"})
+        assert again.status_code == 401
+
+
 def mixed_files(folder: Path) -> list[tuple[str, bytes]]:
     """The upload: readable corpus files, a Strict docx (written in folder), the bad ones."""
     chosen = [(name, (CORPUS / name).read_bytes()) for name in READABLE]
