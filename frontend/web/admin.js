@@ -1,6 +1,7 @@
 // @ts-check
 /** Admin page: who may read and write the collections you manage; for admins also users,
- * groups, API keys and the audit log. Every change goes through the API, which records it. */
+ * groups, how people sign in, API keys and the audit log. Every change goes through the API,
+ * which records it. */
 import { api, me, signIn } from "./auth.js";
 import { button, call, el, filterRows, say, send, when } from "./page.js";
 
@@ -132,7 +133,7 @@ async function addUser(/** @type {SubmitEvent} */ e) {
     groups: ticked($("new-user-groups")), admin: input("new-user-admin").checked };
   if (!(await send("POST", "/v1/users", body))) return;
   /** @type {HTMLFormElement} */ (e.target).reset();
-  say(`User ${name} added. Create a key for them below.`);
+  say(`User ${name} added. Make a sign-in link or a key for them below.`);
   await Promise.all([loadUsers(), loadGroups(), loadAudit()]);
   showUser(name);
 }
@@ -151,6 +152,8 @@ function showUser(name) {
   groupBoxes($("edit-groups"), u.groups);
   $("delete-user").textContent = `Delete user ${name}`;
   hideKey();
+  hideLink();
+  input("new-password").value = "";
   $("user-detail").hidden = false;
   loadKeys();
   $("detail-title").focus();  // keyboard and screen reader users land on what opened
@@ -175,6 +178,38 @@ async function deleteUser() {
   selected = null;
   $("user-detail").hidden = true;
   await Promise.all([loadUsers(), loadGroups(), loadAudit(), loadCollections()]);
+}
+
+// ---- signing in to the pages: a one-time link, or a password set by an admin
+
+async function makeLink() {
+  const name = /** @type {string} */ (selected);
+  /** @type {{url: string, expires_at: string} | null} */
+  const made = await send("POST", `/v1/users/${path(name)}/link`);
+  if (!made || name !== selected) return;
+  input("new-link-value").value = made.url;
+  $("new-link-expires").textContent = when(made.expires_at);
+  $("new-link").hidden = false;
+  input("new-link-value").select();
+  say(`Sign-in link for ${name} made: copy it now and send it to them.`);
+  await loadAudit();
+}
+
+function hideLink() {
+  input("new-link-value").value = "";
+  $("new-link").hidden = true;
+}
+
+async function setPassword(/** @type {SubmitEvent} */ e) {
+  e.preventDefault();
+  const name = /** @type {string} */ (selected);
+  const box = input("new-password");
+  if (!(await send("PUT", `/v1/users/${path(name)}/password`, { password: box.value }))) return;
+  box.value = "";
+  say(name === me?.name
+    ? "Your password is set and your sessions have ended: sign in with the new password."
+    : `Password of ${name} set; the sessions they had open have ended.`);
+  await loadAudit();  // for your own password, this asks you to sign in again first
 }
 
 // ---- API keys of the selected user
@@ -211,14 +246,15 @@ function hideKey() {
   $("new-key").hidden = true;
 }
 
-async function copyKey() {
-  const box = input("new-key-value");
+/** Copy a secret shown once. @param {string} id its box @param {string} what "key" or "link" */
+async function copySecret(id, what) {
+  const box = input(id);
   box.select();
   try {
     await navigator.clipboard.writeText(box.value);
-    say("Key copied.");
+    say(`${what[0].toUpperCase()}${what.slice(1)} copied.`);
   } catch {
-    say("Copying was refused: the key is selected, press Ctrl+C (or Cmd+C).");
+    say(`Copying was refused: the ${what} is selected, press Ctrl+C (or Cmd+C).`);
   }
 }
 
@@ -339,7 +375,10 @@ $("add-user").onsubmit = addUser;
 $("edit-user").onsubmit = saveUser;
 $("delete-user").onclick = deleteUser;
 $("create-key").onclick = createKey;
-$("copy-key").onclick = copyKey;
+$("copy-key").onclick = () => copySecret("new-key-value", "key");
+$("make-link").onclick = makeLink;
+$("copy-link").onclick = () => copySecret("new-link-value", "link");
+$("set-password").onsubmit = setPassword;
 $("add-group").onsubmit = addGroup;
 $("refresh-audit").onclick = loadAudit;
 input("collection-filter").oninput = () => filterRows(input("collection-filter"), $("collections-table"));

@@ -42,7 +42,7 @@ async function errorText(res) {
   }
 }
 
-/** The JSON answer of a call, or null after showing the API's error. @param {string} path @param {RequestInit} [init] */
+/** The JSON answer of a call ({} for none), or null after showing the API's error. @param {string} path @param {RequestInit} [init] */
 export async function call(path, init = {}) {
   let res;
   try {
@@ -55,7 +55,7 @@ export async function call(path, init = {}) {
     say(await errorText(res), true);
     return null;
   }
-  return res.json();
+  return res.status === 204 ? {} : res.json();  // a change that answers with no body
 }
 
 /** A change: method, path and an optional JSON body. @param {string} method @param {string} path @param {unknown} [body] */

@@ -1,6 +1,6 @@
 // @ts-check
 /** Upload portal: pick or drop files into a collection and watch them become searchable. */
-import { api, signIn, storedKey } from "./auth.js";
+import { api, csrfToken, recovered, signIn } from "./auth.js";
 import { batches, sample, secondsLeft, stateText, timeLeft } from "./progress.js";
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -60,18 +60,27 @@ async function createCollection() {
 }
 
 /**
- * POST one batch of files, reporting the bytes sent (fetch cannot report upload progress).
+ * POST one batch of files, reporting the bytes sent (fetch cannot report upload progress);
+ * sent once more after signing in again or renewing the page's CSRF token.
  * @param {File[]} files @param {(sent: number) => void} onSent
  * @returns {Promise<{ok: boolean, status: number, body: any}>}
  */
-function post(files, onSent) {
+async function post(files, onSent) {
+  const sent = csrfToken();
+  const res = await postOnce(files, onSent);
+  return (await recovered(res.status, sent)) ? postOnce(files, onSent) : res;
+}
+
+/** @param {File[]} files @param {(sent: number) => void} onSent
+ * @returns {Promise<{ok: boolean, status: number, body: any}>} */
+function postOnce(files, onSent) {
   const form = new FormData();
   form.append("collection", select.value);
   for (const f of files) form.append("file", f, f.name);
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/v1/documents");
-    xhr.setRequestHeader("authorization", `Bearer ${storedKey()}`);
+    xhr.setRequestHeader("x-csrf-token", csrfToken());
     xhr.responseType = "json";
     xhr.upload.onprogress = (e) => onSent(e.loaded);
     xhr.onload = () => resolve({ ok: xhr.status < 300, status: xhr.status, body: xhr.response });
@@ -99,7 +108,6 @@ async function send(files) {
     };
     shown(0);
     const res = await post(batch, shown);
-    if (res.status === 401) { location.reload(); return; }
     if (!res.ok) {
       const why = res.body?.error?.message ?? `error ${res.status}`;
       return say(`${queued} file(s) queued; the next ${batch.length} were refused: ${why}`, true);

@@ -8,17 +8,17 @@ import httpx
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import Stack, upload, wait_done
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import give_password, sign_in
 
 ADMIN_SECTIONS = ("#users", "#groups", "#audit", "#user-detail")
 
 
-def open_admin(browser: Browser, stack: Stack, key: str) -> Page:
-    """The admin page, signed in with key; every confirm() is accepted."""
+def open_admin(browser: Browser, stack: Stack, name: str, password: str) -> Page:
+    """The admin page, signed in as name; every confirm() is accepted."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto(stack.api_url + "/admin")
-    sign_in(page, key)
+    sign_in(page, name, password)
     return page
 
 
@@ -47,14 +47,14 @@ def share(page: Page, collection: str, grant: str, role: str) -> None:
 
 
 def test_admin_adds_a_user_with_a_key_shares_a_collection_and_sees_the_audit(
-    browser: Browser, stack: Stack, api: httpx.Client
+    browser: Browser, stack: Stack, api: httpx.Client, admin_password: str
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     team, other, user, handbook = f"team-{tag}", f"other-{tag}", f"nina-{tag}", f"handbook-{tag}"
     api.post("/v1/collections", json={"name": handbook}).raise_for_status()
     text = f"# Leave\n\nThe leave form code is {tag.upper()}-LEAVE.\n".encode()
     [item] = upload(api, handbook, [("leave.md", text)])  # ingested while the page is used
-    page = open_admin(browser, stack, stack.env["GPTU_ADMIN_TOKEN"])
+    page = open_admin(browser, stack, "admin", admin_password)
     refused: list[str] = []  # the page keeps to the CSP: no inline script or style
     page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
     for group in (team, other):
@@ -111,7 +111,7 @@ def test_admin_adds_a_user_with_a_key_shares_a_collection_and_sees_the_audit(
 
 
 def test_admin_sees_api_errors_and_confirms_deletions(
-    browser: Browser, stack: Stack, api: httpx.Client
+    browser: Browser, stack: Stack, api: httpx.Client, admin_password: str
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     group, user = f"dup-{tag}", f"gone-{tag}"
@@ -119,7 +119,7 @@ def test_admin_sees_api_errors_and_confirms_deletions(
     api.post("/v1/users", json={"name": user, "groups": [group]}).raise_for_status()
     page = browser.new_page()
     page.goto(stack.api_url + "/admin")
-    sign_in(page, stack.env["GPTU_ADMIN_TOKEN"])
+    sign_in(page, "admin", admin_password)
     page.fill("#user-filter", tag)
     page.get_by_label("New group").fill(group)
     page.get_by_role("button", name="Create group").click()
@@ -160,7 +160,7 @@ def test_a_non_admin_owner_shares_only_their_collections_and_sees_no_admin_secti
         client.post("/v1/collections", json={"name": mine}).raise_for_status()
     readable = {"name": theirs, "readers": [f"user:{owner}"]}  # readable, not theirs to share
     api.post("/v1/collections", json=readable).raise_for_status()
-    page = open_admin(browser, stack, key)
+    page = open_admin(browser, stack, owner, give_password(api, owner))
     expect(page.locator(f'#collections-table tr[data-name="{mine}"]')).to_be_visible()
     expect(page.locator(f'#collections-table tr[data-name="{theirs}"]')).to_have_count(0)
     for section in ADMIN_SECTIONS:
@@ -192,4 +192,41 @@ def test_a_non_admin_owner_shares_only_their_collections_and_sees_no_admin_secti
             assert answer.json() == {
                 "error": {"code": "forbidden", "message": "only an admin may do this"}
             }
+    page.close()
+
+
+def test_admin_makes_a_sign_in_link_shown_once_and_sets_a_password(
+    browser: Browser, stack: Stack, api: httpx.Client, admin_password: str
+) -> None:
+    user = f"newcomer-{uuid.uuid4().hex[:6]}"
+    api.post("/v1/users", json={"name": user}).raise_for_status()
+    page = open_admin(browser, stack, "admin", admin_password)
+    page.fill("#user-filter", user)
+    page.get_by_role("button", name=f"Manage {user}").click()
+    page.get_by_role("button", name="Sign-in link").click()
+    expect(page.locator("#new-link")).to_be_visible()
+    expect(page.locator("#new-link")).to_contain_text("you will not see it again")
+    url = page.locator("#new-link-value").input_value()
+    assert url.startswith(f"{stack.api_url}/welcome#") and len(url.split("#", 1)[1]) >= 40
+    expect(page.locator("#message")).to_contain_text(f"Sign-in link for {user} made")
+    audit = page.locator("#audit-table tbody")
+    expect(audit.locator("tr", has_text="user.link").filter(has_text=user)).to_have_count(1)
+    page.reload()  # the link was shown once: it is gone for good
+    expect(page.locator(f'#users-table tr[data-name="{user}"]')).to_be_visible()
+    assert not shows(page, url)
+
+    page.fill("#user-filter", user)
+    page.get_by_role("button", name=f"Manage {user}").click()
+    page.get_by_label("New password").fill("short")  # the API's rule, in its words
+    page.get_by_role("button", name="Set password").click()
+    expect(page.locator("#message.bad")).to_contain_text("a password has 10 to 1024 characters")
+    page.get_by_label("New password").fill("correct horse battery")
+    page.get_by_role("button", name="Set password").click()
+    expect(page.locator("#message")).to_have_text(
+        f"Password of {user} set; the sessions they had open have ended."
+    )
+    expect(page.get_by_label("New password")).to_have_value("")
+    signed = httpx.post(f"{stack.api_url}/v1/auth/password",
+                        json={"name": user, "password": "correct horse battery"})  # fmt: skip
+    assert signed.status_code == 200 and signed.json()["name"] == user
     page.close()

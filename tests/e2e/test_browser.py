@@ -10,7 +10,7 @@ import httpx
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import Stack, upload, wait_done
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import give_password, sign_in
 from tests.pdfs import text_pdf
 
 # Records, in order, when the last answer first shows a quote and first shows answer text.
@@ -32,17 +32,17 @@ def test_signed_in_user_sees_only_their_collections(
     tag = uuid.uuid4().hex[:6]
     mine, theirs = f"mine-{tag}", f"theirs-{tag}"
     api.post("/v1/users", json={"name": f"web-{tag}"}).raise_for_status()
-    key = api.post(f"/v1/users/web-{tag}/keys").json()["key"]
+    password = give_password(api, f"web-{tag}")
     grant = [f"user:web-{tag}"]
     api.post("/v1/collections", json={"name": mine, "readers": grant}).raise_for_status()
     api.post("/v1/collections", json={"name": theirs}).raise_for_status()
     page = browser.new_page()
     page.goto(stack.api_url + "/")
-    sign_in(page, key)
+    sign_in(page, f"web-{tag}", password)
     expect(page.locator("#who")).to_contain_text(f"Signed in as web-{tag}")
     expect(page.locator("#collections")).to_contain_text(mine)
     expect(page.locator("#collections")).not_to_contain_text(theirs)
-    page.goto(stack.api_url + "/upload")  # the key is remembered; nothing to write to here
+    page.goto(stack.api_url + "/upload")  # the session holds; nothing to write to here
     expect(page.locator("#who")).to_contain_text(f"web-{tag}")
     expect(page.locator("#collection option")).to_have_count(0)
     page.click("#sign-out")
@@ -55,14 +55,14 @@ def test_a_long_list_of_collections_can_be_filtered_and_ticked_at_once(
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     api.post("/v1/users", json={"name": f"many-{tag}"}).raise_for_status()
-    key = api.post(f"/v1/users/many-{tag}/keys").json()["key"]
+    password = give_password(api, f"many-{tag}")
     names = [f"{prefix}-{tag}" for prefix in ("hr-policies", "hr-forms", "sales")]
     for name in names:
         body = {"name": name, "readers": [f"user:many-{tag}"]}
         api.post("/v1/collections", json=body).raise_for_status()
     page = browser.new_page()
     page.goto(stack.api_url + "/")
-    sign_in(page, key)
+    sign_in(page, f"many-{tag}", password)
     expect(page.locator("#collections")).to_contain_text(f"sales-{tag}")  # the list is loaded
     visible = page.locator("#collections label:visible")
     page.fill("#collection-filter", tag)  # other tests' collections open to everyone are there
@@ -84,7 +84,7 @@ def test_a_long_list_of_collections_can_be_filtered_and_ticked_at_once(
 
 
 def test_chat_page_streams_an_answer_with_sources_and_follow_up(
-    browser: Browser, stack: Stack, api: httpx.Client
+    browser: Browser, stack: Stack, api: httpx.Client, admin_password: str
 ) -> None:
     name = f"web-{uuid.uuid4().hex[:8]}"
     api.post("/v1/collections", json={"name": name}).raise_for_status()
@@ -96,7 +96,7 @@ def test_chat_page_streams_an_answer_with_sources_and_follow_up(
     wait_done(api, [i["id"] for i in items])
     page = browser.new_page(viewport={"width": 390, "height": 800})
     page.goto(stack.api_url + "/")
-    sign_in(page, stack.env["GPTU_ADMIN_TOKEN"])
+    sign_in(page, "admin", admin_password)
     page.get_by_label(name, exact=False).check()
     page.evaluate(SEEN_FIRST)
     page.fill("#question", "When does the Quorrin canteen serve lunch?")
@@ -141,11 +141,11 @@ def test_chat_page_streams_an_answer_with_sources_and_follow_up(
 
 
 def test_upload_page_shows_files_going_ready(
-    browser: Browser, stack: Stack, tmp_path: Path
+    browser: Browser, stack: Stack, tmp_path: Path, admin_password: str
 ) -> None:
     page = browser.new_page()
     page.goto(stack.api_url + "/upload")
-    sign_in(page, stack.env["GPTU_ADMIN_TOKEN"])
+    sign_in(page, "admin", admin_password)
     name = f"up-{uuid.uuid4().hex[:8]}"
     page.fill("#new-name", name)
     page.click("#create")
@@ -205,7 +205,7 @@ def test_upload_page_time_left_and_batches(browser: Browser, stack: Stack) -> No
 
 
 def test_a_cited_source_opens_with_its_quote_marked_and_the_pdf_at_its_page(
-    browser: Browser, stack: Stack, api: httpx.Client
+    browser: Browser, stack: Stack, api: httpx.Client, admin_password: str
 ) -> None:
     name = f"src-{uuid.uuid4().hex[:8]}"
     api.post("/v1/collections", json={"name": name}).raise_for_status()
@@ -219,7 +219,7 @@ def test_a_cited_source_opens_with_its_quote_marked_and_the_pdf_at_its_page(
     assert wait_done(api, [item["id"]])[item["id"]]["status"] == "ready"
     page = browser.new_page()
     page.goto(stack.api_url + "/")
-    sign_in(page, stack.env["GPTU_ADMIN_TOKEN"])
+    sign_in(page, "admin", admin_password)
     page.click("#select-none")
     page.get_by_label(name, exact=False).check()
     page.fill("#question", "When does the Quellmark depot on Harbour Road open on Sundays?")

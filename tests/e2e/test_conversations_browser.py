@@ -9,7 +9,7 @@ import httpx
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import Stack, upload, wait_done
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import give_password, sign_in
 
 CANTEEN = b"# Canteen\n\nThe Quorrin canteen serves lunch from 11:30 to 14:00 every weekday.\n"
 FIRST = "When does the Quorrin canteen serve lunch?"
@@ -29,7 +29,8 @@ def test_a_conversation_is_kept_reopened_continued_renamed_and_deleted(
     tag = uuid.uuid4().hex[:6]
     name, collection = f"talk-{tag}", f"talk-canteen-{tag}"
     api.post("/v1/users", json={"name": name}).raise_for_status()
-    key = api.post(f"/v1/users/{name}/keys").json()["key"]
+    key = api.post(f"/v1/users/{name}/keys").json()["key"]  # to check what the page kept
+    password = give_password(api, name)
     api.post("/v1/collections", json={"name": collection, "readers": [f"user:{name}"]})
     [item] = upload(api, collection, [("canteen.md", CANTEEN)])
     assert wait_done(api, [item["id"]])[item["id"]]["status"] == "ready"
@@ -38,7 +39,7 @@ def test_a_conversation_is_kept_reopened_continued_renamed_and_deleted(
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("console", lambda m: problems.append(m.text) if "Refused to" in m.text else None)
     page.goto(stack.api_url + "/")
-    sign_in(page, key)
+    sign_in(page, name, password)
     listed = page.locator("#conversation-list li")
     expect(page.locator("#conversations-note")).to_contain_text("kept here")
     expect(page.locator("#collections")).to_contain_text(collection)
