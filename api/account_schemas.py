@@ -8,6 +8,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, Field
 from pydantic.json_schema import JsonDict, SkipJsonSchema
 
+from api.schemas import aware
+from core.db import ApiKey
+
 
 class UserIn(BaseModel):
     """A user to create."""
@@ -212,3 +215,30 @@ class ProvidersOut(BaseModel):
     password: bool
     sso_label: str | None
     sso_url: str | None
+
+
+class MyKeyIn(BaseModel):
+    """A key a person makes for their own programs: it always expires."""
+
+    expires_in_days: float = Field(90, gt=0, le=365, description="Valid for this many days.")
+
+
+class SessionRowOut(BaseModel):
+    """One of the caller's signed-in browsers."""
+
+    id: str
+    method: str
+    created_at: datetime
+    seen_at: datetime
+    expires_at: datetime
+    address: str | None
+    agent: str | None
+    current: bool = Field(description="Whether this is the session the request came with.")
+
+
+def key_out(key: ApiKey, user: str, shown: str | None = None) -> KeyOut:
+    """A key row as the API shows it."""
+    revoked = aware(key.revoked_at) if key.revoked_at else None
+    expires = aware(key.expires_at) if key.expires_at else None
+    return KeyOut(id=key.id, user=user, prefix=key.prefix, created_at=aware(key.created_at),
+                  revoked_at=revoked, expires_at=expires, key=shown)  # fmt: skip

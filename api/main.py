@@ -21,6 +21,7 @@ from api.limits import BodyLimit
 from api.metrics import Metrics
 from api.observe import install_request_ids
 from api.routes import (
+    account,
     admin,
     chat,
     collections,
@@ -34,6 +35,7 @@ from api.routes import (
     search,
     signin,
     slack,
+    sso,
     traces,
 )
 from api.streaming import reserve_waiting_threads
@@ -123,6 +125,7 @@ def create_app(
     )
     for module in (
         health,
+        account,
         admin,
         collections,
         documents,
@@ -136,6 +139,7 @@ def create_app(
         slack,
         mcp_http,
         signin,
+        sso,
     ):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=WEB), name="static")

@@ -17,6 +17,7 @@ from api.account_schemas import (
     UserChangeIn,
     UserIn,
     UserOut,
+    key_out,
 )
 from api.auth import AdminUser, CurrentUser
 from api.deps import SessionDep
@@ -38,14 +39,6 @@ def user_out(user: User, keys: int) -> UserOut:
         password=user.password_hash is not None, sso=user.sso_subject is not None,
         disabled=user.disabled_at is not None,
     )  # fmt: skip
-
-
-def key_out(key: ApiKey, user: str, shown: str | None = None) -> KeyOut:
-    """A key row as the API shows it."""
-    revoked = aware(key.revoked_at) if key.revoked_at else None
-    expires = aware(key.expires_at) if key.expires_at else None
-    return KeyOut(id=key.id, user=user, prefix=key.prefix, created_at=aware(key.created_at),
-                  revoked_at=revoked, expires_at=expires, key=shown)  # fmt: skip
 
 
 @router.get("/me")

@@ -178,6 +178,43 @@ def test_a_one_time_link_sets_a_password_and_signs_in_once(replicas: Replicas) -
         assert signed_in(fresh, "hana", "a long passphrase")
 
 
+def test_my_account_lists_and_ends_my_sessions_and_makes_keys_for_my_programs(
+    replicas: Replicas,
+) -> None:
+    password = person(replicas, "ines")
+    person(replicas, "jonas")
+    with replicas.browser() as laptop, replicas.browser() as phone:
+        csrf = signed_in(laptop, "ines", password)
+        signed_in(phone, "ines", password)
+        mine = laptop.get("/v1/me/sessions").json()
+        assert len(mine) == 2 and sum(row["current"] for row in mine) == 1
+        other = next(row["id"] for row in mine if not row["current"])
+        ended = laptop.delete(f"/v1/me/sessions/{other}", headers={"X-CSRF-Token": csrf})
+        assert ended.status_code == 200
+        assert phone.get("/v1/me").status_code == 401 and laptop.get("/v1/me").status_code == 200
+
+        made = laptop.post("/v1/me/keys", json={"expires_in_days": 30},
+                           headers={"X-CSRF-Token": csrf})  # fmt: skip
+        assert made.status_code == 201, made.text
+        assert made.json()["expires_at"] is not None
+        with replicas.stack.client(made.json()["key"]) as program:
+            assert program.get("/v1/me").json()["name"] == "ines"
+            too_long = laptop.post("/v1/me/keys", json={"expires_in_days": 400},
+                                   headers={"X-CSRF-Token": csrf})  # fmt: skip
+            assert too_long.status_code == 422
+            revoked = laptop.delete(f"/v1/me/keys/{made.json()['id']}",
+                                    headers={"X-CSRF-Token": csrf})  # fmt: skip
+            assert revoked.status_code == 200
+            assert program.get("/v1/me").status_code == 401
+    with replicas.admin() as admin:
+        theirs = admin.post("/v1/users/jonas/keys").json()["id"]
+    with replicas.browser() as laptop:
+        csrf = signed_in(laptop, "ines", password)
+        foreign = laptop.delete(f"/v1/me/keys/{theirs}", headers={"X-CSRF-Token": csrf})
+        assert foreign.status_code == 404  # another person's key is not mine to revoke
+        assert [k["id"] for k in laptop.get("/v1/me/keys").json()] == [made.json()["id"]]
+
+
 def test_an_unknown_name_and_a_wrong_password_get_the_same_answer_then_429(
     replicas: Replicas,
 ) -> None:
