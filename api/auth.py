@@ -159,6 +159,14 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+def check_origin(request: Request, public_url: str) -> None:
+    """A sign-in sent by a browser must come from gptu's own pages (another site must not sign
+    a visitor in to an account of its choosing); a program sends no Origin and passes."""
+    sent_from = request.headers.get("origin")
+    if sent_from and origin_of(sent_from) != origin_of(public_url or str(request.base_url)):
+        raise PermissionDenied("refused: this sign-in did not come from gptu's own pages")
+
+
 def check_csrf(request: Request, csrf: str, public_url: str) -> None:
     """A change made with the session cookie must come from our own pages: its Origin (or
     Referer) is this server's address (GPTU_PUBLIC_URL, else the request's own) and it carries

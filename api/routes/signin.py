@@ -14,7 +14,7 @@ from api.account_schemas import (
     ProvidersOut,
     SessionOut,
 )
-from api.auth import COOKIE, AdminUser, CurrentUser, Throttle, client_address
+from api.auth import COOKIE, AdminUser, CurrentUser, Throttle, check_origin, client_address
 from api.deps import ServicesDep, SessionDep
 from core import accounts
 from core.accounts import caller_of
@@ -84,9 +84,10 @@ def sign_in_with_password(
     """Sign a page in with a name and password: sets the session cookie. One message for an
     unknown name and a wrong password; 429 after too many failures from the address or for
     the account."""
+    settings = services.settings
+    check_origin(request, settings.public_url)
     address, account = client_address(request), f"account:{body.name.strip().lower()}"
     throttle = throttled(request, address, account)
-    settings = services.settings
     try:
         with services.db.session() as session:
             user = verify_password(session, body.name, body.password)
@@ -131,9 +132,10 @@ def sign_in_with_link(
     body: LinkRedeemIn, request: Request, response: Response, services: ServicesDep
 ) -> SessionOut:
     """Use a one-time link: set the password it was made for, and sign the page in."""
+    settings = services.settings
+    check_origin(request, settings.public_url)
     address = client_address(request)
     throttle = throttled(request, address)
-    settings = services.settings
     try:
         with services.db.session() as session:
             user = redeem_link(session, body.token, body.password)

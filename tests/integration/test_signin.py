@@ -125,6 +125,12 @@ def test_a_change_made_with_the_cookie_needs_our_origin_and_the_csrf_token(
         ours = page.post("/v1/chat", json=body, headers={"X-CSRF-Token": csrf})
         assert ours.status_code == 200, ours.text
         assert page.get("/v1/collections").status_code == 200  # reading needs no token
+    with replicas.browser() as elsewhere:  # another site signing a visitor in: refused
+        forged = elsewhere.post("/v1/auth/password", json={"name": "femi", "password": password},
+                                headers={"Origin": "https://evil.example"})  # fmt: skip
+        assert forged.status_code == 403 and "gptu_session" not in forged.headers.get(
+            "set-cookie", ""
+        )
 
 
 def test_a_session_ends_when_idle_too_long_and_when_its_user_is_disabled(
