@@ -17,11 +17,14 @@ TUNE_VENV := .venv-tune
 TUNE_BIN := $(TUNE_VENV)/bin
 TUNE_STAMP := $(TUNE_VENV)/.installed-$(shell cat requirements-tune.lock 2>/dev/null | sha256sum | cut -c1-16)
 GPTU_TUNE_PIP_ARGS ?=
+# The SSO tests' OpenID provider (tests/oidc: oidc-provider from npm, pinned by its lock file),
+# installed once per lock; `npm ci` empties node_modules first, so the stamp lives inside it.
+OIDC_STAMP := tests/oidc/node_modules/.installed-$(shell sha256sum tests/oidc/package-lock.json | cut -c1-16)
 export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install system run services test test-fast test-postgres lint format openapi bench lock clean model-qwen model-qwen-1.5b tune-env tune-lock
+.PHONY: install system test-system run services test test-fast test-postgres lint format openapi bench lock clean model-qwen model-qwen-1.5b tune-env tune-lock
 
 install: $(STAMP) system
 
@@ -48,6 +51,14 @@ $(STAMP): $(WHEELHOUSE)/.built
 system:
 	@scripts/system-deps.sh
 
+test-system:
+	@scripts/system-deps.sh --test
+
+$(OIDC_STAMP): tests/oidc/package-lock.json | test-system
+	@command -v npm >/dev/null || { echo "the SSO tests need Node.js 20+ and npm (apt-get install nodejs npm)"; exit 1; }
+	npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+	touch $@
+
 # The tuning venv, from its lock; a no-op once built (the stamp names the lock's hash).
 tune-env: $(TUNE_STAMP)
 
@@ -67,18 +78,16 @@ run: install
 services: install
 	$(BIN)/honcho start redis chroma
 
-test: install tune-env
-	@scripts/system-deps.sh --test
+test: install tune-env test-system $(OIDC_STAMP)
 	@scripts/test.sh
 
-test-fast: install tune-env
+test-fast: install tune-env $(OIDC_STAMP)
 	@scripts/test.sh -m "not slow"
 
 # The suite on Postgres: the integration suite with the shared stack's SQL (accounts,
 # documents, traces, lexical index) in a private cluster (Debian's postgresql; no root needed),
 # then tests/postgres (a restart, replicas, migrations on Postgres). CI runs it after `make test`.
-test-postgres: install
-	@scripts/system-deps.sh --test
+test-postgres: install test-system $(OIDC_STAMP)
 	GPTU_TEST_DATABASE=postgres $(BIN)/pytest -q -p no:cacheprovider tests/integration tests/e2e
 	$(BIN)/pytest -q -p no:cacheprovider tests/postgres
 
