@@ -74,9 +74,9 @@ function reloadForSomeoneElse() {
   return new Promise(() => {});
 }
 
-/** The session has ended (signed out in another tab, expired, password changed): ask again,
- * once for every request that waits. The same person carries on where they were; someone
- * else gets the page afresh. */
+/** Not signed in, or the session has ended (signed out in another tab, expired, password
+ * changed): ask, once for every request that waits. The same person carries on where they
+ * were; someone else gets the page afresh. */
 export function signInAgain() {
   const before = me?.name;
   asking ??= ask(before).then(async () => {
@@ -155,44 +155,51 @@ async function errorText(res) {
   return body?.error?.message ?? `${res.status} ${res.statusText}`;
 }
 
+/** Sign in with the dialog's name and password: the session, or null after saying why not.
+ * @param {HTMLDialogElement} dialog @returns {Promise<Session | null>} */
+async function passwordSignIn(dialog) {
+  const name = /** @type {HTMLInputElement} */ (dialog.querySelector("#signin-name"));
+  const password = /** @type {HTMLInputElement} */ (dialog.querySelector("#signin-password"));
+  const note = /** @type {HTMLElement} */ (dialog.querySelector(".note"));
+  note.textContent = "";
+  let res;
+  try {
+    res = await fetch("/v1/auth/password", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: name.value.trim(), password: password.value }),
+      credentials: "same-origin",
+    });
+  } catch {
+    note.textContent = "The gptu server does not answer; check your connection and try again.";
+    return null;
+  }
+  if (res.ok) return res.json();
+  note.textContent = await errorText(res);  // wrong name or password; too many tries
+  password.select();
+  return null;
+}
+
 /** Ask for a name and password until they open a session. @param {string} [name] who was
  * signed in before, when the session ended @returns {Promise<void>} */
 function ask(name) {
   const dialog = /** @type {HTMLDialogElement | null} */ (document.getElementById("signin")) ?? signInDialog();
-  const form = /** @type {HTMLFormElement} */ (dialog.querySelector("form"));
   const nameBox = /** @type {HTMLInputElement} */ (dialog.querySelector("#signin-name"));
-  const password = /** @type {HTMLInputElement} */ (dialog.querySelector("#signin-password"));
-  const note = /** @type {HTMLElement} */ (dialog.querySelector(".note"));
   /** @type {HTMLElement} */ (dialog.querySelector("#signin-hint")).textContent =
     name ? "Your session has ended: sign in again to carry on." : "";
   if (name) nameBox.value = name;
   offerSso(dialog);
+  dialog.onclose = () => { if (dialog.isConnected) dialog.showModal(); };  // a second Escape
   dialog.showModal();
-  (name ? password : nameBox).focus();
+  /** @type {HTMLElement} */ (dialog.querySelector(name ? "#signin-password" : "#signin-name")).focus();
   return new Promise((resolve) => {
-    form.onsubmit = async (e) => {
+    /** @type {HTMLFormElement} */ (dialog.querySelector("form")).onsubmit = async (e) => {
       e.preventDefault();
-      note.textContent = "";
-      let res;
-      try {
-        res = await fetch("/v1/auth/password", {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ name: nameBox.value.trim(), password: password.value }),
-          credentials: "same-origin",
-        });
-      } catch {
-        note.textContent = "The gptu server does not answer; check your connection and try again.";
-        return;
-      }
-      if (!res.ok) {
-        note.textContent = await errorText(res);
-        password.select();
-        return;
-      }
-      accept(await res.json());
-      password.value = "";
+      const session = await passwordSignIn(dialog);
+      if (!session) return;
+      accept(session);
       dialog.close();
+      dialog.remove();  // no password box left behind; asking again builds a new one
       showWho();
       resolve();
     };
@@ -204,6 +211,6 @@ export async function signIn() {
   localStorage.removeItem(OLD_KEY);
   const res = await fetch("/v1/auth/session", { credentials: "same-origin" }).catch(() => null);
   if (res?.ok) accept(await res.json());
-  else await ask();
+  else await signInAgain();
   showWho();
 }
