@@ -429,10 +429,14 @@ def test_a_disabled_user_is_refused_and_their_session_ends(sso: SSO) -> None:
     with browser() as client:
         assert sign_in(client, sso.api, "erin").status_code == 302
         assert me(client, sso.api)["name"] == "erin"
-        sso.sql("UPDATE users SET disabled_at = CURRENT_TIMESTAMP WHERE name = 'erin'")
+        with sso.admin() as admin:
+            assert admin.patch("/v1/users/erin", json={"disabled": True}).status_code == 200
         assert client.get(f"{sso.api}/v1/me").status_code == 401
     with browser() as client:
         refused(sign_in(client, sso.api, "erin"), 403, "disabled")
+    with sso.admin() as admin:
+        [erin] = [u for u in admin.get("/v1/users").json() if u["name"] == "erin"]
+    assert erin["sso"] and erin["disabled"]
 
 
 def test_without_create_users_a_stranger_is_refused_and_not_made(sso: SSO) -> None:
