@@ -46,6 +46,12 @@ class UserChangeIn(BaseModel):
     )
     slack_id: str | None = Field(None, max_length=32, description="Slack member id (U…).")
     default_collection: str | None = Field(None, description="Where Slack file shares go.")
+    sso_subject: str | None = Field(
+        None,
+        max_length=512,
+        description="Who this user is at the identity provider: `<issuer> <sub>` (their "
+        "refusal page's log line names it); null unlinks.",
+    )
     disabled: Annotated[bool | SkipJsonSchema[None], BeforeValidator(given)] = Field(
         None,
         json_schema_extra=no_default,

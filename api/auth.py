@@ -11,13 +11,14 @@ from collections import deque
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ServicesDep
 from core.accounts import Caller, authenticate
 from core.errors import PermissionDenied, TooManyRequests, Unauthorized
-from core.signin import resolve_session
+from core.settings import Settings
+from core.signin import Started, resolve_session
 
 # auto_error=False: our own 401 in the one error envelope; the scheme still shows in /docs.
 bearer = HTTPBearer(auto_error=False, description="A gptu API key (`gptu users key NAME`).")
@@ -188,3 +189,16 @@ def admin_user(caller: Annotated[Caller, Depends(current_user)]) -> Caller:
 
 CurrentUser = Annotated[Caller, Depends(current_user)]
 AdminUser = Annotated[Caller, Depends(admin_user)]
+
+
+def base_url(request: Request, settings: Settings) -> str:
+    """The address people open: GPTU_PUBLIC_URL, else this request's own."""
+    return (settings.public_url or str(request.base_url)).rstrip("/")
+
+
+def set_cookie(response: Response, started: Started, request: Request, settings: Settings) -> None:
+    """A new session's cookie: HttpOnly, SameSite=Lax, Secure behind https."""
+    response.set_cookie(
+        COOKIE, started.token, max_age=int(settings.session_max_hours * 3600), path="/",
+        httponly=True, samesite="lax", secure=base_url(request, settings).startswith("https:"),
+    )  # fmt: skip

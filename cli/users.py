@@ -93,9 +93,14 @@ def set_user(
     collection: Annotated[
         str | None, typer.Option(help="Default collection for Slack file shares.")
     ] = None,
+    sso: Annotated[
+        str | None,
+        typer.Option(help="Who they are at the identity provider: '<issuer> <sub>'."),
+    ] = None,
 ) -> None:
-    """Change a user's e-mail, groups (replaces them) or default collection."""
-    changes = {"email": email, "groups": group, "default_collection": collection}
+    """Change a user's e-mail, groups (replaces them), default collection or SSO subject."""
+    changes = {"email": email, "groups": group, "default_collection": collection,
+               "sso_subject": sso}  # fmt: skip
     given = {k: v for k, v in changes.items() if v is not None}
     with changing() as session:
         accounts.change_user(session, ACTOR, name, **given)

@@ -284,8 +284,22 @@ def delete_group(session: Session, actor: str, name: str) -> None:
     audit(session, actor, "group.delete", name)
 
 
+def sso_subject(session: Session, user: User, subject: str | None) -> str | None:
+    """A single sign-on subject (`<issuer> <sub>`) for the user, refused when another user has
+    it (409); None or blank unlinks."""
+    subject = " ".join((subject or "").split()) or None
+    if subject is not None:
+        holder = session.scalar(select(User).where(User.sso_subject == subject))
+        if holder is not None and holder.id != user.id:
+            raise Conflict(f"{holder.name!r} already signs in as that subject")
+        if len(subject.split(" ")) != 2:
+            raise InvalidRequest("an SSO subject is the issuer URL and the sub, with one space")
+    return subject
+
+
 def change_user(session: Session, actor: str, name: str, **changes: Any) -> User:
-    """Set the given fields (email, groups, admin, slack_id, default_collection) of a user."""
+    """Set the given fields (email, groups, admin, slack_id, default_collection, sso_subject)
+    of a user."""
     user = find_user(session, name)
     if "email" in changes:
         user.email = normal_email(changes["email"])
@@ -299,5 +313,7 @@ def change_user(session: Session, actor: str, name: str, **changes: Any) -> User
         user.slack_id = changes["slack_id"] or None
     if "default_collection" in changes:
         user.default_collection = changes["default_collection"] or None
+    if "sso_subject" in changes:
+        user.sso_subject = sso_subject(session, user, changes["sso_subject"])
     audit(session, actor, "user.update", name, **changes)
     return user

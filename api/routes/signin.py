@@ -14,13 +14,21 @@ from api.account_schemas import (
     ProvidersOut,
     SessionOut,
 )
-from api.auth import COOKIE, AdminUser, CurrentUser, Throttle, check_origin, client_address
+from api.auth import (
+    COOKIE,
+    AdminUser,
+    CurrentUser,
+    Throttle,
+    base_url,
+    check_origin,
+    client_address,
+    set_cookie,
+)
 from api.deps import ServicesDep, SessionDep
 from core import accounts
 from core.accounts import caller_of
 from core.db import User, WebSession
 from core.errors import NotFound, TooManyRequests, Unauthorized
-from core.settings import Settings
 from core.signin import (
     Signed,
     Started,
@@ -34,19 +42,6 @@ from core.signin import (
 
 router = APIRouter(prefix="/v1", tags=["sign-in"])
 SSO_START = "/v1/auth/sso"
-
-
-def base_url(request: Request, settings: Settings) -> str:
-    """The address people open: GPTU_PUBLIC_URL, else this request's own."""
-    return (settings.public_url or str(request.base_url)).rstrip("/")
-
-
-def set_cookie(response: Response, started: Started, request: Request, settings: Settings) -> None:
-    """The session's cookie: HttpOnly, SameSite=Lax, Secure behind https."""
-    response.set_cookie(
-        COOKIE, started.token, max_age=int(settings.session_max_hours * 3600), path="/",
-        httponly=True, samesite="lax", secure=base_url(request, settings).startswith("https:"),
-    )  # fmt: skip
 
 
 def session_out(user: User, started: Started, method: str) -> SessionOut:

@@ -13,13 +13,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from api.auth import COOKIE, client_address
+from api.auth import base_url, client_address, set_cookie
 from api.deps import ServicesDep
 from app.services import Services
 from app.sso import OidcClient
 from core.errors import GptuError, InvalidRequest, NotFound, Unauthorized
-from core.settings import Settings
-from core.signin import Started, start_session
+from core.signin import start_session
 from core.sso import PENDING, Pending, begin, person_for, take
 
 router = APIRouter(prefix="/v1/auth", tags=["sign-in"])
@@ -42,21 +41,6 @@ def oidc_client(request: Request, services: ServicesDep) -> OidcClient:
 
 
 Oidc = Annotated[OidcClient, Depends(oidc_client)]
-
-
-# base_url and set_cookie repeat api.routes.signin's: routes never import each other, and these
-# belong below the routes (api/auth.py), where both modules can take them from.
-def base_url(request: Request, settings: Settings) -> str:
-    """The address people open: GPTU_PUBLIC_URL, else this request's own."""
-    return (settings.public_url or str(request.base_url)).rstrip("/")
-
-
-def set_cookie(response: Response, started: Started, request: Request, settings: Settings) -> None:
-    """The session's cookie, made exactly as a password sign-in makes it."""
-    response.set_cookie(
-        COOKIE, started.token, max_age=int(settings.session_max_hours * 3600), path="/",
-        httponly=True, samesite="lax", secure=base_url(request, settings).startswith("https:"),
-    )  # fmt: skip
 
 
 def page(status_code: int, message: str) -> HTMLResponse:

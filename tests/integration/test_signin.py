@@ -221,6 +221,23 @@ def test_my_account_lists_and_ends_my_sessions_and_makes_keys_for_my_programs(
         assert [k["id"] for k in laptop.get("/v1/me/keys").json()] == [made.json()["id"]]
 
 
+def test_an_admin_links_a_person_to_their_identity_provider_subject(replicas: Replicas) -> None:
+    person(replicas, "kofi")
+    person(replicas, "lena")
+    subject = "https://idp.example.org 00u1kofi"
+    with replicas.admin() as admin:
+        linked = admin.patch("/v1/users/kofi", json={"sso_subject": subject})
+        assert linked.status_code == 200, linked.text
+        assert linked.json()["sso"] is True
+        taken = admin.patch("/v1/users/lena", json={"sso_subject": subject})
+        assert taken.status_code == 409
+        assert "kofi" in taken.json()["error"]["message"]
+        malformed = admin.patch("/v1/users/lena", json={"sso_subject": "00u1lena"})
+        assert malformed.status_code == 400
+        unlinked = admin.patch("/v1/users/kofi", json={"sso_subject": None})
+        assert unlinked.json()["sso"] is False
+
+
 def test_an_unknown_name_and_a_wrong_password_get_the_same_answer_then_429(
     replicas: Replicas,
 ) -> None:
