@@ -160,6 +160,10 @@ def create_app(
     async def admin_page() -> FileResponse:
         return FileResponse(WEB / "admin.html")
 
+    @app.get("/account", include_in_schema=False)
+    async def account_page() -> FileResponse:
+        return FileResponse(WEB / "account.html")
+
     return app
 
 
