@@ -9,7 +9,10 @@ const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.get
 const input = (/** @type {string} */ id) => /** @type {HTMLInputElement} */ ($(id));
 const path = encodeURIComponent;
 
-/** @typedef {{name: string, email: string | null, admin: boolean, groups: string[], created_at: string, keys: number}} User */
+/** How a user signs in: `password` a web password, `sso` single sign-on, `keys` API keys that
+ * work; a `disabled` user's sessions and keys stop.
+ * @typedef {{name: string, email: string | null, admin: boolean, groups: string[], created_at: string,
+ *   password: boolean, sso: boolean, keys: number, disabled: boolean}} User */
 /** @typedef {{name: string, members: string[], created_at: string}} Group */
 /** @typedef {{id: string, prefix: string, created_at: string, revoked_at: string | null, expires_at: string | null}} Key */
 /** @typedef {{name: string, owner: string | null, documents: number | null, readers: string[], writers: string[], access: {manage: boolean}}} Collection */
@@ -103,13 +106,22 @@ async function loadUsers() {
   fillGrants();
 }
 
+/** How a user signs in, in words: "password, SSO, 2 keys", or a dash for no way. @param {User} u */
+function signsInWith(u) {
+  const keys = u.keys ? `${u.keys} key${u.keys === 1 ? "" : "s"}` : "";
+  return [u.password ? "password" : "", u.sso ? "SSO" : "", keys].filter(Boolean).join(", ") || "—";
+}
+
 /** @param {User} u */
 function userRow(u) {
   const manage = button("Manage", `Manage ${u.name}`, () => showUser(u.name));
-  const cells = [u.name, u.email ?? "", u.admin ? "admin" : "", u.groups.join(", "), when(u.created_at, true), String(u.keys)];
-  const tr = el("tr", {}, ...cells.map((text) => el("td", {}, text)), el("td", {}, manage));
+  const name = el("td", {}, u.name);
+  if (u.disabled) name.append(" ", el("small", { className: "state" }, "disabled"));
+  const cells = [u.email ?? "", u.admin ? "admin" : "", u.groups.join(", "), when(u.created_at, true), signsInWith(u)];
+  const tr = el("tr", {}, name, ...cells.map((text) => el("td", {}, text)), el("td", {}, manage));
   tr.dataset.name = u.name;
-  if (u.name === selected) tr.className = "selected";
+  tr.classList.toggle("disabled", u.disabled);
+  tr.classList.toggle("selected", u.name === selected);
   return tr;
 }
 
@@ -144,12 +156,13 @@ function showUser(name) {
   if (!u) return;
   selected = name;
   for (const tr of $("users-table").querySelectorAll("tbody tr")) {
-    tr.className = /** @type {HTMLElement} */ (tr).dataset.name === name ? "selected" : "";
+    tr.classList.toggle("selected", /** @type {HTMLElement} */ (tr).dataset.name === name);
   }
   $("detail-name").textContent = name;
   input("edit-email").value = u.email ?? "";
   input("edit-admin").checked = u.admin;
   groupBoxes($("edit-groups"), u.groups);
+  showDisabled(u);
   $("delete-user").textContent = `Delete user ${name}`;
   hideKey();
   hideLink();
@@ -168,6 +181,29 @@ async function saveUser(/** @type {SubmitEvent} */ e) {
   if (name === me?.name && !body.admin) return location.reload();  // no longer an admin
   say(`User ${name} saved.`);
   await Promise.all([loadUsers(), loadGroups(), loadAudit()]);
+}
+
+/** Whether the detail panel's user is disabled: a note and Enable, or Disable. @param {User} u */
+function showDisabled(u) {
+  $("detail-disabled").hidden = !u.disabled;
+  $("disable-user").hidden = u.disabled;
+  $("enable-user").hidden = !u.disabled;
+  $("disable-user").textContent = `Disable user ${u.name}`;
+  $("enable-user").textContent = `Enable user ${u.name}`;
+}
+
+/** Disable the selected user (their sessions and keys stop at once) or enable them again; the
+ * API refuses to disable yourself and says so. @param {boolean} disabled */
+async function setDisabled(disabled) {
+  const name = /** @type {string} */ (selected);
+  if (disabled && !confirm(`Disable ${name}? Their sessions and API keys stop at once.`)) return;
+  /** @type {User | null} */
+  const changed = await send("PATCH", `/v1/users/${path(name)}`, { disabled });
+  if (!changed) return;
+  say(disabled ? `User ${name} disabled: their sessions have ended and their API keys stop working.`
+    : `User ${name} enabled: they may sign in again and their API keys work.`);
+  await Promise.all([loadUsers(), loadAudit()]);
+  if (name === selected) showDisabled(changed);
 }
 
 async function deleteUser() {
@@ -374,6 +410,8 @@ async function loadComparison() {
 $("add-user").onsubmit = addUser;
 $("edit-user").onsubmit = saveUser;
 $("delete-user").onclick = deleteUser;
+$("disable-user").onclick = () => setDisabled(true);
+$("enable-user").onclick = () => setDisabled(false);
 $("create-key").onclick = createKey;
 $("copy-key").onclick = () => copySecret("new-key-value", "key");
 $("make-link").onclick = makeLink;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
@@ -77,7 +78,7 @@ def test_admin_adds_a_user_with_a_key_shares_a_collection_and_sees_the_audit(
     key = page.locator("#new-key-value").input_value()
     assert key.startswith("gptu_") and shows(page, key)
     assert me(stack, key).json()["name"] == user
-    expect(row.locator("td").nth(5)).to_have_text("1")  # keys that work
+    expect(row.locator("td").nth(5)).to_have_text("1 key")  # how they sign in: keys that work
     share(page, handbook, team, "readers")
     expect(page.locator(f'#collections-table tr[data-name="{handbook}"]')).to_contain_text(team)
     assert wait_done(api, [item["id"]])[item["id"]]["status"] == "ready"
@@ -98,7 +99,7 @@ def test_admin_adds_a_user_with_a_key_shares_a_collection_and_sees_the_audit(
     keys.get_by_role("button", name="Revoke").click()
     expect(keys).to_contain_text("revoked")
     assert me(stack, key).status_code == 401
-    expect(page.locator(f'#users-table tr[data-name="{user}"] td').nth(5)).to_have_text("0")
+    expect(page.locator(f'#users-table tr[data-name="{user}"] td').nth(5)).to_have_text("—")
 
     audit = page.locator("#audit-table tbody")
     for action, target in (("group.create", team), ("user.create", user), ("user.update", user),
@@ -229,4 +230,68 @@ def test_admin_makes_a_sign_in_link_shown_once_and_sets_a_password(
     signed = httpx.post(f"{stack.api_url}/v1/auth/password",
                         json={"name": user, "password": "correct horse battery"})  # fmt: skip
     assert signed.status_code == 200 and signed.json()["name"] == user
+    page.close()
+
+
+def test_admin_sees_how_people_sign_in_and_disables_and_enables_one(
+    browser: Browser, stack: Stack, api: httpx.Client, admin_password: str
+) -> None:
+    user = f"dora-{uuid.uuid4().hex[:6]}"
+    api.post("/v1/users", json={"name": user}).raise_for_status()
+    password = give_password(api, user)
+    theirs = browser.new_context()  # their own browser, signed in before they are disabled
+    their_page = theirs.new_page()
+    their_page.goto(stack.api_url + "/account")
+    sign_in(their_page, user, password)
+    page = open_admin(browser, stack, "admin", admin_password)
+    asked: list[str] = []  # open_admin accepts every confirm(); this keeps what it asked
+    page.on("dialog", lambda dialog: asked.append(dialog.message))
+    page.fill("#user-filter", user)
+    row = page.locator(f'#users-table tr[data-name="{user}"]')
+    signs_in_with = row.locator("td").nth(5)
+    expect(signs_in_with).to_have_text("password")
+    key = api.post(f"/v1/users/{user}/keys").json()["key"]
+    assert me(stack, key).status_code == 200
+    page.reload()
+    page.fill("#user-filter", user)
+    expect(signs_in_with).to_have_text("password, 1 key")
+    expect(row).not_to_contain_text("disabled")
+
+    page.get_by_role("button", name=f"Manage {user}").click()
+    expect(page.locator("#enable-user")).to_be_hidden()
+    page.get_by_role("button", name=f"Disable user {user}").click()
+    expect(page.locator("#message")).to_contain_text(f"User {user} disabled")
+    assert asked == [f"Disable {user}? Their sessions and API keys stop at once."]
+    expect(row).to_have_class(re.compile(r"\bdisabled\b"))
+    expect(row.locator("td").first).to_have_text(f"{user} disabled")
+    expect(page.locator("#detail-disabled")).to_be_visible()
+    expect(page.locator("#disable-user")).to_be_hidden()
+    assert next(u for u in api.get("/v1/users").json() if u["name"] == user)["disabled"] is True
+    assert me(stack, key).status_code == 401  # their key stops at once
+    their_page.get_by_role("button", name="Create key").click()  # their session's next request
+    expect(their_page.locator("#signin")).to_be_visible()
+    expect(their_page.locator("#signin-hint")).to_contain_text("session has ended")
+    their_page.fill("#signin-password", password)
+    their_page.click("#signin button[type=submit]")
+    expect(their_page.locator("#signin .note")).not_to_be_empty()  # refused while disabled
+    expect(their_page.locator("#signin")).to_be_visible()
+
+    page.get_by_role("button", name=f"Enable user {user}").click()
+    expect(page.locator("#message")).to_contain_text(f"User {user} enabled")
+    expect(row).not_to_have_class(re.compile(r"\bdisabled\b"))
+    expect(row.locator("td").first).to_have_text(user)
+    expect(page.locator("#detail-disabled")).to_be_hidden()
+    assert me(stack, key).status_code == 200
+    sign_in(their_page, user, password)  # enabled: the same password works again
+
+    page.fill("#user-filter", "admin")  # the API refuses to disable yourself, in its words
+    page.get_by_role("button", name="Manage admin", exact=True).click()
+    page.get_by_role("button", name="Disable user admin").click()
+    expect(page.locator("#message.bad")).to_have_text(
+        "you cannot disable yourself; ask another admin"
+    )
+    audit = page.locator("#audit-table tbody")
+    for action in ("user.disable", "user.enable"):
+        expect(audit.locator("tr", has_text=action).filter(has_text=user)).to_have_count(1)
+    theirs.close()
     page.close()
