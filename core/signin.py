@@ -111,6 +111,7 @@ class Signed:
     session_id: str
     csrf: str
     expires_at: datetime
+    method: str
 
 
 def resolve_session(session: Session, token: str, idle_minutes: float) -> Signed:
@@ -128,7 +129,7 @@ def resolve_session(session: Session, token: str, idle_minutes: float) -> Signed
         raise Unauthorized("your session has ended: sign in again")
     if now - aware(row.seen_at) >= SEEN_EVERY:
         row.seen_at = now
-    return Signed(caller_of(user), row.id, row.csrf, aware(row.expires_at))
+    return Signed(caller_of(user), row.id, row.csrf, aware(row.expires_at), row.method)
 
 
 def end_session(session: Session, token: str) -> None:

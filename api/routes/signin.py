@@ -3,8 +3,11 @@ server-side session behind an HttpOnly cookie. Programs keep using API keys."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from fastapi import APIRouter, Request, Response, status
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.account_schemas import (
     LinkOut,
@@ -27,8 +30,8 @@ from api.auth import (
 from api.deps import ServicesDep, SessionDep
 from core import accounts
 from core.accounts import caller_of
-from core.db import User, WebSession
-from core.errors import NotFound, TooManyRequests, Unauthorized
+from core.db import User
+from core.errors import TooManyRequests, Unauthorized
 from core.signin import (
     Signed,
     Started,
@@ -72,6 +75,36 @@ def providers(services: ServicesDep) -> ProvidersOut:
                         sso_url=SSO_START if sso else None)  # fmt: skip
 
 
+def signed_in(
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    method: str,
+    check: Callable[[Session], User],
+    account: str | None = None,
+) -> SessionOut:
+    """Sign a page in as whoever `check` finds (a browser's request must come from our own
+    pages): a new session and its cookie. A refusal counts against the address (and the
+    account, when named); 429 once either has too many."""
+    settings = services.settings
+    check_origin(request, settings.public_url)
+    address = client_address(request)
+    keys = [address] if account is None else [address, account]
+    throttle = throttled(request, *keys)
+    try:
+        with services.db.session() as session:
+            user = check(session)
+            started = start_session(session, user, method, settings.session_max_hours,
+                                    address, request.headers.get("user-agent"))  # fmt: skip
+            out = session_out(user, started, method)
+    except Unauthorized:
+        for key in keys:
+            throttle.failed(key)
+        raise
+    set_cookie(response, started, request, settings)
+    return out
+
+
 @router.post("/auth/password")
 def sign_in_with_password(
     body: PasswordSignIn, request: Request, response: Response, services: ServicesDep
@@ -79,34 +112,21 @@ def sign_in_with_password(
     """Sign a page in with a name and password: sets the session cookie. One message for an
     unknown name and a wrong password; 429 after too many failures from the address or for
     the account."""
-    settings = services.settings
-    check_origin(request, settings.public_url)
-    address, account = client_address(request), f"account:{body.name.strip().lower()}"
-    throttle = throttled(request, address, account)
-    try:
-        with services.db.session() as session:
-            user = verify_password(session, body.name, body.password)
-            started = start_session(session, user, "password", settings.session_max_hours,
-                                    address, request.headers.get("user-agent"))  # fmt: skip
-            out = session_out(user, started, "password")
-    except Unauthorized:
-        throttle.failed(address)
-        throttle.failed(account)
-        raise
-    set_cookie(response, started, request, settings)
-    return out
+    account = f"account:{body.name.strip().lower()}"
+    check = partial(verify_password, name=body.name, password=body.password)
+    return signed_in(request, response, services, "password", check, account)
 
 
 @router.get("/auth/session")
-def current_session(caller: CurrentUser, request: Request, session: SessionDep) -> SessionOut:
+def current_session(caller: CurrentUser, request: Request) -> SessionOut:
     """The page's own session (401 when the page is not signed in, or calls with a key)."""
     signed: Signed | None = getattr(request.state, "signed", None)
     if signed is None:
         raise Unauthorized("no session: this request came with an API key")
-    row = session.get(WebSession, signed.session_id)
-    method = row.method if row is not None else "password"
-    return SessionOut(name=caller.name, admin=caller.admin, groups=sorted(caller.groups),
-                      method=method, csrf=signed.csrf, expires_at=signed.expires_at)  # fmt: skip
+    return SessionOut(
+        name=caller.name, admin=caller.admin, groups=sorted(caller.groups),
+        method=signed.method, csrf=signed.csrf, expires_at=signed.expires_at,
+    )  # fmt: skip
 
 
 @router.post("/auth/signout", status_code=status.HTTP_204_NO_CONTENT)
@@ -127,29 +147,8 @@ def sign_in_with_link(
     body: LinkRedeemIn, request: Request, response: Response, services: ServicesDep
 ) -> SessionOut:
     """Use a one-time link: set the password it was made for, and sign the page in."""
-    settings = services.settings
-    check_origin(request, settings.public_url)
-    address = client_address(request)
-    throttle = throttled(request, address)
-    try:
-        with services.db.session() as session:
-            user = redeem_link(session, body.token, body.password)
-            started = start_session(session, user, "link", settings.session_max_hours,
-                                    address, request.headers.get("user-agent"))  # fmt: skip
-            out = session_out(user, started, "link")
-    except Unauthorized:
-        throttle.failed(address)
-        raise
-    set_cookie(response, started, request, settings)
-    return out
-
-
-def named_user(session: SessionDep, name: str) -> User:
-    """The user of this name (404 otherwise)."""
-    user = session.scalar(select(User).where(User.name == name))
-    if user is None:
-        raise NotFound(f"no user {name!r}")
-    return user
+    check = partial(redeem_link, token=body.token, password=body.password)
+    return signed_in(request, response, services, "link", check)
 
 
 @router.post("/users/{name}/link", status_code=status.HTTP_201_CREATED)
@@ -158,7 +157,7 @@ def make_link(
 ) -> LinkOut:
     """A one-time link for the user to choose a password (admin; shown once; an earlier
     unused link of theirs stops working)."""
-    user = named_user(session, name)
+    user = accounts.find_user(session, name)
     token, ends = create_link(session, user, admin.name, services.settings.sign_in_link_hours)
     session.commit()
     return LinkOut(url=f"{base_url(request, services.settings)}/welcome#{token}", expires_at=ends)
@@ -167,6 +166,6 @@ def make_link(
 @router.put("/users/{name}/password", status_code=status.HTTP_204_NO_CONTENT)
 def put_password(name: str, body: PasswordIn, admin: AdminUser, session: SessionDep) -> Response:
     """Set a user's password (admin); their sessions end."""
-    set_password(session, named_user(session, name), body.password, admin.name)
+    set_password(session, accounts.find_user(session, name), body.password, admin.name)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
