@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from app.files import LEFTOVERS
 from app.intake import Intake
-from app.scratch import leftovers, remove
+from app.scratch import grace, leftovers, remove
 from app.services import Services
 from core.db import FAILED, QUEUED, READY, Collection, Document
 from ingest.index import CHROMA_BATCH, reachable
@@ -127,8 +127,9 @@ class Doctor:
         found = Findings(vector_chunks=sum(sum(c.values()) for c in vectors.values()))
         report = found.report
         settings = self.services.settings
-        grace = max(FILE_GRACE, 2.0 * settings.task_time_limit)  # another host's parse
-        found.scratch = leftovers(settings.scratch_dir, settings.files_dir, grace)
+        found.scratch = leftovers(
+            settings.scratch_dir, settings.files_dir, grace(settings.task_time_limit)
+        )
         report.scratch_leftovers = len(found.scratch)
         for space, counts in vectors.items():
             orphans = [doc_id for doc_id in counts if doc_id not in rows]

@@ -154,15 +154,9 @@ class Intake:
         sha = doc.sha256
         session.delete(doc)
         session.commit()
-
-        def used() -> bool:
-            with self.services.db.session() as fresh:
-                return (
-                    fresh.scalar(select(Document.id).where(Document.sha256 == sha).limit(1))
-                    is not None
-                )
-
-        self.services.files.delete_unused(sha, used)
+        still_used = select(Document.id).where(Document.sha256 == sha).limit(1)
+        # asked after the file is set aside, in a new transaction: it sees later commits
+        self.services.files.delete_unused(sha, lambda: session.scalar(still_used) is not None)
 
     def sweep(self) -> int:
         """Send queued documents never sent; re-send those sent long ago only while no task

@@ -17,6 +17,7 @@ from pathlib import Path
 
 # Folders of earlier releases, made inside data/files beside the stored files.
 LEGACY = (".parse-", ".strict-")
+HOUR = 3600.0
 
 
 def own_folder(root: Path) -> Path:
@@ -35,6 +36,12 @@ def alive(pid: int) -> bool:
     except PermissionError:  # someone else's process: alive
         return True
     return True
+
+
+def grace(task_time_limit: float) -> float:
+    """How long another host's scratch folder (or an old release's parse folder) is left
+    alone: an hour, or twice the longest task, whichever is longer."""
+    return max(HOUR, 2.0 * task_time_limit)
 
 
 def leftovers(root: Path, files_dir: Path, grace: float) -> list[Path]:

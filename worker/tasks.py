@@ -10,7 +10,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_init, worker_process_init
 
-from app.scratch import leftovers, remove
+from app.scratch import grace, leftovers, remove
 from app.services import Services, build_services
 from core.db import Database
 from core.errors import SchemaOutdated
@@ -23,8 +23,6 @@ from worker.celery_app import app
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 9
-# Scratch folders of another host sharing the data folder are left to it this long.
-DAY = 86400.0
 Outcomes = Result | list[Result]
 _services: Services | None = None
 
@@ -61,7 +59,9 @@ def _warm_up(**_: Any) -> None:
     """Build services (and load the default embedder) as each worker process starts; remove
     the parsing folders of this host's worker processes that are gone (killed mid-parse)."""
     settings = services().settings
-    gone = remove(leftovers(settings.scratch_dir, settings.files_dir, DAY))
+    gone = remove(
+        leftovers(settings.scratch_dir, settings.files_dir, grace(settings.task_time_limit))
+    )
     if gone:
         log.info("removed %d parsing folder(s) left by stopped workers", gone)
     log.debug("default embedder %s loaded", services().embedder.id)
