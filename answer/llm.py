@@ -174,6 +174,10 @@ class RemoteLLM:
         self.context_size = context
         self.excerpt_tokens = EXCERPT_TOKENS
 
+    def ping(self) -> None:
+        """Raise unless the server answers (readiness: it may still be loading its model)."""
+        self.client.get("/models", timeout=3).raise_for_status()
+
     def count_tokens(self, text: str) -> int:
         """A safe over-estimate (servers differ in their tokenize endpoints)."""
         return len(text.encode()) // 3 + 1

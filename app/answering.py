@@ -126,7 +126,7 @@ def collection_names(db: Database) -> Names:
 
 def api_services(settings: Settings) -> Services:
     """The API's services: one embedder thread is plenty for questions, and leaves room."""
-    return build_services(settings, threads=1)
+    return build_services(settings, threads=1, wait=settings.start_timeout)
 
 
 def announce_admin(services: Services, token: str) -> None:

@@ -14,6 +14,7 @@ from app.scratch import own_folder
 from app.store import SqlDocumentStore
 from core.db import Collection, Database, Pool
 from core.settings import Settings
+from core.waiting import database_name, wait_for
 from ingest.embed import Embedder, Embedders
 from ingest.index import ChromaIndex
 from ingest.lexical import LexicalIndex
@@ -106,12 +107,17 @@ def chroma_client(settings: Settings) -> Any:
 
 
 def build_services(
-    settings: Settings, embedder: Embedder | None = None, threads: int | None = None
+    settings: Settings,
+    embedder: Embedder | None = None,
+    threads: int | None = None,
+    wait: float = 0,
 ) -> Services:
     """Connect to the database and Chroma; embedders load on first use.
 
     embedder: one given embedder (a test's fake) that becomes the default.
     threads: onnxruntime threads of each embedder; default, the worker's share of the cores.
+    wait: seconds to wait for the database and Chroma to answer (the API's and a worker's
+    start; 0 for a command, which says at once that a server is down).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedders = Embedders(
@@ -120,12 +126,15 @@ def build_services(
         batch_size=settings.embed_batch,
         given=[embedder] if embedder else [],
     )
-    db = Database(settings.sqlalchemy_url, db_pool(settings))
+    url = settings.sqlalchemy_url
+    db = wait_for(database_name(url), lambda: Database(url, db_pool(settings)), wait)
+    where = f"Chroma at {settings.chroma_host}:{settings.chroma_port}"
+    chroma = wait_for(where, lambda: chroma_client(settings), wait)
     return Services(
         settings=settings,
         db=db,
         embedders=embedders,
-        vectors=ChromaIndex(chroma_client(settings), embedders.default_id),
+        vectors=ChromaIndex(chroma, embedders.default_id),
         lexical=lexical_index(settings, db),
         files=LocalFiles(settings.files_dir),
         ocr=ocr_of(settings, threads or settings.threads_per_task()),

@@ -13,6 +13,7 @@ import typer
 from core.errors import GptuError
 from core.offline import go_offline
 from core.settings import Settings
+from core.waiting import database_name, wait_for
 
 LINES = (
     ("orphan_vector_chunks", "chunks in Chroma whose document is gone"),
@@ -112,7 +113,8 @@ def migrate() -> None:
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.sqlalchemy_url, check=False)
-    try:
+    try:  # the database may still be starting (compose starts this beside it)
+        wait_for(database_name(settings.sqlalchemy_url), db.ping, settings.start_timeout)
         done = schema.upgrade(db.engine)
     except GptuError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -132,8 +134,9 @@ def require_schema(settings: Settings) -> None:
     from core.db import Database
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        Database(settings.sqlalchemy_url).engine.dispose()
+    url = settings.sqlalchemy_url
+    try:  # an empty database is set up; one still starting is waited for
+        wait_for(database_name(url), lambda: Database(url).engine.dispose(), settings.start_timeout)
     except GptuError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         raise typer.Exit(1) from exc

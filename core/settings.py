@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     batch_max_kb: int = Field(
         64, ge=0, description="Files up to this size (KB) count as small for batch_documents."
     )
+    start_timeout: float = Field(
+        300,
+        ge=0,
+        description="Seconds gptu serve, gptu worker and gptu migrate wait at start for the "
+        "database and Chroma (the worker also for Redis) to answer before giving up.",
+    )
     task_time_limit: int = Field(
         3600, ge=10, description="Hard limit for one task (a document or a batch), seconds."
     )

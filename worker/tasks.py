@@ -11,11 +11,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_init, worker_process_init
 
 from app.scratch import grace, leftovers, remove
-from app.services import Services, build_services
+from app.services import Services, build_services, chroma_client
 from core.db import Database
-from core.errors import SchemaOutdated
+from core.errors import SchemaOutdated, ServiceUnavailable
 from core.offline import go_offline, quiet_libraries
 from core.settings import Settings
+from core.waiting import database_name, wait_for
 from ingest.batch import DEFERRED, Result
 from ingest.errors import TransientIngestError, unexpected
 from ingest.pipeline import Pipeline
@@ -33,13 +34,15 @@ def services() -> Services:
     if _services is None:
         go_offline()
         quiet_libraries()
-        _services = build_services(Settings())
+        settings = Settings()
+        _services = build_services(settings, wait=settings.start_timeout)
     return _services
 
 
 @worker_init.connect
 def _check_schema(**_: Any) -> None:
-    """Refuse to start (before forking) on a database whose schema is older than this gptu's."""
+    """Wait (before forking) for the database and Chroma to answer; refuse to start on a
+    database whose schema is older than this gptu's. Celery itself waits for Redis."""
     settings = Settings()
     if settings.visibility_timeout <= settings.task_time_limit:
         log.warning(
@@ -47,9 +50,12 @@ def _check_schema(**_: Any) -> None:
             "may hand a document still being read to a second worker; raise it",
             settings.visibility_timeout, settings.task_time_limit,
         )  # fmt: skip
-    try:
-        Database(settings.sqlalchemy_url).engine.dispose()
-    except SchemaOutdated as exc:
+    url = settings.sqlalchemy_url
+    try:  # any start order: wait here, before forking, for a database still starting
+        wait_for(database_name(url), lambda: Database(url).engine.dispose(), settings.start_timeout)
+        where = f"Chroma at {settings.chroma_host}:{settings.chroma_port}"
+        wait_for(where, lambda: chroma_client(settings), settings.start_timeout)
+    except (SchemaOutdated, ServiceUnavailable) as exc:
         log.error("%s", exc.message)
         raise SystemExit(f"error: {exc.message}") from None
 

@@ -24,7 +24,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(services: ServicesDep, request: Request) -> JSONResponse:
-    """Redis, Chroma, the database and the lexical index answer, the model is loaded (else 503).
+    """Redis, Chroma, the database and the lexical index answer, the model is loaded or its
+    server (GPTU_LLM_URL) answers; else 503.
 
     Anyone may ask, so a failed check says only "unavailable"; its exception goes to the log.
     """
@@ -33,7 +34,7 @@ async def readyz(services: ServicesDep, request: Request) -> JSONResponse:
         "chroma": services.vectors.ping,
         "lexical": services.lexical.ping,
         "redis": request.app.state.ping_redis,
-        "model": lambda: request.app.state.answerer.llm.name,
+        "model": lambda: model_answers(request.app.state.answerer.llm),
     }
     results = {}
     for name, check in checks.items():
@@ -45,6 +46,13 @@ async def readyz(services: ServicesDep, request: Request) -> JSONResponse:
             results[name] = "unavailable"
     ready = all(v == "ok" for v in results.values())
     return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+
+
+def model_answers(llm: Any) -> None:
+    """A model server (GPTU_LLM_URL) must answer; a model in this process is loaded already."""
+    ping = getattr(llm, "ping", None)
+    if ping is not None:
+        ping()
 
 
 @router.get("/metrics", response_class=Response)
