@@ -24,7 +24,7 @@ export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install system test-system run services test test-fast test-postgres lint format openapi bench lock clean model-qwen model-qwen-1.5b tune-env tune-lock
+.PHONY: install system test-system run services test test-fast test-postgres test-compose lint format openapi bench lock clean model-qwen model-qwen-1.5b tune-env tune-lock
 
 install: $(STAMP) system
 
@@ -90,6 +90,12 @@ test-fast: install tune-env $(OIDC_STAMP)
 test-postgres: install test-system $(OIDC_STAMP)
 	GPTU_TEST_DATABASE=postgres $(BIN)/pytest -q -p no:cacheprovider tests/integration tests/e2e
 	$(BIN)/pytest -q -p no:cacheprovider tests/postgres
+
+# The container path (README "Compose and scale-out"): our image from the Dockerfile and
+# docker-compose.yml, run with rootful podman on local stand-ins for the upstream images (no
+# registry needed), then used: upload, ask, migrate, restart. Needs root; ~15 min cold.
+test-compose: install
+	$(BIN)/python scripts/compose/test_compose.py
 
 lint: install tune-env
 	$(BIN)/ruff check .
