@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from core.errors import GptuError, ServiceUnavailable
 
@@ -22,12 +23,23 @@ SAY_EVERY = 15.0  # seconds between "still waiting" lines
 LONGEST_PAUSE = 5.0
 
 
-def wait_for(what: str, attempt: Callable[[], T], timeout: float) -> T:
+# What a server that is not up yet raises: refused or unresolved connections (OSError), the
+# database driver's OperationalError, and chromadb's "Could not connect" (a ValueError).
+NOT_UP: tuple[type[BaseException], ...] = (OSError, OperationalError, InterfaceError, ValueError)
+
+
+def wait_for(
+    what: str,
+    attempt: Callable[[], T],
+    timeout: float,
+    not_up: tuple[type[BaseException], ...] = NOT_UP,
+) -> T:
     """Call `attempt` until it returns, for up to `timeout` seconds (0: once); return its value.
 
-    A GptuError is a decision, not an outage (an old schema, a bad setting): it passes at once.
-    Anything else is retried with a growing pause, logged on the first failure and then every
-    15 s; after `timeout` it becomes ServiceUnavailable naming `what` and the last error.
+    Only errors of the `not_up` kinds are waited out, with a growing pause, logged on the first
+    failure and then every 15 s; after `timeout` they become ServiceUnavailable naming `what`
+    and the last error. Any other error (a bug, an old schema) passes at once: waiting would
+    only hide it.
     """
     started = time.monotonic()
     pause, said = 0.25, -SAY_EVERY
@@ -36,7 +48,7 @@ def wait_for(what: str, attempt: Callable[[], T], timeout: float) -> T:
             value = attempt()
         except GptuError:
             raise
-        except Exception as exc:  # drivers raise many types for a server that is not up
+        except not_up as exc:
             waited = time.monotonic() - started
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             if waited >= timeout:

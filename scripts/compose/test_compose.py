@@ -47,7 +47,7 @@ def podman_env() -> dict[str, str]:
     script = f"source {HERE / 'podman-env.sh'} >&2 && env -0"
     out = subprocess.run(["bash", "-c", script], check=True, capture_output=True).stdout
     env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
-    env["GPTU_COMPOSE_PORT"] = str(free_port())
+    env["GPTU_PORT"] = str(free_port())
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # podman-compose
     return env
 
@@ -158,10 +158,12 @@ def exercise(run: Run) -> dict[str, Any]:
     figures["image_mb"] = round(size / 1e6)
     print(f"  image size: {figures['image_mb']} MB", flush=True)
 
-    url = f"http://127.0.0.1:{run.env['GPTU_COMPOSE_PORT']}"
+    url = f"http://127.0.0.1:{run.env['GPTU_PORT']}"
     with run.step("compose up"):
         run.compose("down", "-v", timeout=300)  # a run that was cut short
-        run.compose("up", "-d", "--no-build", timeout=600)
+        # --no-deps: podman 4.3 cannot start a container that --requires a one-shot one
+        # ("not found in input list"); gptu's services wait for each other themselves.
+        run.compose("up", "-d", "--no-build", "--no-deps", timeout=600)
     with run.step("API ready (/readyz)"):
         until(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 200, 600, "ready")
     key = until(lambda: admin_key(run), 60, "the admin key in the api's log")

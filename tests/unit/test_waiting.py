@@ -68,3 +68,12 @@ def test_a_database_is_named_without_its_password() -> None:
     url = "postgresql+psycopg://gptu:s3cret@postgres:5432/gptu"
     assert database_name(url) == "PostgreSQL at postgres:5432"
     assert database_name("sqlite:///data/gptu.db") == "the SQLite database data/gptu.db"
+
+
+def test_an_error_that_is_no_outage_passes_at_once() -> None:
+    # A Postgres created as SQL_ASCII made SQLAlchemy raise this TypeError on every connect;
+    # it was waited out for five minutes as if the server were down.
+    calls, attempt = failing(1, TypeError("cannot use a string pattern on a bytes-like object"))
+    with pytest.raises(TypeError):
+        wait_for("PostgreSQL at postgres:5432", attempt, timeout=30)
+    assert len(calls) == 1

@@ -9,7 +9,8 @@ fi
 if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   user=${POSTGRES_USER:-postgres}
   printf '%s' "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required}" > /tmp/pw
-  initdb -D "$PGDATA" -U "$user" --pwfile=/tmp/pw --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+  initdb -D "$PGDATA" -U "$user" -E UTF8 --locale=C.UTF-8 --pwfile=/tmp/pw \
+    --auth-local=trust --auth-host=scram-sha-256 >/dev/null
   rm -f /tmp/pw
   echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
   db=${POSTGRES_DB:-$user}
