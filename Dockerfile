@@ -4,7 +4,7 @@
 
 # Same version and portable CPU flags as the Makefile (the default native build dies with SIGILL
 # on VMs that advertise AMX). A GPU owner overrides them, e.g. --build-arg
-# GPTU_CMAKE_ARGS="-DGGML_CUDA=on" with CUDA base images (README "Compose").
+# GPTU_CMAKE_ARGS="-DGGML_CUDA=on" with CUDA base images (docs/compose.md).
 ARG LLAMA_VERSION=0.3.36
 ARG GPTU_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF"
 ARG BUILD_IMAGE=python:3.11-slim-bookworm

@@ -91,7 +91,7 @@ test-postgres: install test-system $(OIDC_STAMP)
 	GPTU_TEST_DATABASE=postgres $(BIN)/pytest -q -p no:cacheprovider tests/integration tests/e2e
 	$(BIN)/pytest -q -p no:cacheprovider tests/postgres
 
-# The container path (README "Compose and scale-out"): our image from the Dockerfile and
+# The container path (docs/compose.md): our image from the Dockerfile and
 # docker-compose.yml, run with rootful podman on local stand-ins for the upstream images (no
 # registry needed), then used: upload, ask, migrate, restart. Needs root; ~15 min cold.
 test-compose: install

@@ -59,8 +59,8 @@ def test_api_worker_and_migrate_wait_for_servers_that_start_later(tmp_path: Path
         redis.start()
         wait_until(lambda: httpx.get(ready).status_code == 200, 60, "API ready")
         wait_until(lambda: consuming(worker.log), 120, "worker consuming")
-        with httpx.Client(base_url=env["GPTU_API_URL"], timeout=60,
-                          headers={"Authorization": f"Bearer {env['GPTU_ADMIN_TOKEN']}"}) as client:  # fmt: skip
+        signed = {"Authorization": f"Bearer {env['GPTU_ADMIN_TOKEN']}"}
+        with httpx.Client(base_url=env["GPTU_API_URL"], timeout=60, headers=signed) as client:
             client.post("/v1/collections", json={"name": "late"}).raise_for_status()
             [item] = upload(client, "late", [("depot.md", b"The depot opens at 6:45 on weekdays.")])
             assert wait_done(client, [item["id"]])[item["id"]]["status"] == "ready"

@@ -185,7 +185,7 @@ def test_compose_wires_the_services_together() -> None:
 
 
 def test_the_procfile_runs_the_compose_processes_natively() -> None:
-    # Compose adds Postgres, the migration and the shared llama.cpp server (README "Compose").
+    # Compose adds Postgres, the migration and the shared llama.cpp server (docs/compose.md).
     assert set(PROCFILE) == set(SERVICES) - {"postgres", "migrate", "llm"}
     for name in ("worker", "api"):
         assert PROCFILE[name].split()[1:] == SERVICES[name]["command"][1:]
