@@ -175,8 +175,12 @@ class RemoteLLM:
         self.excerpt_tokens = EXCERPT_TOKENS
 
     def ping(self) -> None:
-        """Raise unless the server answers (readiness: it may still be loading its model)."""
-        self.client.get("/models", timeout=3).raise_for_status()
+        """Raise unless the server answers (readiness: it may still be starting). Not every
+        OpenAI-compatible server lists its models, so any answer will do but 502-504 (llama.cpp's
+        server answers 503 while it loads its model; a proxy 502 or 504 when it is down)."""
+        answer = self.client.get("/models", timeout=3)
+        if answer.status_code in (502, 503, 504):
+            raise ModelError(f"model server answered {answer.status_code}")
 
     def count_tokens(self, text: str) -> int:
         """A safe over-estimate (servers differ in their tokenize endpoints)."""

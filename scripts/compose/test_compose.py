@@ -45,7 +45,7 @@ class Failed(Exception):
 def podman_env() -> dict[str, str]:
     """The environment podman-env.sh sets up (its own storage and settings), plus a free port."""
     script = f"source {HERE / 'podman-env.sh'} >&2 && env -0"
-    out = subprocess.run(["bash", "-c", script], check=True, capture_output=True).stdout
+    out = subprocess.run(["bash", "-c", script], check=True, stdout=subprocess.PIPE).stdout
     env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
     env["GPTU_PORT"] = str(free_port())
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # podman-compose
