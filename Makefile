@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 LLAMA_VERSION := 0.3.36
 GPTU_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF
 WHEELHOUSE := $(HOME)/.cache/gptu/wheels/llama-$(LLAMA_VERSION)-$(shell printf '%s' '$(GPTU_CMAKE_ARGS)' | sha256sum | cut -c1-12)
-LOCK_HASH := $(shell (cat requirements.lock requirements-dev.lock requirements-nodeps.txt pyproject.toml vendor/en_core_web_sm/pyproject.toml; printf '%s' '$(WHEELHOUSE)') | sha256sum | cut -c1-16)
+LOCK_HASH := $(shell (cat requirements.lock requirements-dev.lock requirements-nodeps.txt pyproject.toml vendor/en_core_web_sm/pyproject.toml scripts/vendor_potion.py; printf '%s' '$(WHEELHOUSE)') | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
 # GPT-U tuning (tune/): torch, transformers and peft in their own venv, never in .venv or the
 # image. Elsewhere than these machines, GPTU_TUNE_PIP_ARGS="--extra-index-url
@@ -45,6 +45,7 @@ $(STAMP): $(WHEELHOUSE)/.built
 	$(BIN)/pip install -q --no-deps --force-reinstall $(WHEELHOUSE)/llama_cpp_python-*.whl
 	$(BIN)/pip install -q --no-deps ./vendor/en_core_web_sm
 	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/python scripts/vendor_potion.py
 	rm -f $(VENV)/.installed-*
 	touch $@
 

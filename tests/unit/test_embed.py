@@ -11,6 +11,8 @@ from ingest.embed import (
     EmbedderUnavailable,
     MiniLMEmbedder,
     PackagedFile,
+    PotionEmbedder,
+    VendoredFile,
     embedder_id,
 )
 from tests.fakes import HashEmbedder
@@ -43,6 +45,31 @@ def test_bge_small_queries_find_passages_and_long_texts_are_cut() -> None:
     assert not np.allclose(query, np.array(embedder.embed([TEXTS[0]]))[0], atol=1e-3)
     long = np.array(embedder.embed(["word " * 2000, TEXTS[1]]))  # over 512 tokens: truncated
     assert long[1] @ passages[0] > 0.99  # int8 activations scale with the padded batch
+
+
+def test_potion_is_a_normalised_mean_of_token_vectors_and_meaningful() -> None:
+    embedder = PotionEmbedder()
+    vectors = np.array(embedder.embed([*TEXTS, ""]))
+    assert vectors.shape == (4, 256)
+    assert np.allclose(np.linalg.norm(vectors[:3], axis=1), 1.0, atol=1e-5)
+    assert not vectors[3].any()  # no tokens, no direction
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+    assert np.allclose(np.array(embedder.embed([TEXTS[2]]))[0], vectors[2], atol=1e-6)
+    ids = embedder.tokenizer.encode(TEXTS[1], add_special_tokens=False).ids
+    mean = embedder.table[ids].mean(axis=0)
+    assert np.allclose(vectors[1], mean / np.linalg.norm(mean), atol=1e-6)
+    long = np.array(embedder.embed([TEXTS[1] + " word" * 2000]))[0]  # cut at 512 tokens
+    assert long @ vectors[1] < 0.99 and long @ np.array(embedder.embed(["word"]))[0] > 0.9
+    assert embedder.embed_query([TEXTS[0]]) == embedder.embed([TEXTS[0]])
+
+
+def test_a_vendored_file_that_is_not_the_pinned_one_is_refused() -> None:
+    good = PotionEmbedder.tokenizer_file
+    assert good.checked().name == "tokenizer.json"
+    with pytest.raises(EmbedderUnavailable, match="not the pinned file"):
+        VendoredFile(good.folder, good.name, "0" * 64).checked()
+    with pytest.raises(EmbedderUnavailable, match="make install"):
+        VendoredFile(good.folder, "missing.bin", "0" * 64).checked()
 
 
 def test_a_file_that_is_not_the_pinned_one_is_refused_with_a_reason() -> None:
