@@ -232,7 +232,13 @@ def make_engine(url: str, pool: Pool | None = None) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True, **sizes)
+        # UTF-8 on the wire whatever the database's encoding: on a SQL_ASCII database (a
+        # cluster initdb'd under the POSIX locale) psycopg would otherwise hand back bytes, and
+        # SQLAlchemy's first connect fails with "cannot use a string pattern on a bytes-like
+        # object".
+        engine = create_engine(
+            url, pool_pre_ping=True, connect_args={"client_encoding": "utf8"}, **sizes
+        )
     return engine
 
 

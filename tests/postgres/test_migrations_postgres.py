@@ -104,3 +104,18 @@ def test_a_new_database_starts_at_head(cluster: Postgres) -> None:
     engine = Database(url).engine
     assert schema.revision(engine) == schema.head() and differences(engine) == []
     engine.dispose()
+
+
+def test_a_sql_ascii_database_is_set_up_and_reads_text_as_text(cluster: Postgres) -> None:
+    # A cluster initdb'd under the POSIX locale makes SQL_ASCII databases: psycopg handed back
+    # bytes and every connect failed ("cannot use a string pattern on a bytes-like object").
+    server = cluster.url.rsplit("/", 1)[0]
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute("CREATE DATABASE ascii ENCODING 'SQL_ASCII' TEMPLATE template0")
+    db = Database(sqlalchemy_url(f"{server}/ascii"))
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW server_encoding").scalar() == "SQL_ASCII"
+        text = "Zürich: 10 000 €"
+        assert conn.exec_driver_sql(f"SELECT '{text}'::text").scalar() == text
+        assert schema.current(conn) == schema.head()
+    db.engine.dispose()
