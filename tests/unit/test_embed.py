@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,6 @@ from ingest.embed import (
     MiniLMEmbedder,
     PackagedFile,
     PotionEmbedder,
-    VendoredFile,
     embedder_id,
 )
 from tests.fakes import HashEmbedder
@@ -63,13 +64,13 @@ def test_potion_is_a_normalised_mean_of_token_vectors_and_meaningful() -> None:
     assert embedder.embed_query([TEXTS[0]]) == embedder.embed([TEXTS[0]])
 
 
-def test_a_vendored_file_that_is_not_the_pinned_one_is_refused() -> None:
-    good = PotionEmbedder.tokenizer_file
-    assert good.checked().name == "tokenizer.json"
-    with pytest.raises(EmbedderUnavailable, match="not the pinned file"):
-        VendoredFile(good.folder, good.name, "0" * 64).checked()
-    with pytest.raises(EmbedderUnavailable, match="make install"):
-        VendoredFile(good.folder, "missing.bin", "0" * 64).checked()
+def test_a_vendored_file_that_is_not_the_pinned_one_is_refused(tmp_path: Path) -> None:
+    good = PotionEmbedder.checked("tokenizer.json")
+    (tmp_path / "tokenizer.json").write_bytes(good.read_bytes()[:-1])
+    with pytest.raises(EmbedderUnavailable, match=r"expected e67e.*vendor_potion"):
+        PotionEmbedder.checked("tokenizer.json", tmp_path)
+    with pytest.raises(EmbedderUnavailable, match=r"missing.*make install"):
+        PotionEmbedder.checked("model.safetensors", tmp_path)
 
 
 def test_a_file_that_is_not_the_pinned_one_is_refused_with_a_reason() -> None:
