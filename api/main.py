@@ -120,6 +120,7 @@ def create_app(
     install_request_ids(app, metrics)
     install_security_headers(app)
     app.state.metrics = metrics
+    app.state.failing_checks = set()  # /readyz logs a failing check once, until it passes again
     app.state.throttle = SharedThrottle(
         settings.redis_url, settings.auth_failures, settings.auth_window
     )

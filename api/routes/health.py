@@ -29,6 +29,7 @@ async def readyz(services: ServicesDep, request: Request) -> JSONResponse:
 
     Anyone may ask, so a failed check says only "unavailable"; its exception goes to the log.
     """
+    failing: set[str] = request.app.state.failing_checks
     checks: dict[str, Any] = {
         "database": services.db.ping,
         "chroma": services.vectors.ping,
@@ -41,9 +42,16 @@ async def readyz(services: ServicesDep, request: Request) -> JSONResponse:
         try:
             await run_in_threadpool(check)
             results[name] = "ok"
+            if name in failing:
+                failing.discard(name)
+                log.info("readiness check %s passes again", name)
         except Exception:  # any failure means not ready; say which, and why only in the log
-            log.warning("readiness check %s failed", name, exc_info=True)
             results[name] = "unavailable"
+            if name in failing:  # a health check asks every few seconds: one traceback will do
+                log.debug("readiness check %s still fails", name, exc_info=True)
+                continue
+            failing.add(name)
+            log.warning("readiness check %s failed", name, exc_info=True)
     ready = all(v == "ok" for v in results.values())
     return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
 

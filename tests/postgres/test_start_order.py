@@ -87,6 +87,10 @@ def test_api_worker_and_migrate_wait_for_servers_that_start_later(tmp_path: Path
             asked = client.post("/v1/chat", json=body)
             assert asked.status_code == 200, asked.text
             assert "6:45" in asked.json()["quote"][0]["text"]
+        # /readyz was asked many times while Redis and the model were down: one traceback each
+        for check in ("redis", "model"):
+            assert api.log.read_text().count(f"readiness check {check} failed") == 1
+            assert f"readiness check {check} passes again" in api.log.read_text()
     finally:
         for proc in (llm, api, worker, migrate, chroma, redis):
             proc.stop()
