@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -21,6 +22,7 @@ from cli.binaries import redis_server, venv_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 GPTU = [sys.executable, "-m", "cli.main"]
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -30,17 +32,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll check until it is true, or raise naming what never happened."""
+def wait_until(check: Callable[[], T], timeout: float, what: str, every: float = 0.2) -> T:
+    """Poll check until it returns something true, and return that; or raise naming what never
+    happened (and the last error the check raised)."""
     deadline = time.monotonic() + timeout
+    last = ""
     while time.monotonic() < deadline:
         try:
-            if check():
-                return
-        except Exception:  # the service is still starting
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} did not happen within {timeout} s")
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # the service is still starting
+            last = f" (last: {exc})"
+        time.sleep(every)
+    raise TimeoutError(f"{what} did not happen within {timeout} s{last}")
 
 
 @dataclass

@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from cli.localstack import free_port  # noqa: E402
+from cli.localstack import free_port, wait_until  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 FILES = ["fake-memo.pdf", "fake-doc-emphasized-text.doc"]  # a text PDF; Word 97 via LibreOffice
@@ -86,19 +86,9 @@ class Run:
         print(f"  {name}: {took:.1f} s", flush=True)
 
 
-def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll check (1 s apart) until it returns something true; Failed naming what otherwise."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # still starting
-            last = f" (last: {exc})"
-        time.sleep(1)
-    raise Failed(f"{what} did not happen within {timeout:.0f} s{last}")
+def ready(url: str) -> bool:
+    """/readyz says ready."""
+    return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
 
 
 def admin_key(run: Run) -> str:
@@ -165,8 +155,8 @@ def exercise(run: Run) -> dict[str, Any]:
         # ("not found in input list"); gptu's services wait for each other themselves.
         run.compose("up", "-d", "--no-build", "--no-deps", timeout=600)
     with run.step("API ready (/readyz)"):
-        until(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 200, 600, "ready")
-    key = until(lambda: admin_key(run), 60, "the admin key in the api's log")
+        wait_until(lambda: ready(url), 600, "ready", 1)
+    key = wait_until(lambda: admin_key(run), 60, "the admin key in the api's log", 1)
     api = httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {key}"})
     with run.step("two files (PDF, legacy .doc) uploaded and ready"):
         api.post("/v1/collections", json={"name": "compose"}).raise_for_status()
@@ -176,12 +166,12 @@ def exercise(run: Run) -> dict[str, Any]:
             raise Failed(f"upload answered {sent.status_code}: {sent.text[:500]}")
         ids = [item["id"] for item in sent.json()]
 
-        def states() -> dict[str, dict[str, Any]] | None:
+        def states() -> dict[str, dict[str, Any]]:  # empty until every one has settled
             docs = {i: api.get(f"/v1/documents/{i}").json() for i in ids}
             done = all(d["status"] in ("ready", "failed") for d in docs.values())
-            return docs if done else None
+            return docs if done else {}
 
-        docs = until(states, 600, "both documents ready or failed")
+        docs = wait_until(states, 600, "both documents ready or failed", 1)
         failed = {d["filename"]: d.get("error") for d in docs.values() if d["status"] != "ready"}
         if failed:
             raise Failed(f"documents failed in the image: {failed}")
@@ -194,7 +184,7 @@ def exercise(run: Run) -> dict[str, Any]:
             raise Failed(f"the second migrate was not a no-op: {said[-500:]}")
     with run.step("api restarted, ready and asked again"):
         run.compose("restart", "api", timeout=300)
-        until(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 200, 300, "ready")
+        wait_until(lambda: ready(url), 300, "ready", 1)
         ask(api)
     api.close()
     with run.step("compose down -v"):
@@ -211,7 +201,7 @@ def main() -> int:
     run = Run(podman_env())
     try:
         figures = exercise(run)
-    except (Failed, httpx.HTTPError, subprocess.TimeoutExpired) as exc:
+    except (Failed, TimeoutError, httpx.HTTPError, subprocess.TimeoutExpired) as exc:
         print(f"\ntest-compose FAILED: {exc}\n", file=sys.stderr)
         try:
             print(logs_of(run), file=sys.stderr)
