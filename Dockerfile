@@ -22,9 +22,10 @@ RUN CMAKE_ARGS="${GPTU_CMAKE_ARGS}" pip wheel --no-cache-dir --no-deps --wheel-d
 FROM ${RUNTIME_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 DO_NOT_TRACK=1 \
     SCARF_NO_ANALYTICS=1 ANONYMIZED_TELEMETRY=False GPTU_DATA_DIR=/data
-# libgomp1: llama.cpp's OpenMP threads; LibreOffice reads legacy .doc/.ppt; libmagic1 file types.
+# libgomp1: llama.cpp's OpenMP threads; LibreOffice reads legacy .doc/.ppt; libmagic1 file types;
+# git: git repository sources.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libreoffice-writer-nogui libmagic1 libgomp1 \
+ && apt-get install -y --no-install-recommends libreoffice-writer-nogui libmagic1 libgomp1 git \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 # Runtime pins only (requirements-dev.lock, the test and lint tools, stays out).
@@ -39,6 +40,7 @@ COPY pyproject.toml ./
 COPY core ./core
 COPY ingest ./ingest
 COPY answer ./answer
+COPY sources ./sources
 COPY app ./app
 COPY worker ./worker
 COPY slackbot ./slackbot

@@ -101,7 +101,7 @@ test-compose: install
 lint: install tune-env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy core ingest answer app worker slackbot api cli gptu_client
+	$(BIN)/mypy core ingest answer app sources worker slackbot api cli gptu_client
 	$(BIN)/mypy --python-executable $(TUNE_BIN)/python tune  # against the tuning venv's packages
 	$(BIN)/lint-imports --no-logo
 

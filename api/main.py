@@ -35,6 +35,7 @@ from api.routes import (
     search,
     signin,
     slack,
+    sources,
     sso,
     traces,
 )
@@ -141,6 +142,7 @@ def create_app(
         mcp_http,
         signin,
         sso,
+        sources,
     ):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=WEB), name="static")

@@ -55,6 +55,7 @@ class SqlDocumentStore:
                 embedder=collection.embedder,
                 path=self.files.local(doc.sha256),
                 attempt=doc.attempts,
+                parse_as=doc.parse_as,
             )
 
     def progress(self, document_id: str, stage: str, share: float) -> None:

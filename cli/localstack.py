@@ -135,9 +135,10 @@ def start_stack(folder: Path, env: dict[str, str], workers: int = 1) -> Stack:
     redis = Process([*GPTU, "redis"], env, logs / "redis.log")
     chroma = Process([*GPTU, "chroma"], env, logs / "chroma.log")
     pool = [Process([*GPTU, "worker"], env, logs / f"worker{i}.log") for i in range(workers)]
+    beat = Process([*GPTU, "beat"], env, logs / "beat.log")
     api = Process([*GPTU, "serve"], env, logs / "api.log")
     stack = Stack(Path(env["GPTU_DATA_DIR"]), env, env["GPTU_API_URL"], redis, pool, chroma=chroma)
-    stack.processes = [redis, chroma, *pool, api]
+    stack.processes = [redis, chroma, *pool, beat, api]
     for proc in stack.processes:
         proc.start()
     try:

@@ -15,6 +15,7 @@ from cli.binaries import redis_server, venv_tool
 from cli.evals import export_cli
 from cli.evals import run as eval_run
 from cli.operate import backup, doctor, migrate, require_schema, restore
+from cli.sources import sources_cli
 from cli.users import groups_cli, users_cli
 from core.offline import go_offline
 from core.settings import Settings
@@ -62,7 +63,22 @@ def worker() -> None:
     args = [
         sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
         "--loglevel", settings.log_level, "--concurrency", str(settings.worker_concurrency),
-        "-Q", "ingest", "--without-gossip", "--without-mingle", "--pool", "prefork",
+        "-Q", "ingest,sources", "--without-gossip", "--without-mingle", "--pool", "prefork",
+    ]  # fmt: skip
+    os.execv(sys.executable, args)
+
+
+@cli.command()
+def beat() -> None:
+    """Run Celery beat: asks every GPTU_SOURCE_CHECK seconds which sources are due a sync (one
+    beat per installation; the workers run the syncs)."""
+    settings = Settings()
+    go_offline()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        sys.executable, "-m", "celery", "-A", "worker.celery_app", "beat",
+        "--loglevel", settings.log_level,
+        "--schedule", str(settings.data_dir / "celerybeat-schedule"),
     ]  # fmt: skip
     os.execv(sys.executable, args)
 
@@ -136,6 +152,7 @@ cli.add_typer(export_cli, name="export")
 cli.add_typer(ab_cli, name="ab")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(groups_cli, name="groups")
+cli.add_typer(sources_cli, name="sources")
 models_cli = typer.Typer(help="The chat models of models/catalog.toml.")
 cli.add_typer(models_cli, name="models")
 

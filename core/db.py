@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
 )
@@ -93,9 +94,64 @@ class Document(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     # The task reading a processing document: another task for it skips it (app.store.claim).
     claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    # How the parser reads the stored bytes when the name is a label, not a file name (a
+    # source's "Page title · URL" read as ".html"); empty for uploads, read by their name.
+    parse_as: Mapped[str] = mapped_column(String(16), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    @property
+    def parse_name(self) -> str:
+        """The name whose extension picks the parser."""
+        return self.filename + self.parse_as
+
+
+class Source(Base):
+    """A place documents come from and are kept current from (sources/): a web site, a
+    WebDAV folder, a mailbox, a git branch, Slack channels, a server folder."""
+
+    __tablename__ = "sources"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    collection_id: Mapped[str] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), index=True
+    )
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # the secrets (passwords, tokens) as one Fernet token (core.secrets); never shown
+    sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    interval_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # the connector's own cursor (last commit, UIDVALIDITY, page validators)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # one sync at a time: the holder (a task id) until lock_until
+    lock_holder: Mapped[str | None] = mapped_column(String(64), default=None)
+    lock_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    next_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class SourceItem(Base):
+    """An item of a source as gptu last read it, and the document that holds it."""
+
+    __tablename__ = "source_items"
+    __table_args__ = (UniqueConstraint("source_id", "key_hash"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64))  # sha256 of key: keys may be long URLs
+    key: Mapped[str] = mapped_column(Text)
+    version: Mapped[str] = mapped_column(Text)
+    document_id: Mapped[str | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="SET NULL"), default=None, index=True
     )
 
 

@@ -236,6 +236,24 @@ class Settings(BaseSettings):
         600, gt=0, description="Seconds a Slack question may wait for the model in a busy queue."
     )
 
+    secret_key: str = Field(
+        "",
+        description="Key that encrypts sources' passwords and tokens at rest (any long random "
+        "string; keep it out of backups); empty = a key made once in GPTU_DATA_DIR/secret.key.",
+    )
+    source_interval: int = Field(
+        60, ge=1, description="Minutes between syncs of a new source unless it names its own."
+    )
+    source_max_items: int = Field(
+        500,
+        ge=1,
+        description="Most new or changed items one sync of a source reads; the rest wait for "
+        "its next sync (a mailbox of 50,000 messages fills in over several).",
+    )
+    source_check: float = Field(
+        60, gt=0, description="Seconds between Celery beat's checks for sources due a sync."
+    )
+
     @field_validator("context_tokens", "variants_file", mode="before")
     @classmethod
     def empty_is_unset(cls, value: object) -> object:

@@ -170,7 +170,7 @@ class Pipeline:
             )
         parsed = self.parse(
             job.path,
-            job.filename,
+            job.parse_name,
             self.max_unpacked_bytes,
             ocr or self.ocr,
             self.ocr_progress(job),

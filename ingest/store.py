@@ -23,6 +23,12 @@ class Job:
     embedder: str
     path: Path
     attempt: int
+    parse_as: str = ""  # the extension to parse as, when filename is a label (a source's item)
+
+    @property
+    def parse_name(self) -> str:
+        """The name whose extension picks the parser."""
+        return self.filename + self.parse_as
 
 
 @dataclass(frozen=True)

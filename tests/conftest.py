@@ -44,6 +44,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterato
         GPTU_SLACK_SIGNING_SECRET=SIGNING_SECRET,
         GPTU_SLACK_API_URL=f"{slack.url}/api/",
         GPTU_SWEEP_INTERVAL="0.5",
+        GPTU_SOURCE_CHECK="1",  # beat asks every second which sources are due
         # other tests' data folders share this Chroma: its chunks are no orphans of this API
         GPTU_DOCTOR_INTERVAL="0",
         GPTU_REQUEUE_AFTER="30",

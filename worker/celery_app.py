@@ -10,6 +10,7 @@ from app.intake import INGEST_QUEUE
 from core.settings import Settings
 
 QUEUE = INGEST_QUEUE  # the sweeper (app.intake) measures it
+SOURCES_QUEUE = "sources"  # syncs wait here, not behind a long ingestion backlog
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -36,6 +37,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_max_memory_per_child": settings.worker_max_memory_mb * 1024 or None,
         "worker_hijack_root_logger": False,
         "task_default_queue": QUEUE,
+        "task_routes": {"sources.*": {"queue": SOURCES_QUEUE}},
+        # Celery beat (`gptu beat`) asks this often which sources are due a sync
+        "beat_schedule": {
+            "sources-due": {"task": "sources.due", "schedule": settings.source_check},
+        },
     }
 
 
@@ -46,7 +52,7 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-app = Celery("gptu", include=["worker.tasks"])
+app = Celery("gptu", include=["worker.tasks", "worker.source_tasks"])
 
 
 @app.on_configure.connect

@@ -139,7 +139,7 @@ def test_the_previous_release_is_refused_then_migrated_once(tmp_path: Path) -> N
         Database(url)
     assert f"from a release before migrations → {schema.head()}" in migrate(tmp_path)
     db = Database(url)
-    assert schema.revision(db.engine) == schema.head() == "0007"
+    assert schema.revision(db.engine) == schema.head() == "0008"
     assert user_ids(db.engine) == FILLED
     indexes = {i["name"] for t in NAMED for i in inspect(db.engine).get_indexes(t)}
     assert {"ix_traces_user_id", "ix_documents_uploaded_by_id"} <= indexes
