@@ -90,6 +90,11 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    def reads_server_disk(self) -> bool:
+        """Whether these settings read the server's own disk (then only an admin may use
+        them: they reach whatever the worker can read)."""
+        return False
+
 
 @dataclass(frozen=True)
 class Kind:

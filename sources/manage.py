@@ -25,8 +25,9 @@ from sources.base import Kind
 from sources.kinds import kind
 
 
-def checked_settings(found: Kind, given: dict[str, Any]) -> dict[str, Any]:
-    """The kind's settings, validated, as stored (JSON); InvalidRequest saying what is wrong."""
+def checked_settings(found: Kind, given: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    """The kind's settings, validated, as stored (JSON); InvalidRequest saying what is wrong,
+    PermissionDenied when they read the server's disk and the caller is no admin."""
     try:
         parsed = found.settings.model_validate(given)
     except ValidationError as exc:
@@ -35,6 +36,10 @@ def checked_settings(found: Kind, given: dict[str, Any]) -> dict[str, Any]:
             for err in exc.errors()
         )
         raise InvalidRequest(f"{found.name} source settings: {problems}") from None
+    if (found.admin_only or parsed.reads_server_disk()) and not caller.admin:
+        raise PermissionDenied(
+            f"only an admin may add a {found.name} source that reads the server's own disk"
+        )
     stored: dict[str, Any] = parsed.model_dump(mode="json", exclude_defaults=True)
     return stored
 
@@ -63,15 +68,14 @@ def add(
     if not NAME.match(name):
         raise InvalidRequest("a source's name is 1-64 lower-case letters, digits, _ . -")
     found = kind(kind_name)
-    if found.admin_only and not caller.admin:
-        raise PermissionDenied(f"only an admin may add a {found.name} source ({found.summary})")
+    stored = checked_settings(found, settings, caller)
     target = managed_collection(session, caller, collection)
     if session.scalar(select(Source.id).where(Source.name == name)) is not None:
         raise Conflict(f"a source named {name!r} exists already")
     values = checked_secrets(found, secrets)
     source = Source(
         name=name, kind=found.name, collection_id=target.id,
-        settings=checked_settings(found, settings),
+        settings=stored,
         sealed=sealer.seal(values) if values else None,
         interval_minutes=interval_minutes, created_by=caller.name, state={}, counts={},
         next_at=utcnow(),
@@ -113,7 +117,7 @@ def change(
     source, _ = find(session, caller, name)
     found = kind(source.kind)
     if changes.get("settings") is not None:
-        source.settings = checked_settings(found, changes["settings"])
+        source.settings = checked_settings(found, changes["settings"], caller)
     if changes.get("secrets") is not None:
         checked_secrets(found, changes["secrets"])
         merged = {**sealer.open(source.sealed), **changes["secrets"]}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from app.services import Services
 from core.db import FAILED, PROCESSING, QUEUED, Collection, Document, Source, SourceItem, utcnow
 from core.secrets import Sealer
 from ingest.parse import extension, is_supported, supported_list
-from sources.base import Entry, ItemError, Scan, SourceError, too_big
+from sources.base import Entry, ItemError, Kind, Scan, SourceError, too_big
 from sources.kinds import kind
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,14 @@ class Syncer:
     """Runs syncs over the services' database, file store and indexes."""
 
     def __init__(
-        self, services: Services, intake: Intake, interrupts: tuple[type[BaseException], ...] = ()
+        self,
+        services: Services,
+        intake: Intake,
+        interrupts: tuple[type[BaseException], ...] = (),
+        kinds: Callable[[str], Kind] = kind,
     ) -> None:
         self.services = services
+        self.kinds = kinds  # a test's own kind beside the real ones
         self.settings = services.settings
         self.intake = intake
         self.sealer = Sealer.from_settings(services.settings)
@@ -135,7 +141,7 @@ class Syncer:
                 folder=self.settings.data_dir / "sources" / source.id,
                 max_bytes=self.settings.max_upload_bytes,
             )
-            kind_of = kind(source.kind)
+            kind_of = self.kinds(source.kind)
             connector = kind_of.make(
                 kind_of.settings.model_validate(source.settings), self.sealer.open(source.sealed)
             )
