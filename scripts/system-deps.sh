@@ -10,6 +10,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null 2>&1 || want+=(chromium)
   command -v node >/dev/null 2>&1 || want+=(nodejs)
   command -v npm >/dev/null 2>&1 || want+=(npm)
+  # the IMAP sources' tests run a real Dovecot (tests/sources/site_imap.py)
+  command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || want+=(dovecot-imapd)
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -21,6 +23,6 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 else
   echo "note: not installed: ${want[*]} (as root: apt-get install --no-install-recommends ${want[*]})."
   echo "      Without LibreOffice, .doc/.ppt files fail with a clear reason; the browser tests need Chromium,"
-  echo "      the SSO tests Node.js 20.19+ and npm."
+  echo "      the SSO tests Node.js 20.19+ and npm, the IMAP sources' tests Dovecot (dovecot-imapd)."
 fi
 exit 0

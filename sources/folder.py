@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from ingest.parse import extension, is_supported
 from sources.base import Entry, ItemError, Kind, Scan, Settings, SourceError, bounded
@@ -20,8 +20,8 @@ from sources.base import Entry, ItemError, Kind, Scan, Settings, SourceError, bo
 class FolderSettings(Settings):
     """Where the folder is on the worker's machine."""
 
-    path: Path
-    max_files: int = 20000
+    path: Path = Field(description="the folder's absolute path, as the worker sees it")
+    max_files: int = Field(20000, ge=1, description="the most files listed in one sync")
 
     @field_validator("path")
     @classmethod
@@ -97,7 +97,7 @@ def make(settings: FolderSettings, secrets: Mapping[str, str]) -> FolderConnecto
 
 KIND = Kind(
     name="folder",
-    summary="a folder on the server, e.g. a mounted file share (admins only)",
+    summary="A folder on the server, e.g. a mounted file share (admins only)",
     settings=FolderSettings,
     secrets=(),
     make=make,

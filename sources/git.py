@@ -244,7 +244,7 @@ def read_as(path: str) -> str:
 
 KIND = Kind(
     name="git",
-    summary="The documents on one branch of a git repository (Markdown, reST, text, PDF).",
+    summary="The documents on one branch of a git repository (Markdown, reST, text, PDF)",
     settings=GitSettings,
     secrets=("token",),
     make=lambda settings, secrets: GitRepository(settings, secrets),

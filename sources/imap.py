@@ -63,9 +63,13 @@ class ImapSettings(Settings):
 
     host: str = Field(description="the IMAP server's host name")
     port: int = Field(993, ge=1, le=65535, description="993 for ssl, 143 for starttls/none")
-    security: Literal["ssl", "starttls", "none"] = "ssl"
-    username: str
-    folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
+    security: Literal["ssl", "starttls", "none"] = Field(
+        "ssl", description="ssl (port 993), starttls or none (143; a trusted network only)"
+    )
+    username: str = Field(description="the mailbox's user name")
+    folders: list[str] = Field(
+        default_factory=lambda: ["INBOX"], min_length=1, description="the folders read"
+    )
     max_messages: int = Field(2000, ge=1, description="the newest messages listed per folder")
 
 
@@ -618,7 +622,7 @@ def _quoted(name: str) -> str:
 
 KIND = Kind(
     name="imap",
-    summary="an IMAP mailbox: each message and each readable attachment becomes a document",
+    summary="An IMAP mailbox: each message and each readable attachment becomes a document",
     settings=ImapSettings,
     secrets=("password",),
     make=lambda settings, secrets: ImapConnector(settings, secrets),

@@ -292,7 +292,7 @@ def plain(text: str, names: Mapping[str, str]) -> str:
 
 KIND = Kind(
     name="slack",
-    summary="The threads of Slack channels the gptu bot is in, one document per thread.",
+    summary="The threads of Slack channels the gptu bot is in, one document per thread",
     settings=SlackSettings,
     secrets=("token",),
     make=lambda settings, secrets: SlackChannels(settings, secrets),

@@ -119,3 +119,32 @@ def test_a_source_keeps_its_collection_current(site: Site, stack: Stack, api: ht
     assert api.delete(f"/v1/sources/{name}").status_code == 200
     assert api.get("/v1/documents", params={"collection": collection}).json() == []
     assert api.get(f"/v1/sources/{name}").status_code == 404
+
+
+def test_a_bad_source_says_why_on_its_row_and_the_next_sync_retries(
+    stack: Stack, api: httpx.Client, tmp_path: Path
+) -> None:
+    site = start("webdav", tmp_path)
+    try:
+        tag = uuid.uuid4().hex[:8]
+        collection, name = f"bad-{tag}", f"bad-{tag}"
+        api.post("/v1/collections", json={"name": collection}).raise_for_status()
+        site.write("alpha", ALPHA_ONE.format(kind="webdav"))
+        made = api.post("/v1/sources", json={
+            "name": name, "kind": "webdav", "collection": collection,
+            "settings": site.settings(), "secrets": {"password": "not-the-password"},
+        })  # fmt: skip
+        assert made.status_code == 201, made.text
+        first = wait_until(lambda: settled(api, name, None), 120, "the failing sync")
+        assert "refused the user alice's password" in first["error"], first
+        assert "not-the-password" not in str(first)
+        assert api.get("/v1/documents", params={"collection": collection}).json() == []
+
+        fixed = api.patch(f"/v1/sources/{name}", json={"secrets": site.secrets()})
+        assert fixed.status_code == 200, fixed.text
+        assert api.post(f"/v1/sources/{name}/sync").status_code == 202
+        second = wait_until(lambda: settled(api, name, first["last_sync"]), 120, "the retry")
+        assert second["error"] is None and second["counts"]["new"] == 1, second
+        assert second["documents"] == 1
+    finally:
+        site.stop()

@@ -154,7 +154,9 @@ def test_images_are_pinned() -> None:
 
 
 def test_compose_wires_the_services_together() -> None:
-    assert set(SERVICES) == {"redis", "chroma", "postgres", "migrate", "llm", "worker", "api"}
+    assert set(SERVICES) == {
+        "redis", "chroma", "postgres", "migrate", "llm", "worker", "beat", "api",
+    }  # fmt: skip
     postgres = SERVICES["postgres"]["environment"]
     database = (
         f"postgresql://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
@@ -163,7 +165,7 @@ def test_compose_wires_the_services_together() -> None:
     assert SERVICES["postgres"]["volumes"] and "healthcheck" in SERVICES["postgres"]
     llm_port = re.search(r"--port (\d+)", " ".join(SERVICES["llm"]["command"]))
     assert llm_port
-    for name in ("worker", "api", "migrate"):
+    for name in ("worker", "beat", "api", "migrate"):
         env = SERVICES[name]["environment"]
         assert env["GPTU_DATABASE_URL"] == database, name
         assert Settings(database_url=database).sqlalchemy_url.startswith("postgresql+psycopg://")
@@ -173,7 +175,7 @@ def test_compose_wires_the_services_together() -> None:
     assert SERVICES["api"]["environment"]["GPTU_HOST"] == "0.0.0.0"
     assert "/readyz" in " ".join(SERVICES["api"]["healthcheck"]["test"])
     waits = {"migrate": "service_completed_successfully"}
-    for name in ("worker", "api", "migrate"):
+    for name in ("worker", "beat", "api", "migrate"):
         for needed, how in SERVICES[name]["depends_on"].items():
             expected = waits.get(needed) or (
                 "service_healthy" if "healthcheck" in SERVICES[needed] else "service_started"
@@ -181,13 +183,15 @@ def test_compose_wires_the_services_together() -> None:
             assert how == {"condition": expected}, f"{name} → {needed}"
     assert {"redis", "chroma", "postgres", "migrate"} <= set(SERVICES["worker"]["depends_on"])
     assert {"redis", "chroma", "postgres", "migrate", "llm"} <= set(SERVICES["api"]["depends_on"])
-    assert SERVICES["worker"]["volumes"] == SERVICES["api"]["volumes"] == ["data:/data"]
+    assert {"redis", "postgres", "migrate"} <= set(SERVICES["beat"]["depends_on"])
+    for name in ("worker", "beat", "api"):  # files, the beat schedule, the secrets' key file
+        assert SERVICES[name]["volumes"] == ["data:/data"], name
 
 
 def test_the_procfile_runs_the_compose_processes_natively() -> None:
     # Compose adds Postgres, the migration and the shared llama.cpp server (docs/compose.md).
     assert set(PROCFILE) == set(SERVICES) - {"postgres", "migrate", "llm"}
-    for name in ("worker", "api"):
+    for name in ("worker", "beat", "api"):
         assert PROCFILE[name].split()[1:] == SERVICES[name]["command"][1:]
 
 
