@@ -130,6 +130,29 @@ def ask(api: httpx.Client) -> dict[str, Any]:
     return result
 
 
+def sync_a_source(api: httpx.Client) -> None:
+    """A folder source over the image's model catalog (/app/models): beat must send its sync,
+    a worker run it, and its files end ready."""
+    made = api.post("/v1/sources", json={
+        "name": "catalog", "kind": "folder", "collection": "compose",
+        "settings": {"path": "/app/models"}, "secrets": {},
+    })  # fmt: skip
+    if made.status_code != 201:
+        raise Failed(f"adding a source answered {made.status_code}: {made.text[:500]}")
+
+    def synced() -> dict[str, Any] | None:
+        row: dict[str, Any] = api.get("/v1/sources/catalog").json()
+        return row if row["last_sync"] and not row["syncing"] else None
+
+    row = wait_until(synced, 300, "beat's first sync of the source", 1)
+    if row["error"] or not row["counts"].get("new"):
+        raise Failed(f"the source's sync in the image: {row}")
+    docs = api.get("/v1/documents", params={"collection": "compose"}).json()
+    names = {d["filename"] for d in docs}
+    if "README.md" not in names:
+        raise Failed(f"the source's README.md is not a document: {sorted(names)}")
+
+
 def exercise(run: Run) -> dict[str, Any]:
     """Every step from the stand-ins to `down -v`; the figures."""
     figures: dict[str, Any] = {}
@@ -175,6 +198,8 @@ def exercise(run: Run) -> dict[str, Any]:
         failed = {d["filename"]: d.get("error") for d in docs.values() if d["status"] != "ready"}
         if failed:
             raise Failed(f"documents failed in the image: {failed}")
+    with run.step("a source synced by beat and the worker (a folder in the image)"):
+        sync_a_source(api)
     with run.step("question answered, quoting the PDF"):
         first = ask(api)
     figures["answer"] = first["answer"][:200]

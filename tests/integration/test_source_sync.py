@@ -23,7 +23,7 @@ from core.secrets import Sealer, SecretsUnreadable
 from sources.base import Entry, Kind, Scan, Settings, SourceError
 from sources.kinds import kind as real_kind
 from sources.sync import Syncer
-from tests.conftest import GPTU, ROOT, Stack, stack_settings, wait_done, wait_until
+from tests.conftest import GPTU, ROOT, Stack, sql, stack_settings, wait_done, wait_until
 from worker.celery_app import make_celery
 
 
@@ -215,9 +215,14 @@ def test_secrets_are_sealed_never_shown_and_need_the_key(
     assert Sealer.from_settings(services.settings).open(sealed) == {"password": password}
     with pytest.raises(SecretsUnreadable):
         Sealer("another key").open(sealed)
-    database = (stack.data_dir / "gptu.db").read_bytes()
-    database += (stack.data_dir / "gptu.db-wal").read_bytes()
-    assert password.encode() not in database  # nor in a backup, a copy of the database
+    like = {"p": f"%{password}%"}
+    assert sql(stack, "SELECT count(*) FROM sources WHERE sealed LIKE :p", **like) == [(0,)]
+    audit = "SELECT count(*) FROM audit WHERE CAST(detail AS TEXT) LIKE :p"
+    assert sql(stack, audit, **like) == [(0,)]
+    if "GPTU_DATABASE_URL" not in stack.env:  # SQLite: nowhere in the file (nor in a backup)
+        database = (stack.data_dir / "gptu.db").read_bytes()
+        database += (stack.data_dir / "gptu.db-wal").read_bytes()
+        assert password.encode() not in database
     unknown = api.post("/v1/sources", json={
         "name": name + "x", "kind": "webdav", "collection": name,
         "settings": {"url": "http://127.0.0.1:9/"}, "secrets": {"pasword": "x"},
