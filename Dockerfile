@@ -32,8 +32,11 @@ WORKDIR /app
 COPY requirements.lock requirements-nodeps.txt ./
 RUN pip install --no-cache-dir -r requirements.lock \
  && pip install --no-cache-dir --no-deps -r requirements-nodeps.txt
-RUN --mount=type=bind,from=llama,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-deps /wheels/llama_cpp_python-*.whl
+# COPY, not RUN --mount=type=bind,from=llama: podman 4.3 cannot bind-mount a stage that was
+# taken from its cache ("couldn't find …/merged/wheels"), so any change to an earlier layer
+# broke the build; the wheel's few MB in a layer are the price.
+COPY --from=llama /wheels /tmp/wheels
+RUN pip install --no-cache-dir --no-deps /tmp/wheels/llama_cpp_python-*.whl
 COPY vendor ./vendor
 RUN pip install --no-cache-dir --no-deps ./vendor/en_core_web_sm
 COPY pyproject.toml ./

@@ -104,9 +104,7 @@ def reembed(services: Services, document_id: str, collection: str, target: str) 
         filename, sha, expected, parse_as = doc.filename, doc.sha256, doc.chunks, doc.parse_as
     passages = services.lexical.passages(document_id)
     if len(passages) != expected:  # not all there: read the stored file again
-        job = Job(
-            document_id, filename, collection, target, services.files.local(sha), 1, parse_as
-        )
+        job = Job(document_id, filename, collection, target, services.files.local(sha), 1, parse_as)
         records, _ = services.pipeline().build(job)
         services.lexical.replace_document(document_id, records)
     else:

@@ -3,10 +3,8 @@
  * API keys my programs use (create one with an expiry, revoke one). A new key is shown once,
  * in its box only: the page never stores it. */
 import { signIn } from "./auth.js";
-import { button, call, el, say, send, when } from "./page.js";
+import { $, button, call, el, input, say, send, when } from "./page.js";
 
-const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
-const input = (/** @type {string} */ id) => /** @type {HTMLInputElement} */ ($(id));
 const path = encodeURIComponent;
 
 /** @typedef {{name: string, admin: boolean, groups: string[]}} Me */

@@ -1,6 +1,12 @@
 // @ts-check
-/** Small helpers of the admin page: build elements, call the API, show what happened. */
+/** Small helpers of the admin and account pages: find and build elements, call the API, show
+ * what happened. */
 import { api } from "./auth.js";
+
+/** The page's element with this id. @param {string} id */
+export const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+/** The page's input box with this id. @param {string} id */
+export const input = (id) => /** @type {HTMLInputElement} */ ($(id));
 
 /**
  * An element with properties and children.
@@ -33,7 +39,7 @@ export function say(text, bad = false) {
 }
 
 /** The message of the API's error envelope. @param {Response} res */
-async function errorText(res) {
+export async function errorText(res) {
   try {
     const body = await res.json();
     return body.error?.message ?? `${res.status} ${res.statusText}`;

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from sources.base import Entry, ItemError, Scan, SourceError
-from sources.imap import KIND, ImapConnector, ImapSettings, _utf7
+from sources.imap import KIND, ImapConnector, ImapSettings
+from sources.imaplink import utf7
 from tests.sources.site_imap import ImapSite, free_port, start
 
 PDF = (
@@ -161,7 +162,7 @@ def test_attachment_over_the_limit_is_refused(site: ImapSite, tmp_path: Path) ->
 
 
 def test_folders_by_their_non_ascii_names(site: ImapSite, tmp_path: Path) -> None:
-    assert _utf7("~peter/mail/台北/日本語") == "~peter/mail/&U,BTFw-/&ZeVnLIqe-"  # RFC 3501
+    assert utf7("~peter/mail/台北/日本語") == "~peter/mail/&U,BTFw-/&ZeVnLIqe-"  # RFC 3501
     with site.client() as client:
         assert client.create('"&AMk-quipe"')[0] == "OK"  # "Équipe", encoded by hand
     site.write("alpha", "In the inbox.")

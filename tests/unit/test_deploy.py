@@ -292,7 +292,9 @@ def test_the_image_has_the_code_the_models_and_the_llama_wheel_but_no_compiler()
     assert re.search(r"pip install .*--no-deps -r requirements-nodeps\.txt", runtime)
     assert re.search(r"pip install .*--no-deps \./vendor/en_core_web_sm", runtime)
     assert re.search(
-        r"from=llama,source=/wheels.*\n.*pip install .*llama_cpp_python-\*\.whl", runtime
+        r"^COPY --from=llama /wheels (\S+)\nRUN pip install .*\1/llama_cpp_python-\*\.whl",
+        runtime,
+        re.M,
     )
     instructions = re.sub(r"^#.*\n", "", runtime, flags=re.M)
     for tool in ("build-essential", "cmake", "gcc", "g++", "requirements-dev", *DEV_TOOLS):
