@@ -234,6 +234,8 @@ def test_secrets_are_sealed_never_shown_and_need_the_key(
     })  # fmt: skip
     assert folder_source.status_code == 400, folder_source.text
     assert "absolute" in folder_source.json()["error"]["message"]
+    assert api.delete(f"/v1/collections/{name}").status_code == 200
+    assert api.get(f"/v1/sources/{name}").status_code == 404  # went with its collection
 
 
 def gptu(stack: Stack, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
