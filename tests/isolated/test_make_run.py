@@ -114,3 +114,31 @@ def test_a_mixed_upload_through_make_run_fails_only_the_bad_files(
         assert reason in docs[name]["error"], docs[name]
         assert "log" not in docs[name]["error"], docs[name]
     assert any(r["filename"] == "strict-tables.docx" for r in found["results"]), found
+
+
+def test_a_source_syncs_under_make_run_with_beat_running(make_run: MadeRun, tmp_path: Path) -> None:
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "leave.md").write_text("# Leave\n\nStaff take twenty-eight days of leave a year.\n")
+    headers = {"Authorization": f"Bearer {make_run.key}"}
+    with httpx.Client(base_url=make_run.url, headers=headers, timeout=120) as api:
+        api.post("/v1/collections", json={"name": "shared"}).raise_for_status()
+        made = api.post("/v1/sources", json={
+            "name": "share", "kind": "folder", "collection": "shared",
+            "settings": {"path": str(share)}, "interval_minutes": 1440,
+        })  # fmt: skip
+        assert made.status_code == 201, made.text
+        assert api.post("/v1/sources/share/sync").status_code == 202
+
+        def synced() -> dict | None:
+            row = api.get("/v1/sources/share").json()
+            docs = api.get("/v1/documents", params={"collection": "shared"}).json()
+            return row if docs and all(d["status"] == "ready" for d in docs) else None
+
+        row = wait_until(synced, 120, "the folder source synced and ingested")
+        assert row["error"] is None and row["documents"] == 1, row
+    log = make_run.output.read_text(errors="replace")
+    assert "beat: Starting" in log, log[-3000:]  # honcho runs the Procfile's beat
+    assert (make_run.folder / "data" / "celerybeat-schedule").exists() or any(
+        (make_run.folder / "data").glob("celerybeat-schedule*")
+    )
