@@ -5,7 +5,11 @@ errors, latency p50/p95 of the answered, time to first token p50/p95 of the stre
 the API's RSS before and after. With `--import-files N`, each round runs while N small files
 are being uploaded and ingested, and search p50 is measured idle and during that import (ratio).
 
+`--chat-during-import N` instead measures the API's CPU per uploaded small file, then the
+first token of 20 streamed chats idle and while N small files are uploaded and ingested.
+
 Run: `.venv/bin/python bench/load.py [--askers 20 50] [--queue-timeout 30] [--import-files 300]`
+or `.venv/bin/python bench/load.py --chat-during-import 3000`
 (a fresh local stack with the default model; a few documents of ../shared/corpus first).
 """
 
@@ -159,15 +163,79 @@ def bulk_import(url: str, key: str, files: int, done: threading.Event) -> None:
             accepted = api.post("/v1/documents", data={"collection": "bulk"}, files=batch)
             ids += [d["id"] for d in accepted.json()]
 
-        def finished() -> bool:
-            waiting = api.get("/v1/documents", params={"collection": "bulk", "status": "queued"})
-            working = api.get(
-                "/v1/documents", params={"collection": "bulk", "status": "processing"}
-            )
-            return not waiting.json() and not working.json()
+        def finished() -> bool:  # counts only, as `gptu ingest --wait` asks
+            counts = api.get("/v1/documents/summary", params={"collection": "bulk"}).json()
+            return counts["queued"] + counts["processing"] == 0
 
-        wait_until(finished, 3600, "bulk import finished")
+        wait_until(finished, 3600, "bulk import finished", every=1)
     done.set()
+
+
+def memo_batches(files: int, prefix: str) -> list[list[tuple[str, tuple[str, bytes]]]]:
+    """`files` one-paragraph text files in upload requests of 50, as `bulk_import` sends them."""
+    return [
+        [("file", (f"{prefix}-{i}.txt", f"Memo {i}: aisle {i % 40} restocks on day {i % 7}; "
+                   f"contact desk {1000 + i}.".encode()))
+         for i in range(start, min(files, start + 50))]
+        for start in range(0, files, 50)
+    ]  # fmt: skip
+
+
+def upload_cpu_ms(url: str, key: str, api_process: psutil.Process, files: int) -> float:
+    """The API process's CPU (user + system) per small file uploaded, nothing else running:
+    `files` files in requests of 50 into collection `calibrate`."""
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=300) as api:
+        api.post("/v1/collections", json={"name": "calibrate"}).raise_for_status()
+        batches = memo_batches(files, "calibrate")
+        before = sum(api_process.cpu_times()[:2])
+        for batch in batches:
+            api.post("/v1/documents", data={"collection": "calibrate"}, files=batch)
+        spent = sum(api_process.cpu_times()[:2]) - before
+    return spent * 1000 / files
+
+
+def streamed_round(url: str, key: str, askers: int) -> tuple[float, float, int, int]:
+    """`askers` streamed chats at once: first token p50 and p95 (s), how many answered, and
+    how many were refused (503: the model's queue was full or waited too long)."""
+    results: list[Result] = [Result("stream") for _ in range(askers)]
+    start = threading.Barrier(askers)
+
+    def one(i: int) -> None:
+        start.wait()
+        results[i] = ask_once(url, key, "load", "stream", QUESTIONS[i % len(QUESTIONS)])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(askers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    first = [r.first_token_s for r in results if r.status == 200 and r.first_token_s is not None]
+    refused = sum(r.status == 503 or r.code == "stream_error" for r in results)
+    return percentile(first, 50) or 0.0, percentile(first, 95) or 0.0, len(first), refused
+
+
+def chat_during_import(url: str, key: str, api_process: psutil.Process, files: int) -> None:
+    """Issue 26 item 5 in one run: the API's CPU per uploaded file, then the streamed chat's
+    first token with 20 askers idle and while `files` small files are uploaded and ingested."""
+    per_file = upload_cpu_ms(url, key, api_process, 300)
+    print(f"API CPU per uploaded small file: {per_file:.1f} ms (300 files, requests of 50)")
+    idle = streamed_round(url, key, 20)
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:
+        api.post("/v1/collections", json={"name": "bulk"}).raise_for_status()
+    done = threading.Event()
+    started = time.monotonic()
+    threading.Thread(target=bulk_import, args=(url, key, files, done), daemon=True).start()
+    time.sleep(3)  # uploads arriving, workers busy
+    busy = streamed_round(url, key, 20)
+    print(f"first token, 20 streamed askers: idle p50 {idle[0]:.2f} s p95 {idle[1]:.2f} s "
+          f"({idle[2]} answered, {idle[3]} refused); during the import of {files} files p50 "
+          f"{busy[0]:.2f} s p95 {busy[1]:.2f} s ({busy[2]} answered, {busy[3]} refused): p50 "
+          f"{busy[0] / idle[0]:.2f}x, p95 {busy[1] / idle[1]:.2f}x (target p50 <= 1.5x, "
+          "every asker answered)")  # fmt: skip
+    done.wait()
+    took = time.monotonic() - started
+    print(f"import of {files} files: {took:.0f} s, {files / took:.1f} documents/s")
 
 
 def main() -> None:
@@ -178,6 +246,11 @@ def main() -> None:
     parser.add_argument(
         "--import-files", type=int, default=0, help="small files imported meanwhile"
     )
+    parser.add_argument(
+        "--chat-during-import", type=int, default=0, metavar="FILES",
+        help="only: API CPU per uploaded file, and 20 streamed askers' first token idle and "
+        "while FILES small files are imported (issue 26 item 5; e.g. 3000)",
+    )  # fmt: skip
     args = parser.parse_args()
     go_offline()
     folder = Path(tempfile.mkdtemp(prefix="gptu-load-"))
@@ -198,6 +271,9 @@ def main() -> None:
             wait_until(ready, 300, "documents ready")
         api_process = psutil.Process(stack.processes[-1].proc.pid)  # type: ignore[union-attr]
         print(f"model: default; GPTU_QUEUE_TIMEOUT={args.queue_timeout} s; 2 cores")
+        if args.chat_during_import:
+            chat_during_import(stack.api_url, key, api_process, args.chat_during_import)
+            return
         importing = threading.Event()
         if args.import_files:
             with stack.client() as api:

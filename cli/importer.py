@@ -140,19 +140,28 @@ class Importer:
         else:
             outcome.refused[batch[0].name] = error_message(answer)
 
+    def pending(self) -> set[str]:
+        """The ids of the collection's documents still queued or processing."""
+        found: set[str] = set()
+        for state in ("queued", "processing"):
+            params = {"collection": self.collection, "status": state}
+            found |= {doc["id"] for doc in self.client.get("/v1/documents", params=params).json()}
+        return found
+
     def wait(
         self, ids: set[str], progress: Callable[[int], None], poll: float = 1.0
     ) -> dict[str, dict[str, Any]]:
-        """Poll until every id is ready or failed; return their final rows."""
-        final: dict[str, dict[str, Any]] = {}
-        while len(final) < len(ids):
-            for doc in self.documents():
-                if doc["id"] in ids and doc["id"] not in final and doc["status"] in DONE:
-                    final[doc["id"]] = doc
-                    progress(1)
-            if len(final) < len(ids):
+        """Poll until every id is ready or failed; return their final rows. Each poll asks
+        only for the collection's unsettled documents (a whole large collection, listed every
+        second during an import, kept the API busy serialising it while people asked)."""
+        settled: set[str] = set()
+        while len(settled) < len(ids):
+            now = (ids - settled) - self.pending()
+            settled |= now
+            progress(len(now))
+            if len(settled) < len(ids):
                 time.sleep(poll)
-        return final
+        return {doc["id"]: doc for doc in self.documents() if doc["id"] in ids}
 
 
 def batches(files: list[LocalFile]) -> Iterator[list[LocalFile]]:
