@@ -251,10 +251,12 @@ def main() -> None:
         help="only: API CPU per uploaded file, and 20 streamed askers' first token idle and "
         "while FILES small files are imported (issue 26 item 5; e.g. 3000)",
     )  # fmt: skip
+    parser.add_argument("--worker-nice", type=int, default=10, help="GPTU_WORKER_NICE")
     args = parser.parse_args()
     go_offline()
     folder = Path(tempfile.mkdtemp(prefix="gptu-load-"))
-    env = stack_env(folder, GPTU_QUEUE_TIMEOUT=args.queue_timeout, GPTU_WORKER_NICE="10")
+    env = stack_env(folder, GPTU_QUEUE_TIMEOUT=args.queue_timeout,
+                    GPTU_WORKER_NICE=str(args.worker_nice))  # fmt: skip
     stack = start_stack(folder, env)
     try:
         key = env["GPTU_ADMIN_TOKEN"]
@@ -270,7 +272,8 @@ def main() -> None:
 
             wait_until(ready, 300, "documents ready")
         api_process = psutil.Process(stack.processes[-1].proc.pid)  # type: ignore[union-attr]
-        print(f"model: default; GPTU_QUEUE_TIMEOUT={args.queue_timeout} s; 2 cores")
+        print(f"model: default; GPTU_QUEUE_TIMEOUT={args.queue_timeout} s; "
+              f"GPTU_WORKER_NICE={args.worker_nice}; 2 cores")  # fmt: skip
         if args.chat_during_import:
             chat_during_import(stack.api_url, key, api_process, args.chat_during_import)
             return
