@@ -4,14 +4,16 @@ folders that keep a collection current (admins, or the collection's owner)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
+from sqlalchemy.orm import Session
 
 from api.auth import CurrentUser
 from api.deps import IntakeDep, ServicesDep, SessionDep
 from api.schemas import DeletedOut, aware
 from api.source_schemas import KindOut, SourceChange, SourceIn, SourceOut
+from core.accounts import Caller
 from core.secrets import Sealer
 from sources import manage
 from sources.kinds import MODULES, kind
@@ -19,6 +21,19 @@ from worker.celery_app import SOURCES_QUEUE
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
+
+
+def get_sealer(services: ServicesDep) -> Sealer:
+    """This installation's sealer of sources' secrets."""
+    return Sealer.from_settings(services.settings)
+
+
+SealerDep = Annotated[Sealer, Depends(get_sealer)]
+
+
+def shown(session: Session, sealer: Sealer, caller: Caller, name: str) -> SourceOut:
+    """The source called name as the caller, one of its managers, sees it."""
+    return source_out(manage.public(session, sealer, *manage.find(session, caller, name)))
 
 
 def source_out(row: dict[str, Any]) -> SourceOut:
@@ -41,50 +56,46 @@ def list_kinds(caller: CurrentUser) -> list[KindOut]:
 
 
 @router.get("")
-def list_sources(
-    caller: CurrentUser, session: SessionDep, services: ServicesDep
-) -> list[SourceOut]:
+def list_sources(caller: CurrentUser, session: SessionDep, sealer: SealerDep) -> list[SourceOut]:
     """The sources you manage (all of them for an admin): last sync, counts, next, error."""
-    sealer = Sealer.from_settings(services.settings)
     rows = manage.visible(session, caller)
     return [source_out(manage.public(session, sealer, s, c)) for s, c in rows]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def add_source(
-    body: SourceIn, caller: CurrentUser, session: SessionDep, services: ServicesDep
+    body: SourceIn,
+    caller: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    sealer: SealerDep,
 ) -> SourceOut:
     """Add a source to a collection you own (any collection for an admin); its first sync
     starts within GPTU_SOURCE_CHECK seconds."""
-    sealer = Sealer.from_settings(services.settings)
     interval = body.interval_minutes or services.settings.source_interval
     source = manage.add(session, sealer, caller, body.name, body.kind, body.collection,
                         body.settings, body.secrets, interval)  # fmt: skip
-    return source_out(manage.public(session, sealer, *manage.find(session, caller, source.name)))
+    return shown(session, sealer, caller, source.name)
 
 
 @router.get("/{name}")
-def get_source(
-    name: str, caller: CurrentUser, session: SessionDep, services: ServicesDep
-) -> SourceOut:
+def get_source(name: str, caller: CurrentUser, session: SessionDep, sealer: SealerDep) -> SourceOut:
     """One source."""
-    sealer = Sealer.from_settings(services.settings)
-    return source_out(manage.public(session, sealer, *manage.find(session, caller, name)))
+    return shown(session, sealer, caller, name)
 
 
 @router.patch("/{name}")
 def change_source(
-    name: str, body: SourceChange, caller: CurrentUser, session: SessionDep, services: ServicesDep
+    name: str, body: SourceChange, caller: CurrentUser, session: SessionDep, sealer: SealerDep
 ) -> SourceOut:
     """Change its settings, secrets, interval, or pause it (enabled: false)."""
-    sealer = Sealer.from_settings(services.settings)
     manage.change(session, sealer, caller, name, body.model_dump())
-    return source_out(manage.public(session, sealer, *manage.find(session, caller, name)))
+    return shown(session, sealer, caller, name)
 
 
 @router.post("/{name}/sync", status_code=status.HTTP_202_ACCEPTED)
 def sync_source(
-    name: str, caller: CurrentUser, session: SessionDep, services: ServicesDep, intake: IntakeDep
+    name: str, caller: CurrentUser, session: SessionDep, sealer: SealerDep, intake: IntakeDep
 ) -> SourceOut:
     """Sync now: a worker starts it at once (when Redis is down, beat sends it once it is back)."""
     source = manage.due_now(session, caller, name)
@@ -92,8 +103,7 @@ def sync_source(
         intake.celery.send_task("sources.sync", args=[source.id], queue=SOURCES_QUEUE, retry=False)
     except Exception as exc:  # kombu raises many types for a broker that is down
         log.warning("queue unavailable, source %s waits for beat: %s", name, exc)
-    sealer = Sealer.from_settings(services.settings)
-    return source_out(manage.public(session, sealer, *manage.find(session, caller, name)))
+    return shown(session, sealer, caller, name)
 
 
 @router.delete("/{name}")
