@@ -29,6 +29,7 @@ from sources.kinds import kind
 
 log = logging.getLogger(__name__)
 SHOWN_PROBLEMS = 5
+SEND_EVERY = 50  # entries between sending queued documents (and renewing the lease)
 RETRY_AFTER_ERROR = timedelta(minutes=10)
 
 
@@ -169,23 +170,43 @@ class Syncer:
         counts: Counts,
         lease: tuple[str, str],
     ) -> set[str]:
-        """Read the new and changed entries; the keys listed."""
+        """Read the new and changed entries; the keys listed. Their documents are sent to
+        the workers in groups (small ones batched, as uploads are), also when the listing
+        stops part-way (any left unsent, the API's sweeper sends)."""
         seen: set[str] = set()
+        queued: list[str] = []
         source_id, holder = lease
-        for n, entry in enumerate(entries):
-            seen.add(entry.key)
-            if n % 50 == 49:
-                self.renew(source_id, holder)
-            version, document_id = known.get(entry.key, (None, None))
-            if version == entry.version and document_id is not None:
-                counts.unchanged += 1
-            elif counts.read >= self.settings.source_max_items:
-                counts.waiting += 1
-            else:
-                self.take_in(source_id, entry, scan, counts)
+        try:
+            for n, entry in enumerate(entries):
+                seen.add(entry.key)
+                if n % SEND_EVERY == SEND_EVERY - 1:
+                    self.renew(source_id, holder)
+                    self.send(queued)
+                version, document_id = known.get(entry.key, (None, None))
+                if version == entry.version and document_id is not None:
+                    counts.unchanged += 1
+                elif counts.read >= self.settings.source_max_items:
+                    counts.waiting += 1
+                else:
+                    self.take_in(source_id, entry, scan, counts, queued)
+        finally:
+            self.send(queued)
         return seen
 
-    def take_in(self, source_id: str, entry: Entry, scan: Scan, counts: Counts) -> None:
+    def send(self, queued: list[str]) -> None:
+        """Send the queued documents' tasks (app.intake groups them) and empty the list."""
+        if not queued:
+            return
+        with self.services.db.session() as session:
+            docs = session.scalars(
+                select(Document).where(Document.id.in_(queued), Document.status == QUEUED)
+            ).all()
+            self.intake.enqueue_many(session, list(docs))
+        queued.clear()
+
+    def take_in(
+        self, source_id: str, entry: Entry, scan: Scan, counts: Counts, queued: list[str]
+    ) -> None:
         """Read one new or changed entry and store it as a document (in place if it has one)."""
         try:
             if entry.size is not None and entry.size > scan.max_bytes:
@@ -202,14 +223,11 @@ class Syncer:
             return
         sha, size = stored
         try:
-            queued, replaced = self.place(source_id, entry, sha, size, counts)
+            document_id, replaced = self.place(source_id, entry, sha, size, counts)
         finally:
             self.services.files.settle(sha)
-        if queued is not None:
-            with self.services.db.session() as session:
-                doc = session.get(Document, queued)
-                if doc is not None and doc.status == QUEUED:
-                    self.intake.enqueue_many(session, [doc])
+        if document_id is not None:
+            queued.append(document_id)
         if replaced:
             self.drop_file(replaced)
 
@@ -262,11 +280,13 @@ class Syncer:
 
     @staticmethod
     def requeue(doc: Document) -> None:
-        """Queue the document's (new) content, or fail it when its type cannot be read."""
+        """Queue the document's (new) content, or fail it when its type cannot be read.
+        Marked sent already, as an upload is (app.intake): the sweeper leaves it to `send`
+        unless that fails, which marks it unsent again."""
         doc.error, doc.attempts, doc.stage, doc.progress = None, 0, None, None
         doc.enqueued_at, doc.claimed_by = None, None
         if is_supported(doc.parse_name):
-            doc.status = QUEUED
+            doc.status, doc.enqueued_at = QUEUED, utcnow()
         else:
             shown = extension(doc.parse_name) or "(no extension)"
             doc.status = FAILED
