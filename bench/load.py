@@ -99,9 +99,11 @@ def ask_once(url: str, key: str, collection: str, kind: str, question: str) -> R
     return result
 
 
-def crowd(url: str, key: str, collection: str, askers: int) -> list[Result]:
+def crowd(
+    url: str, key: str, collection: str, askers: int, kinds: tuple[str, ...] = KINDS
+) -> list[Result]:
     """`askers` requests started at the same moment, kinds and questions in turn."""
-    results: list[Result] = [Result(KINDS[i % len(KINDS)]) for i in range(askers)]
+    results: list[Result] = [Result(kinds[i % len(kinds)]) for i in range(askers)]
     start = threading.Barrier(askers)
 
     def one(i: int) -> None:
@@ -155,13 +157,8 @@ def bulk_import(url: str, key: str, files: int, done: threading.Event) -> None:
     wait until all are ready or failed; set done."""
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=url, headers=headers, timeout=300) as api:
-        ids: list[str] = []
-        for start in range(0, files, 50):
-            batch = [("file", (f"memo-{i}.txt", f"Memo {i}: aisle {i % 40} restocks on day "
-                                f"{i % 7}; contact desk {1000 + i}.".encode()))
-                     for i in range(start, min(files, start + 50))]  # fmt: skip
-            accepted = api.post("/v1/documents", data={"collection": "bulk"}, files=batch)
-            ids += [d["id"] for d in accepted.json()]
+        for batch in memo_batches(files, "memo"):
+            api.post("/v1/documents", data={"collection": "bulk"}, files=batch)
 
         def finished() -> bool:  # counts only, as `gptu ingest --wait` asks
             counts = api.get("/v1/documents/summary", params={"collection": "bulk"}).json()
@@ -198,18 +195,7 @@ def upload_cpu_ms(url: str, key: str, api_process: psutil.Process, files: int) -
 def streamed_round(url: str, key: str, askers: int) -> tuple[float, float, int, int]:
     """`askers` streamed chats at once: first token p50 and p95 (s), how many answered, and
     how many were refused (503: the model's queue was full or waited too long)."""
-    results: list[Result] = [Result("stream") for _ in range(askers)]
-    start = threading.Barrier(askers)
-
-    def one(i: int) -> None:
-        start.wait()
-        results[i] = ask_once(url, key, "load", "stream", QUESTIONS[i % len(QUESTIONS)])
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(askers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = crowd(url, key, "load", askers, kinds=("stream",))
     first = [r.first_token_s for r in results if r.status == 200 and r.first_token_s is not None]
     refused = sum(r.status == 503 or r.code == "stream_error" for r in results)
     return percentile(first, 50) or 0.0, percentile(first, 95) or 0.0, len(first), refused
