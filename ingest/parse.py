@@ -24,6 +24,7 @@ from ingest.errors import (
     trimmed,
 )
 from ingest.ocr import IMAGES, Ocr, Progress, read_image, read_pdf_pages
+from ingest.pdftext import read_pieces
 from ingest.tables import table_text
 
 SUPPORTED = {
@@ -133,8 +134,8 @@ def parse_file(
         )
     if ext in IMAGES:
         return parse_image(path, ext, ocr, progress)
-    if ext == ".pdf" and ocr is not None and not pdf_has_text(path):
-        blocks = []  # a scan: nothing for unstructured to read (pdfminer would hold every page)
+    if ext == ".pdf":
+        blocks = pdf_blocks(path, scratch)
     else:
         blocks = to_blocks(partition(path, ext, scratch))
     pages = (
@@ -162,29 +163,25 @@ def parse_image(path: Path, ext: str, ocr: Ocr | None, progress: Progress | None
     return Parsed(blocks=blocks, pages=len(found), ocr_pages=len(found))
 
 
-def pdf_has_text(path: Path) -> bool:
-    """Whether any page of the PDF has a character of text (pdfium; no rendering)."""
-    import pypdfium2
+def pdf_blocks(path: Path, scratch: Path | None) -> list[Block]:
+    """A PDF's text read by pdfium (ingest.pdftext), each piece under the title above it;
+    unstructured's reading (pdfminer) when pdfium cannot open the file."""
+    from pypdfium2 import PdfiumError
 
     try:
-        document = pypdfium2.PdfDocument(path)
-    except pypdfium2.PdfiumError:
-        return True  # let unstructured open it and say what is wrong
-    try:
-        for index in range(len(document)):
-            page = document[index]
-            try:
-                text = page.get_textpage()
-                try:
-                    if text.count_chars() > 0:
-                        return True
-                finally:
-                    text.close()
-            finally:
-                page.close()
-        return False
-    finally:
-        document.close()
+        pieces = read_pieces(path)
+    except PdfiumError:
+        return to_blocks(partition(path, ".pdf", scratch))
+    blocks: list[Block] = []
+    section: str | None = None
+    for piece in pieces:
+        text = piece.text.replace("\x00", "")
+        if not text:
+            continue
+        if piece.title:
+            section = text[:MAX_SECTION_CHARS]
+        blocks.append(Block(text=text, page=piece.page, section=section))
+    return blocks
 
 
 def with_scanned_pages(

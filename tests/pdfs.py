@@ -1,4 +1,5 @@
-"""Small PDFs written at test time: text pages of Helvetica lines, and a hostile page tree."""
+"""Small PDFs written at test time: text pages of Helvetica lines, pages of lines placed and
+styled one by one, and a hostile page tree."""
 
 from __future__ import annotations
 
@@ -23,6 +24,34 @@ def text_pdf(pages: list[list[str]]) -> bytes:
         f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>"
     ).encode()
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    return assemble(objects)
+
+
+def styled_pdf(pages: list[list[tuple[str, float, bool, float]]]) -> bytes:
+    """A valid PDF whose page i shows the lines of pages[i], each (text, font size, bold, y):
+    Helvetica or Helvetica-Bold at x 72, its baseline y points above the page's bottom (text
+    in Windows-1252, the bullet "\x95")."""
+    objects: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]  # 2: filled below
+    kids = []
+    regular = 3 + 2 * len(pages)
+    for lines in pages:
+        shown = []
+        for text, size, bold, y in lines:
+            escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            shown.append(f"BT /F{2 if bold else 1} {size} Tf 72 {y} Td ({escaped}) Tj ET")
+        stream = "\n".join(shown).encode("latin-1")
+        kids.append(len(objects) + 1)
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objects) + 2}"
+            f" 0 R /Resources << /Font << /F1 {regular} 0 R /F2 {regular + 1} 0 R >> >> >>".encode()
+        )
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+    objects[1] = (
+        f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>"
+    ).encode()
+    for name in (b"Helvetica", b"Helvetica-Bold"):  # Windows' encoding: 0x95 is a bullet
+        objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /%s "
+                       b"/Encoding /WinAnsiEncoding >>" % name)  # fmt: skip
     return assemble(objects)
 
 
