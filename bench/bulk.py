@@ -14,7 +14,8 @@ folder (relative data/, default settings, the Procfile), the same N files writte
 and imported with `gptu ingest <folder> --collection bulk --wait`; documents/s, and how often
 the worker replaced a pool process for memory (each replacement reloads the models).
 
-Run: `.venv/bin/python bench/bulk.py [--files 2000] [--single] [--no-pdf] [--make-run]`.
+Run: `.venv/bin/python bench/bulk.py [--files 2000] [--single] [--no-pdf] [--make-run]`
+(`--only-pdf`, `--only-make-run`: that part alone).
 """
 
 from __future__ import annotations
@@ -205,12 +206,16 @@ def main() -> None:
     parser.add_argument("--no-pdf", action="store_true", help="skip the 400-page PDF")
     parser.add_argument("--make-run", action="store_true", help="also import through make run")
     parser.add_argument("--only-make-run", action="store_true", help="run (d) alone")
+    parser.add_argument("--only-pdf", action="store_true", help="run (c) alone")
     args = parser.parse_args()
     go_offline()
     with tempfile.TemporaryDirectory(prefix="gptu-bulk-") as tmp:
         workdir = Path(tmp)
         if args.only_make_run:
             through_make_run(args.files, workdir)
+            return
+        if args.only_pdf:
+            long_pdf(workdir)
             return
         small_files(args.files, workdir, args.single)
         if args.make_run:

@@ -33,7 +33,7 @@ from app.services import DIVERSITY
 from cli.localstack import ROOT
 from core.offline import go_offline
 from core.scoring import facts_recall
-from ingest.embed import CANDIDATES, EMBEDDERS, Embedder
+from ingest.embed import CANDIDATES, EMBEDDERS, Embedder, Shares
 from ingest.index import ChromaIndex, fuse
 from ingest.lexical import LexicalIndex
 from ingest.passage import Passage
@@ -101,10 +101,10 @@ class Timed:
         """The wrapped embedder's dimension."""
         return self.inner.dim
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
+    def embed(self, texts: list[str], progress: Shares | None = None) -> list[list[float]]:
         """Embed passages, timed."""
         started = time.perf_counter()
-        vectors = self.inner.embed(texts)
+        vectors = self.inner.embed(texts, progress)
         self.seconds += time.perf_counter() - started
         self.chunks += len(texts)
         return vectors

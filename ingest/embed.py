@@ -15,6 +15,8 @@ import numpy as np
 
 from core.errors import EmbedderMismatch
 
+Shares = Callable[[float], None]
+
 
 class Embedder(Protocol):
     """Turns texts into L2-normalised vectors; `id` names the vector space."""
@@ -22,8 +24,9 @@ class Embedder(Protocol):
     id: str
     dim: int
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        """One vector per passage text, in order."""
+    def embed(self, texts: list[str], progress: Shares | None = None) -> list[list[float]]:
+        """One vector per passage text, in order; `progress` hears the share done, as the
+        embedder goes (a long document's texts in one call: the embedder orders them)."""
         ...
 
     def embed_query(self, texts: list[str]) -> list[list[float]]:
@@ -107,12 +110,15 @@ class OnnxEmbedder:
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.batch_size = batch_size
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        """Embed texts in length-sorted batches so that padding stays small."""
+    def embed(self, texts: list[str], progress: Shares | None = None) -> list[list[float]]:
+        """Embed texts in batches sorted by token count so that padding stays small (all the
+        texts of a call: a 400-page PDF embedded in slices of 128 took 10 % longer)."""
         encodings = self.tokenizer.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
+            if progress is not None:
+                progress(start / len(order))
             batch = order[start : start + self.batch_size]
             vectors[batch] = self._run([encodings[i].ids for i in batch])
         return vectors.tolist()
@@ -208,8 +214,9 @@ class PotionEmbedder:
         self.tokenizer.no_truncation()
         self.unknown = self.tokenizer.token_to_id("[UNK]")
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        """The mean of each text's token vectors (special and unknown tokens left out)."""
+    def embed(self, texts: list[str], progress: Shares | None = None) -> list[list[float]]:
+        """The mean of each text's token vectors (special and unknown tokens left out); fast
+        enough that `progress` is not called."""
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, encoding in enumerate(encodings):

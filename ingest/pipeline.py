@@ -22,8 +22,6 @@ from ingest.passage import Passage
 from ingest.store import EMBEDDING, INDEXING, OCR, DocumentStore, Job, Outcome
 
 log = logging.getLogger(__name__)
-# Chunks embedded between two progress reports of a large document.
-EMBED_SLICE = 128
 Parse = Callable[[Path, str, int, Ocr | None, Progress | None], Parsed]
 
 
@@ -118,6 +116,7 @@ class Pipeline:
         started = time.monotonic()
         try:
             records, outcome = self.build(job)
+            built = time.monotonic()
             self.vectors.space(job.embedder).replace_document(job.document_id, records)
             self.lexical.replace_document(job.document_id, records)
         except IngestError as exc:
@@ -130,22 +129,20 @@ class Pipeline:
             log.exception("document %s: unexpected error", document_id)
             return self.failed(job, unexpected(exc, "reading or indexing"))
         result = self.record(job, outcome)
-        log.info("document %s %s in %.1fs", document_id, result["status"],
-                 time.monotonic() - started)  # fmt: skip
+        log.info("document %s %s in %.1fs (indexing %.1fs)", document_id, result["status"],
+                 time.monotonic() - started, time.monotonic() - built)  # fmt: skip
         return result
 
     def build(self, job: Job) -> tuple[list[Passage], Outcome]:
         """Parse, chunk, guard and embed the job's file, saying how far the embedding is."""
         embedder = self.embedder(job)
+        started = time.monotonic()
         chunks, outcome = self.read(job)
-        texts = [c.text for c in chunks]
-        vectors: list[list[float]] = []
-        shown = self.clock()
-        for start in range(0, len(texts), EMBED_SLICE):
-            if start == 0 or self.clock() - shown >= 1.0:  # at most one update a second
-                self.store.progress(job.document_id, EMBEDDING, start / len(texts))
-                shown = self.clock()
-            vectors += embedder.embed(texts[start : start + EMBED_SLICE])
+        log.info("document %s read in %.1fs: %d chunks", job.document_id,
+                 time.monotonic() - started, len(chunks))  # fmt: skip
+        report = self.progress(job, EMBEDDING)
+        report(0.0)
+        vectors = embedder.embed([c.text for c in chunks], progress=report)
         self.store.progress(job.document_id, INDEXING, 0.0)
         records = [to_record(job, c, v) for c, v in zip(chunks, vectors, strict=True)]
         return records, outcome
@@ -173,7 +170,7 @@ class Pipeline:
             job.parse_name,
             self.max_unpacked_bytes,
             ocr or self.ocr,
-            self.ocr_progress(job),
+            self.progress(job, OCR),
         )
         chunks = chunk_blocks(parsed.blocks, self.chunk_chars)
         redacted = 0
@@ -184,15 +181,15 @@ class Pipeline:
         flagged = sum(looks_like_injection(c.text) for c in chunks)
         return chunks, Outcome(parsed.pages, len(chunks), flagged, redacted, parsed.ocr_pages)
 
-    def ocr_progress(self, job: Job) -> Callable[[float], None]:
-        """Records the share of a document's OCR pages done: at the start, then at most once
-        a second."""
+    def progress(self, job: Job, stage: str) -> Callable[[float], None]:
+        """Records the share of a document's stage done (its OCR pages, its chunks embedded):
+        the first report, then at most one a second."""
         shown: float | None = None
 
         def report(share: float) -> None:
             nonlocal shown
             if shown is None or self.clock() - shown >= 1.0:
-                self.store.progress(job.document_id, OCR, share)
+                self.store.progress(job.document_id, stage, share)
                 shown = self.clock()
 
         return report

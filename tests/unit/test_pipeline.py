@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from ingest.lexical import LexicalIndex
 from ingest.ocr import Ocr, Progress, Tesseract
 from ingest.parse import Parsed, parse_file
 from ingest.passage import Passage
-from ingest.pipeline import EMBED_SLICE, Pipeline
+from ingest.pipeline import Pipeline
 from ingest.store import Job, Outcome
 from tests.fakes import HashEmbedder
 from tests.pdfs import deep_tree_pdf
@@ -135,10 +135,12 @@ class CountingEmbedder(HashEmbedder):
     def __init__(self) -> None:
         self.calls = 0
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
+    def embed(
+        self, texts: list[str], progress: Callable[[float], None] | None = None
+    ) -> list[list[float]]:
         """Count, then embed."""
         self.calls += 1
-        return super().embed(texts)
+        return super().embed(texts, progress)
 
 
 class BrokenLexical:
@@ -275,13 +277,14 @@ def test_a_large_document_reports_its_embedding_progress_then_indexing(tmp_path:
                         chunk_chars=200, clock=lambda: next(clock))  # fmt: skip
     result = pipeline.run("big")
     chunks = int(result["chunks"])
-    assert result["status"] == "ready" and chunks > 2 * EMBED_SLICE
+    assert result["status"] == "ready" and chunks > 300
     stages = store.rows["big"].stages
     embedding = [share for stage, share in stages if stage == "embedding"]
-    assert embedding == sorted(embedding) and embedding[0] == 0.0 and 0.5 < embedding[-1] < 1.0
-    assert len(embedding) == -(-chunks // EMBED_SLICE)  # one per slice, the clock allowing
+    assert embedding == sorted(embedding) and embedding[0] == 0.0 and 0.9 < embedding[-1] < 1.0
+    # the pipeline's first report, then the embedder's, one a batch of 32 (the clock allowing)
+    assert len(embedding) == 1 + -(-chunks // 32)
     assert stages[-1] == ("indexing", 0.0)
-    assert embedder.calls == len(embedding) and vectors.count("big") == chunks
+    assert embedder.calls == 1 and vectors.count("big") == chunks  # the whole document at once
 
 
 def test_a_scan_reports_its_ocr_pages_at_most_once_a_second(tmp_path: Path) -> None:
