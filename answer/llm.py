@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -46,9 +46,14 @@ class Gate:
     the model is busy rather than joining a queue it would likely time out in.
     """
 
-    def __init__(self, slots: int = 1, max_waiting: int = 0) -> None:
+    def __init__(
+        self, slots: int = 1, max_waiting: int = 0, busy: Callable[[bool], None] | None = None
+    ) -> None:
+        """`busy` hears True when the model starts generating and False when no one holds
+        or waits for it any more (core.priority.ChatMark: workers pause meanwhile)."""
         self.slots = slots
         self.max_waiting = max_waiting
+        self.busy_hook = busy
         self.busy = 0
         self.queue: deque[object] = deque()
         self.cond = threading.Condition()
@@ -67,12 +72,15 @@ class Gate:
                     f"the model is busy; {len(self.queue)} questions are waiting, try again shortly"
                 )
             self.queue.append(ticket)
+            if self.busy_hook is not None:
+                self.busy_hook(True)  # waiting counts: the worker frees the CPU meanwhile
             ok = self.cond.wait_for(
                 lambda: self.queue[0] is ticket and self.busy < self.slots, timeout=timeout
             )
             self.queue.remove(ticket)
             if ok:
                 self.busy += 1
+            self.idle_check()
             self.cond.notify_all()
         if not ok:
             raise ModelBusy(f"the model is busy; waited {timeout:g} s, try again shortly")
@@ -81,7 +89,13 @@ class Gate:
         """Give the slot back."""
         with self.cond:
             self.busy -= 1
+            self.idle_check()
             self.cond.notify_all()
+
+    def idle_check(self) -> None:
+        """Tell the hook when no one holds or waits for the model (under the lock)."""
+        if self.busy_hook is not None and not self.busy and not self.queue:
+            self.busy_hook(False)
 
     @contextmanager
     def held(self, timeout: float) -> Iterator[None]:

@@ -16,6 +16,7 @@ from core.accounts import ADMIN_NAME, bootstrap_admin
 from core.db import Collection, Database, User
 from core.errors import ModelError
 from core.models import ModelSpec, UnrecordedTuning, identify, learnt_from, load_catalog
+from core.priority import ChatMark
 from core.settings import Settings
 from core.signin import create_link
 
@@ -54,7 +55,7 @@ def make_answerer(
     return Answerer(
         services.search(),
         llm,
-        Gate(max_waiting=settings.max_waiting),
+        Gate(max_waiting=settings.max_waiting, busy=ChatMark(settings.redis_url).busy),
         k=settings.chat_k,
         context_tokens=settings.context_tokens,
         answer_check=settings.answer_check,

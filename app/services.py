@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -13,6 +14,7 @@ from app.lexical import PostgresLexicalIndex
 from app.scratch import own_folder
 from app.store import SqlDocumentStore
 from core.db import Collection, Database, Pool
+from core.priority import ChatYield
 from core.settings import Settings
 from core.waiting import database_name, wait_for
 from ingest.embed import Embedder, Embedders
@@ -25,6 +27,10 @@ from ingest.search import Diversity, HybridSearch
 
 # Measured by bench/retrieval.py on the company set: see README "Choosing the embedder".
 DIVERSITY = Diversity(per_document=1, close=0.97)
+
+
+def no_pause() -> None:
+    """Go on at once."""
 
 
 @dataclass
@@ -42,6 +48,8 @@ class Services:
     lexical: LexicalIndex | PostgresLexicalIndex
     files: FileStore
     ocr: Ocr | None = None
+    # a worker's pause between batches while the chat model generates
+    chat_yield: Callable[[], None] = field(default_factory=lambda: no_pause)
 
     @property
     def embedder(self) -> Embedder:
@@ -65,6 +73,7 @@ class Services:
             parse=partial(parse_file, scratch=own_folder(self.settings.scratch_dir)),
             interrupts=interrupts,
             holder=holder,
+            pause=self.chat_yield,
         )
 
     def search(self) -> HybridSearch:
@@ -138,6 +147,7 @@ def build_services(
         lexical=lexical_index(settings, db),
         files=LocalFiles(settings.files_dir),
         ocr=ocr_of(settings, threads or settings.threads_per_task()),
+        chat_yield=ChatYield(settings.redis_url, settings.chat_priority_wait),
     )
 
 

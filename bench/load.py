@@ -9,7 +9,7 @@ are being uploaded and ingested, and search p50 is measured idle and during that
 first token of 20 streamed chats idle and while N small files are uploaded and ingested.
 
 Run: `.venv/bin/python bench/load.py [--askers 20 50] [--queue-timeout 30] [--import-files 300]`
-or `.venv/bin/python bench/load.py --chat-during-import 3000`
+or `.venv/bin/python bench/load.py --chat-during-import 3000 [--chat-priority-wait 0]`
 (a fresh local stack with the default model; a few documents of ../shared/corpus first).
 """
 
@@ -206,6 +206,14 @@ def chat_during_import(url: str, key: str, api_process: psutil.Process, files: i
     first token with 20 askers idle and while `files` small files are uploaded and ingested."""
     per_file = upload_cpu_ms(url, key, api_process, 300)
     print(f"API CPU per uploaded small file: {per_file:.1f} ms (300 files, requests of 50)")
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:
+
+        def settled() -> bool:  # the idle round runs with the workers idle
+            counts = api.get("/v1/documents/summary", params={"collection": "calibrate"}).json()
+            return counts["queued"] + counts["processing"] == 0
+
+        wait_until(settled, 600, "calibration files ingested", every=1)
+    streamed_round(url, key, 2)  # warm-up: the model's first prompts are slower
     idle = streamed_round(url, key, 20)
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:
         api.post("/v1/collections", json={"name": "bulk"}).raise_for_status()
@@ -238,11 +246,13 @@ def main() -> None:
         "while FILES small files are imported (issue 26 item 5; e.g. 3000)",
     )  # fmt: skip
     parser.add_argument("--worker-nice", type=int, default=10, help="GPTU_WORKER_NICE")
+    parser.add_argument("--chat-priority-wait", default="60", help="GPTU_CHAT_PRIORITY_WAIT")
     args = parser.parse_args()
     go_offline()
     folder = Path(tempfile.mkdtemp(prefix="gptu-load-"))
     env = stack_env(folder, GPTU_QUEUE_TIMEOUT=args.queue_timeout,
-                    GPTU_WORKER_NICE=str(args.worker_nice))  # fmt: skip
+                    GPTU_WORKER_NICE=str(args.worker_nice),
+                    GPTU_CHAT_PRIORITY_WAIT=args.chat_priority_wait)  # fmt: skip
     stack = start_stack(folder, env)
     try:
         key = env["GPTU_ADMIN_TOKEN"]
@@ -259,7 +269,8 @@ def main() -> None:
             wait_until(ready, 300, "documents ready")
         api_process = psutil.Process(stack.processes[-1].proc.pid)  # type: ignore[union-attr]
         print(f"model: default; GPTU_QUEUE_TIMEOUT={args.queue_timeout} s; "
-              f"GPTU_WORKER_NICE={args.worker_nice}; 2 cores")  # fmt: skip
+              f"GPTU_WORKER_NICE={args.worker_nice}; "
+              f"GPTU_CHAT_PRIORITY_WAIT={args.chat_priority_wait} s; 2 cores")  # fmt: skip
         if args.chat_during_import:
             chat_during_import(stack.api_url, key, api_process, args.chat_during_import)
             return

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         description="Threads per task (onnxruntime, BLAS); 0 = cores / (workers * concurrency).",
     )
     worker_nice: int = Field(10, ge=0, le=19, description="CPU niceness of workers (chat first).")
+    chat_priority_wait: float = Field(
+        60,
+        ge=0,
+        description="Seconds a worker pauses in a row, between two batches of its work, while "
+        "the chat model generates (0: never pause).",
+    )
     worker_max_memory_mb: int = Field(
         1024, ge=0, description="Replace a worker process after a task that left it above this RSS."
     )

@@ -46,6 +46,7 @@ class Batch:
         results = self.results
         read: dict[str, Read] = {}
         for job in self.jobs:
+            self.pipeline.pause()
             chunks_or_result = self.read(job, self.ocr())
             if isinstance(chunks_or_result, dict):
                 results[job.document_id] = chunks_or_result
@@ -128,7 +129,7 @@ class Batch:
     def write(self, embedder_id: str, embedder: Embedder, docs: Read) -> None:
         """Embed the documents' chunks in one call and write them to both indexes."""
         texts = [c.text for _, chunks, _ in docs for c in chunks]
-        vectors = iter(embedder.embed(texts))
+        vectors = iter(embedder.embed(texts, progress=lambda _: self.pipeline.pause()))
         by_document = {
             job.document_id: [to_record(job, c, next(vectors)) for c in chunks]
             for job, chunks, _ in docs

@@ -47,11 +47,14 @@ class Pipeline:
         parse: Parse = parse_file,
         interrupts: tuple[type[BaseException], ...] = (),
         holder: str = "",
+        pause: Callable[[], None] = lambda: None,
     ) -> None:
         """`parse` reads a stored file (a test may give its own); `interrupts` are exceptions
         that must stop the work rather than fail a document (the worker's soft time limit);
         `holder` names the work in the documents it claims (the worker's task id: a second
-        task for a document already being read skips it), a fresh id when not given."""
+        task for a document already being read skips it), a fresh id when not given; `pause`
+        is called between two batches of the work (core.priority.ChatYield: it waits while
+        the chat model generates)."""
         self.store = store
         self.embedders = embedders
         self.vectors = vectors
@@ -65,6 +68,7 @@ class Pipeline:
         self.parse = parse
         self.interrupts = interrupts
         self.holder = holder or f"local-{uuid.uuid4().hex}"
+        self.pause = pause
 
     def run(self, document_id: str) -> Result:
         """Ingest one document; running it again gives the same chunks, never duplicates."""
@@ -183,11 +187,12 @@ class Pipeline:
 
     def progress(self, job: Job, stage: str) -> Callable[[float], None]:
         """Records the share of a document's stage done (its OCR pages, its chunks embedded):
-        the first report, then at most one a second."""
+        the first report, then at most one a second; and pauses at each (a page, a batch)."""
         shown: float | None = None
 
         def report(share: float) -> None:
             nonlocal shown
+            self.pause()
             if shown is None or self.clock() - shown >= 1.0:
                 self.store.progress(job.document_id, stage, share)
                 shown = self.clock()

@@ -273,8 +273,10 @@ def test_a_large_document_reports_its_embedding_progress_then_indexing(tmp_path:
     path.write_text("\n\n".join(f"Paragraph {i} says the depot opens at {i}." for i in range(1500)))
     store.rows["big"] = Row(Job("big", "big.txt", "c", embedder.id, path, 0))
     clock = iter(range(0, 10_000, 2))  # each report two seconds after the last
+    pauses: list[int] = []
     pipeline = Pipeline(store, lambda _: embedder, vectors, LexicalIndex(tmp_path / "l.db"),
-                        chunk_chars=200, clock=lambda: next(clock))  # fmt: skip
+                        chunk_chars=200, clock=lambda: next(clock),
+                        pause=lambda: pauses.append(1))  # fmt: skip
     result = pipeline.run("big")
     chunks = int(result["chunks"])
     assert result["status"] == "ready" and chunks > 300
@@ -285,6 +287,7 @@ def test_a_large_document_reports_its_embedding_progress_then_indexing(tmp_path:
     assert len(embedding) == 1 + -(-chunks // 32)
     assert stages[-1] == ("indexing", 0.0)
     assert embedder.calls == 1 and vectors.count("big") == chunks  # the whole document at once
+    assert len(pauses) == len(embedding)  # the worker may yield to the chat at every batch
 
 
 def test_a_scan_reports_its_ocr_pages_at_most_once_a_second(tmp_path: Path) -> None:
