@@ -154,7 +154,7 @@ def test_upload_page_shows_files_going_ready(
     note.write_text("A short note about the Vellum project budget.")
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
-    # ~180 chunks: the worker embeds them in slices and says so while it works
+    # ~180 chunks: the worker embeds them in batches and says how far it is while it works
     big = tmp_path / "minutes.txt"
     big.write_text("\n\n".join(
         f"Minute {i}: the board reviewed depot {i} and its spring stock counts in detail."

@@ -210,6 +210,15 @@ def test_a_bad_file_fails_alone_and_the_batch_runs_twice_without_duplicates(benc
     assert len(bench.vectors.chunks) == sum(counts.values())
 
 
+def test_a_batch_pauses_before_each_document_and_each_batch_it_embeds(bench: Bench) -> None:
+    pauses: list[str] = []
+    bench.pipeline.pause = lambda: pauses.append("pause")  # the worker's ChatYield
+    ids = list(bench.ids.values())
+    bench.pipeline.run_many(ids)
+    chunks = sum(bench.vectors.count(doc) for doc in ids)
+    assert len(pauses) == len(ids) + -(-chunks // 32)  # each file read, each 32 chunks embedded
+
+
 def test_a_batch_gives_the_same_chunks_as_documents_one_by_one(bench: Bench) -> None:
     good = [bench.ids[name] for name in GOOD]
     bench.pipeline.run_many(good)
