@@ -24,28 +24,38 @@ export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install system test-system run services test test-fast test-postgres test-compose lint format openapi bench lock clean model-qwen model-qwen-1.5b tune-env tune-lock
+.PHONY: install system test-system test-setup run services test test-fast test-postgres test-compose lint format openapi bench lock clean model-qwen model-qwen-1.5b tune-env tune-lock
 
-install: $(STAMP) system
+# The llama.cpp build, the locks' downloads and Debian's packages side by side.
+install:
+	@$(MAKE) --no-print-directory -j3 $(STAMP) system
 
-$(WHEELHOUSE)/.built:
+# The venv with a current pip: the llama.cpp build and the locks' install both start from it.
+$(VENV)/.pip:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	touch $@
+
+# The build (CPU) and the locks' install (mostly downloads) share nothing: `make -j` (as `make
+# test` runs its set-up) does both at once.
+$(WHEELHOUSE)/.built: | $(VENV)/.pip
 	@echo "building llama-cpp-python $(LLAMA_VERSION) once (several minutes) into $(WHEELHOUSE)"
 	mkdir -p $(WHEELHOUSE)
 	CMAKE_ARGS="$(GPTU_CMAKE_ARGS)" $(BIN)/pip wheel -q --no-cache-dir --no-deps \
 	    --wheel-dir $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION)
 	touch $@
 
-$(STAMP): $(WHEELHOUSE)/.built
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+$(VENV)/.locked-$(LOCK_HASH): | $(VENV)/.pip
 	$(BIN)/pip install -q -r requirements.lock -r requirements-dev.lock
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
-	$(BIN)/pip install -q --no-deps --force-reinstall $(WHEELHOUSE)/llama_cpp_python-*.whl
 	$(BIN)/pip install -q --no-deps ./vendor/en_core_web_sm
-	$(BIN)/pip install -q --no-deps -e .
 	$(BIN)/python scripts/vendor_potion.py
+	rm -f $(VENV)/.locked-*
+	touch $@
+
+$(STAMP): $(WHEELHOUSE)/.built $(VENV)/.locked-$(LOCK_HASH)
+	$(BIN)/pip install -q --no-deps --force-reinstall $(WHEELHOUSE)/llama_cpp_python-*.whl
+	$(BIN)/pip install -q --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -79,10 +89,16 @@ run: install
 services: install
 	$(BIN)/honcho start redis chroma
 
-test: install tune-env test-system $(OIDC_STAMP)
+# What the tests need, set up side by side on a fresh machine (the llama.cpp build beside the
+# downloads of both venvs, Debian's packages and npm's); a no-op once everything is there.
+# test-system installs what `system` does, and more.
+test-setup:
+	@$(MAKE) --no-print-directory -j4 $(STAMP) tune-env test-system $(OIDC_STAMP)
+
+test: test-setup
 	@scripts/test.sh
 
-test-fast: install tune-env $(OIDC_STAMP)
+test-fast: test-setup
 	@scripts/test.sh -m "not slow"
 
 # The suite on Postgres: the integration suite with the shared stack's SQL (accounts,
