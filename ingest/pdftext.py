@@ -15,7 +15,7 @@ import re
 import statistics
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -159,16 +159,8 @@ def same_rows(lines: list[Line]) -> list[Line]:
         overlap = min(line.top, last.top) - max(line.bottom, last.bottom) if last else 0.0
         if last and line.left >= last.right - 1 and overlap > 0.5 * min(line.size, last.size):
             longer = last if len(last.text) >= len(line.text) else line
-            joined[-1] = Line(
-                text=last.text + " " + line.text,
-                page=last.page,
-                left=last.left,
-                right=line.right,
-                top=last.top,
-                bottom=last.bottom,
-                size=longer.size,
-                bold=last.bold and line.bold,
-            )
+            joined[-1] = replace(last, text=f"{last.text} {line.text}", right=line.right,
+                                 size=longer.size, bold=last.bold and line.bold)  # fmt: skip
         else:
             joined.append(line)
     return joined

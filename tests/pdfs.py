@@ -6,53 +6,49 @@ from __future__ import annotations
 
 def text_pdf(pages: list[list[str]]) -> bytes:
     """A valid PDF whose page i shows pages[i], one line each (ASCII text)."""
-    objects: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]  # 2: filled below
-    kids = []
-    font = 3 + 2 * len(pages)
+    streams = []
     for lines in pages:
-        escaped = [line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-                   for line in lines]  # fmt: skip
-        shown = " T* ".join(f"({line}) Tj" for line in escaped)
-        stream = f"BT /F1 12 Tf 16 TL 72 720 Td {shown} ET".encode("latin-1")
-        kids.append(len(objects) + 1)
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objects) + 2}"
-            f" 0 R /Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
-        )
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
-    objects[1] = (
-        f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>"
-    ).encode()
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    return assemble(objects)
+        shown = " T* ".join(f"({escape(line)}) Tj" for line in lines)
+        streams.append(f"BT /F1 12 Tf 16 TL 72 720 Td {shown} ET".encode("latin-1"))
+    return pages_pdf(streams, [b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"])
 
 
 def styled_pdf(pages: list[list[tuple[str, float, bool, float]]]) -> bytes:
     """A valid PDF whose page i shows the lines of pages[i], each (text, font size, bold, y):
     Helvetica or Helvetica-Bold at x 72, its baseline y points above the page's bottom (text
     in Windows-1252, the bullet "\x95")."""
+    streams = [
+        "\n".join(f"BT /F{2 if bold else 1} {size} Tf 72 {y} Td ({escape(text)}) Tj ET"
+                  for text, size, bold, y in lines).encode("latin-1")
+        for lines in pages
+    ]  # fmt: skip
+    fonts = [b"<< /Type /Font /Subtype /Type1 /BaseFont /%s /Encoding /WinAnsiEncoding >>" % name
+             for name in (b"Helvetica", b"Helvetica-Bold")]  # fmt: skip
+    return pages_pdf(streams, fonts)
+
+
+def escape(text: str) -> str:
+    """Text as a PDF string's body."""
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def pages_pdf(streams: list[bytes], fonts: list[bytes]) -> bytes:
+    """A PDF of one page per content stream, letter size, each with the fonts as /F1, /F2 …"""
     objects: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]  # 2: filled below
     kids = []
-    regular = 3 + 2 * len(pages)
-    for lines in pages:
-        shown = []
-        for text, size, bold, y in lines:
-            escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-            shown.append(f"BT /F{2 if bold else 1} {size} Tf 72 {y} Td ({escaped}) Tj ET")
-        stream = "\n".join(shown).encode("latin-1")
+    first_font = 3 + 2 * len(streams)
+    named = " ".join(f"/F{i + 1} {first_font + i} 0 R" for i in range(len(fonts)))
+    for stream in streams:
         kids.append(len(objects) + 1)
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objects) + 2}"
-            f" 0 R /Resources << /Font << /F1 {regular} 0 R /F2 {regular + 1} 0 R >> >> >>".encode()
+            f" 0 R /Resources << /Font << {named} >> >> >>".encode()
         )
         objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
     objects[1] = (
         f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>"
     ).encode()
-    for name in (b"Helvetica", b"Helvetica-Bold"):  # Windows' encoding: 0x95 is a bullet
-        objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /%s "
-                       b"/Encoding /WinAnsiEncoding >>" % name)  # fmt: skip
-    return assemble(objects)
+    return assemble(objects + fonts)
 
 
 def deep_tree_pdf(depth: int, lines: list[str]) -> bytes:
