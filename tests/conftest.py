@@ -58,6 +58,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterato
         # one generation thread: beside the tuning tests' trainer (make test runs the unit and
         # isolated tests alongside), two llama.cpp threads wait on each other on a busy core
         GPTU_LLM_THREADS="1",
+        # one embedding thread too: onnxruntime's threads spin while they wait for each other
+        GPTU_WORKER_THREADS="1",
     )
     cluster = None
     if os.environ.get("GPTU_TEST_DATABASE") == "postgres":  # `make test-postgres`
