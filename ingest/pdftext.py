@@ -166,10 +166,11 @@ def same_rows(lines: list[Line]) -> list[Line]:
     return joined
 
 
-def shape(line: Line) -> tuple[str, int]:
-    """A line with its numbers blanked, and its height on the page to 4 points: "Page 3 of 9"
-    and "Page 4 of 9" at the foot of two pages have one shape."""
-    return DIGITS.sub("#", line.text.lower()), round(line.bottom / 4)
+def shape(line: Line) -> str:
+    """A line with its numbers blanked: "Page 3 of 9" and "Page 4 of 9" have one shape. Not
+    its height: a document's footer moves with its sections' margins (the 400-page handbook's
+    sits at three heights)."""
+    return DIGITS.sub("#", line.text.lower())
 
 
 def edges(page: list[Line]) -> list[Line]:
@@ -179,19 +180,18 @@ def edges(page: list[Line]) -> list[Line]:
     return page[:EDGE_LINES] + page[-EDGE_LINES:]
 
 
-def running_lines(pages: list[list[Line]]) -> set[tuple[str, int]]:
-    """Shapes of lines found at the edge of at least half the pages (three at least), at
-    the same height."""
+def running_lines(pages: list[list[Line]]) -> set[str]:
+    """Shapes of lines found at the edge of at least half the pages (three at least)."""
     if len(pages) < 3:
         return set()
-    seen: Counter[tuple[str, int]] = Counter()
+    seen: Counter[str] = Counter()
     for page in pages:
         seen.update({shape(line) for line in edges(page)})
     least = max(3, REPEATED_SHARE * len(pages))
     return {text for text, times in seen.items() if times >= least}
 
 
-def without(page: list[Line], furniture: set[tuple[str, int]]) -> list[Line]:
+def without(page: list[Line], furniture: set[str]) -> list[Line]:
     """The page less the runs of furniture lines that start and end it."""
     start, end = 0, len(page)
     while start < min(end, EDGE_LINES) and shape(page[start]) in furniture:

@@ -95,6 +95,6 @@ def test_a_third_party_handbook_reads_with_its_numbered_sections() -> None:
     holidays = next(b for b in blocks if b.text.startswith("4.1 We recognise all gazetted"))
     assert holidays.section == "4. PUBLIC HOLIDAYS"
     assert holidays.page == 5
-    # its page numbers, alone at the foot of its 49 pages, are not blocks of their own (but
-    # on the last two, whose tables push them lower)
-    assert [b.page for b in blocks if b.text.isdigit()] == [48, 49]
+    # its page numbers, alone at the foot of its 49 pages (of the last two, lower), are not
+    # blocks of their own
+    assert not [b.page for b in blocks if b.text.isdigit()]
