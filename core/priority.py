@@ -75,8 +75,9 @@ class ChatMark:
 
 class ChatYield:
     """The worker's side: called between batches, waits while the mark is set, at most
-    `max_wait` seconds in a row (then one batch goes through, so ingestion never stops for
-    good under a steady stream of questions)."""
+    `max_wait` seconds in a row; after a wait that long it works as long again before it
+    yields another time, so a steady stream of questions halves an import, never stops it
+    (nor pushes a large document past the task's time limit)."""
 
     def __init__(
         self,
@@ -91,13 +92,17 @@ class ChatYield:
         self.clock = clock
         self.client: Any = None
         self.waited = 0.0  # seconds waited in all, for the logs and the benches
+        self.working_until = 0.0  # after a full wait: no other one before this time
 
     def __call__(self) -> None:
         """Wait while the chat is busy (not at all when max_wait is 0 or Redis is down)."""
-        if self.max_wait <= 0:
-            return
         started = self.clock()
-        while self.marked() and self.clock() - started < self.max_wait:
+        if self.max_wait <= 0 or started < self.working_until:
+            return
+        while self.marked():
+            if self.clock() - started >= self.max_wait:
+                self.working_until = self.clock() + self.max_wait
+                break
             self.sleep(CHECK_EVERY)
         self.waited += self.clock() - started
 

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
         60,
         ge=0,
         description="Seconds a worker pauses in a row, between two batches of its work, while "
-        "the chat model generates (0: never pause).",
+        "the chat model generates; it then works as long before it pauses again (0: never).",
     )
     worker_max_memory_mb: int = Field(
         1024, ge=0, description="Replace a worker process after a task that left it above this RSS."

@@ -41,16 +41,24 @@ def test_a_worker_pauses_while_the_model_generates_and_goes_on_when_it_stops(
     assert 2.0 < waited < 2.7 + MARK_TTL + 0.5
 
 
-def test_a_steady_stream_of_questions_holds_a_worker_at_most_max_wait(
+def test_a_steady_stream_of_questions_holds_a_worker_at_most_max_wait_then_lets_it_work(
     redis_url: str,  # noqa: F811
 ) -> None:
     mark = ChatMark(redis_url)
     mark.busy(True)
     try:
         time.sleep(0.3)
+        pause = ChatYield(redis_url, max_wait=1.0)
         started = time.monotonic()
-        ChatYield(redis_url, max_wait=1.0)()
+        pause()
         assert 1.0 <= time.monotonic() - started < 1.6
+        started = time.monotonic()
+        pause()  # as long working before it waits again: half the time, not one batch a wait
+        assert time.monotonic() - started < 0.1
+        time.sleep(1.0)
+        started = time.monotonic()
+        pause()
+        assert 0.9 <= time.monotonic() - started < 1.6
         started = time.monotonic()
         ChatYield(redis_url, max_wait=0)()  # GPTU_CHAT_PRIORITY_WAIT=0: never pauses
         assert time.monotonic() - started < 0.1
