@@ -91,7 +91,6 @@ class ChatYield:
         self.sleep = sleep
         self.clock = clock
         self.client: Any = None
-        self.waited = 0.0  # seconds waited in all, for the logs and the benches
         self.working_until = 0.0  # after a full wait: no other one before this time
 
     def __call__(self) -> None:
@@ -102,9 +101,8 @@ class ChatYield:
         while self.marked():
             if self.clock() - started >= self.max_wait:
                 self.working_until = self.clock() + self.max_wait
-                break
+                return
             self.sleep(CHECK_EVERY)
-        self.waited += self.clock() - started
 
     def marked(self) -> bool:
         """Whether the mark is set; False when Redis does not answer."""
