@@ -46,11 +46,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.eval import ingest, pct, restart_api
 from cli.localstack import GPTU, ROOT, Stack, stack_env, start_stack
 from cli.tunedata import held_out
+from cli.tunemeasure import difference
 from core.models import tuned_models
 from core.offline import go_offline
-from tests.integration.test_eval import COMPANY, DOCUMENTS
+from tests.integration.test_eval import COMPANY, DOCUMENTS, HANDBOOKS, NEAR_MISSES
 
-COLLECTION = "company"
+# what a run tunes on: the collection (of the set's documents) and whose questions measure it
+SETS = {"company": DOCUMENTS, "handbooks": HANDBOOKS.with_suffix("")}
 OUT = ROOT / "bench" / "out"
 DEFAULT_EXAMPLES = 300  # gptu tune's default: the issue's "default tune (≤ 300 examples)"
 GAIN = 0.10  # tuned answer_correct ≥ base + GAIN
@@ -72,21 +74,23 @@ def main() -> None:
     env = stack_env(args.folder, GPTU_MODEL=args.base, GPTU_MAX_ANSWER_TOKENS=args.max_tokens)
     stack = start_stack(args.folder, env)
     try:
-        ensure_ingested(stack)
+        ensure_ingested(stack, args.set)
         for worker in stack.workers:
             worker.stop()  # nothing else competes for the two cores from here on
+        others = others_questions(args.every) if args.set == "handbooks" else None
         if args.run:
             run, wall = args.run, None
         else:
-            run, wall = tune(stack, args)
+            run, wall = tune(stack, args, others)
         tuned = read_run(stack.data_dir, run)
-        questions = heldout_questions(tuned, args.every)
+        questions = others or heldout_questions(tuned, args.every)
         columns = {}
         for label, model in (("base", tuned["base"]), ("tuned", tuned["model"])):
-            columns[label] = evaluate(stack, model, questions, args.timed)
+            columns[label] = evaluate(stack, model, questions, args.timed, args.set)
+        differences = paired_outcomes(tuned["base"], tuned["model"], Path(questions["file"]))
     finally:
         stack.stop()
-    result = report(args, tuned, wall, questions, columns)
+    result = report(args, tuned, wall, questions, columns, differences)
     (OUT / "tune.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     show(result)
 
@@ -96,6 +100,12 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folder", type=Path, default=OUT / "tune-stack",
                         help="The stack's kept folder (data, logs).")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        choices=list(SETS),
+        default="company",
+        help="Tune on this eval set's documents; measure on its questions.",
+    )
     parser.add_argument("--base", default="smollm2-135m", help="gptu tune --base")
     parser.add_argument("--examples", type=int, help="gptu tune --examples (default 300)")
     parser.add_argument("--steps", type=int, help="gptu tune --steps (default 0: two passes)")
@@ -115,28 +125,33 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def ensure_ingested(stack: Stack) -> None:
-    """The company set in collection `company`, unless the folder already holds it."""
-    files = sorted(DOCUMENTS.iterdir())
+def ensure_ingested(stack: Stack, name: str) -> None:
+    """The set's documents in collection `name`, unless the folder already holds it."""
+    files = sorted(SETS[name].iterdir())
     with stack.client() as admin:
         names = {c["name"] for c in admin.get("/v1/collections").json()}
-        if COLLECTION in names:
-            docs = admin.get("/v1/documents", params={"collection": COLLECTION}).json()
+        if name in names:
+            docs = admin.get("/v1/documents", params={"collection": name}).json()
             ready = sum(d["status"] == "ready" for d in docs)
-            print(f"collection {COLLECTION}: {ready} of {len(docs)} documents ready (kept)")
+            print(f"collection {name}: {ready} of {len(docs)} documents ready (kept)")
             return
     started = time.perf_counter()
-    ingest(stack, files, COLLECTION)
+    ingest(stack, files, name)
     print(f"ingested {len(files)} documents in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-def tune(stack: Stack, args: argparse.Namespace) -> tuple[str, float]:
-    """Run `gptu tune` as an administrator would; (its run folder's name, wall seconds)."""
-    command = [*GPTU, "tune", "--collection", COLLECTION, "--base", args.base]
+def tune(
+    stack: Stack, args: argparse.Namespace, others: dict[str, Any] | None
+) -> tuple[str, float]:
+    """Run `gptu tune` as an administrator would (with the questions written by others, if
+    any, for its own report); (its run folder's name, wall seconds)."""
+    command = [*GPTU, "tune", "--collection", args.set, "--base", args.base]
     for option in ("examples", "steps", "teacher", "encoding"):
         value = getattr(args, option)
         if value not in (None, ""):
             command += [f"--{option}", str(value)]
+    if others:
+        command += ["--questions", others["file"]]
     runs = stack.data_dir / "tune"
     before = set(runs.iterdir()) if runs.is_dir() else set()
     print("$ gptu " + " ".join(command[len(GPTU) :]), flush=True)
@@ -159,13 +174,18 @@ def read_run(data_dir: Path, run: str) -> dict[str, Any]:
     data = json.loads((folder / "data.json").read_text())
     model = settings.get("name") or f"{settings['collection']}-{settings['base']}"
     spec = tuned_models(data_dir / "models").get(model)
-    if spec is None or Path(spec.path).name != f"{run}.{settings['encoding']}.gguf":
+    if (
+        spec is None
+        or not spec.path
+        or Path(spec.path).name != f"{run}.{settings['encoding']}.gguf"
+    ):
         raise SystemExit(f"run {run} registered no model {model!r} (or another run replaced it)")
     steps = training(folder / "train" / "events.jsonl")
     return {"run": run, "folder": str(folder), "settings": settings, "data": data,
             "training": steps, "model": model, "base": settings["base"], "path": spec.path,
             "sha256": spec.sha256, "created": spec.tuned.get("created"),
-            "in_run_scores": spec.tuned.get("scores", {})}  # fmt: skip
+            "in_run_scores": spec.tuned.get("scores", {}),
+            "in_run_others": spec.tuned.get("scores_others", {})}  # fmt: skip
 
 
 def training(events: Path) -> dict[str, Any]:
@@ -206,12 +226,25 @@ def heldout_questions(tuned: dict[str, Any], every: int) -> dict[str, Any]:
             "every": every, "run_held_out_examples_documents": len(sources)}  # fmt: skip
 
 
-def evaluate(stack: Stack, model: str, questions: dict[str, Any], timed: int) -> dict[str, Any]:
+def others_questions(every: int) -> dict[str, Any]:
+    """H2O.ai's questions about the handbooks (every n-th) and all our near-misses, as a file."""
+    about = [line for line in HANDBOOKS.read_text().splitlines() if line.strip()][::every]
+    misses = [line for line in NEAR_MISSES.read_text().splitlines() if line.strip()]
+    path = OUT / "tune-others.jsonl"
+    path.write_text("".join(line + "\n" for line in about + misses))
+    return {"file": str(path), "documents": len(list(SETS["handbooks"].iterdir())),
+            "held_out_documents": [], "answerable": len(about), "unanswerable": len(misses),
+            "every": every, "written_by": "others (H2O.ai) + our near-misses"}  # fmt: skip
+
+
+def evaluate(
+    stack: Stack, model: str, questions: dict[str, Any], timed: int, collection: str
+) -> dict[str, Any]:
     """One model as the API's GPTU_MODEL: `gptu eval` on the questions, then streamed timings."""
     print(f"evaluating {model} ...", flush=True)
     restart_api(stack, GPTU_MODEL=model)
     path = Path(questions["file"])
-    command = [*GPTU, "eval", str(path), "--collection", COLLECTION, "--json"]
+    command = [*GPTU, "eval", str(path), "--collection", collection, "--json"]
     done = subprocess.run(command, env=stack.env, cwd=ROOT, capture_output=True, text=True)
     if done.returncode not in (0, 1):  # 1: a floor missed (none are given here)
         raise SystemExit(f"gptu eval failed for {model}: {done.stderr[-2000:]}")
@@ -219,10 +252,34 @@ def evaluate(stack: Stack, model: str, questions: dict[str, Any], timed: int) ->
     metrics = json.loads(done.stdout)["metrics"]
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     asked = [q["question"] for q in lines if q.get("answerable", True)][:timed]
-    return {**metrics, **streamed(stack, asked, model)}
+    return {**metrics, **streamed(stack, asked, model, collection)}
 
 
-def streamed(stack: Stack, questions: list[str], model: str) -> dict[str, Any]:
+def paired_outcomes(base: str, tuned: str, questions: Path) -> dict[str, dict[str, Any]]:
+    """Tuned minus base question by question, from the two `gptu eval` reports, with the
+    difference's noise (twice its standard error, cli/tunemeasure.py)."""
+    lines = questions.read_text().splitlines()
+    answerable = {n: json.loads(raw).get("answerable", True)
+                  for n, raw in enumerate(lines, start=1) if raw.strip()}  # fmt: skip
+    reports = [json.loads((OUT / f"tune-eval-{m}.json").read_text()) for m in (base, tuned)]
+    by_line = [{o["line"]: o for o in report["outcomes"]} for report in reports]
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for line, b in by_line[0].items():
+        t = by_line[1].get(line)
+        if t is None:
+            continue
+        values = {"answer_correct": (b["correct"], t["correct"]),
+                  "facts_answer": (b["facts"].get("answer"), t["facts"].get("answer")),
+                  "facts_seen": (b["facts"].get("seen"), t["facts"].get("seen"))}  # fmt: skip
+        kind = "false_abstention" if answerable.get(line) else "abstention"
+        values[kind] = (b["abstained"], t["abstained"])
+        for key, (x, y) in values.items():
+            if x is not None and y is not None:
+                rows.setdefault(key, []).append((float(x), float(y)))
+    return {key: difference(pairs) for key, pairs in rows.items()}
+
+
+def streamed(stack: Stack, questions: list[str], model: str, collection: str) -> dict[str, Any]:
     """First token and generation tokens/s, the answers streamed one by one.
 
     tokens/s: the trace's answer tokens (less the first) over the time from the first token
@@ -231,7 +288,7 @@ def streamed(stack: Stack, questions: list[str], model: str) -> dict[str, Any]:
     """
     firsts, timed = [], {}
     for question in questions:
-        body = {"messages": [{"role": "user", "content": question}], "collections": [COLLECTION],
+        body = {"messages": [{"role": "user", "content": question}], "collections": [collection],
                 "save": False}  # fmt: skip
         started = time.perf_counter()
         tokens, name, first, last = 0, "", 0.0, 0.0
@@ -260,8 +317,10 @@ def streamed(stack: Stack, questions: list[str], model: str) -> dict[str, Any]:
 def report(
     args: argparse.Namespace, tuned: dict[str, Any], wall: float | None,
     questions: dict[str, Any], columns: dict[str, dict[str, Any]],
+    differences: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:  # fmt: skip
-    """Everything measured, with the targets' verdicts."""
+    """Everything measured, with the targets' verdicts. On questions written by others the
+    answer_correct target is issue 27's: tuned - base beyond the noise of that difference."""
     base, mine = columns["base"], columns["tuned"]
     settings = tuned["settings"]
     default = settings["examples"] == DEFAULT_EXAMPLES and settings["steps"] == 0
@@ -281,6 +340,11 @@ def report(
                          "verdict": ("PASS" if wall / 60 <= MINUTES else "MISS")
                          if default and wall is not None else "n/a (not a default tune)"},
     }  # fmt: skip
+    if args.set == "handbooks":
+        diff = differences.get("answer_correct") or {}
+        beyond = diff.get("noise") is not None and diff["delta"] > diff["noise"]
+        targets["answer_correct"] = {"target": "tuned - base > noise",
+                                     "verdict": "PASS" if beyond else "MISS"}  # fmt: skip
     data, steps = tuned["data"], tuned["training"]
     return {
         "run": tuned["run"], "small": args.small, "base": tuned["base"], "tuned": tuned["model"],
@@ -288,7 +352,8 @@ def report(
         "tune_wall_s": None if wall is None else round(wall, 1), "wall_measured": not args.run,
         "data": data, "examples_per_s": data["examples_per_s"], "training": steps,
         "steps_per_s": steps["steps_per_s"], "questions": questions,
-        "columns": columns, "targets": targets, "in_run_scores": tuned["in_run_scores"],
+        "columns": columns, "differences": differences, "targets": targets, "set": args.set,
+        "in_run_scores": tuned["in_run_scores"], "in_run_others": tuned["in_run_others"],
     }  # fmt: skip
 
 
@@ -312,20 +377,30 @@ def show(result: dict[str, Any]) -> None:
     """The table: base, tuned, delta and verdict per metric, then the tune's speeds."""
     q, cols, targets = result["questions"], result["columns"], result["targets"]
     sampled = f" (every {q['every']}th)" if q["every"] > 1 else ""
+    about = (f"the {q['documents']} documents tuned on, written by {q['written_by']}"
+             if q.get("written_by") else
+             f"{len(q['held_out_documents'])} held-out of {q['documents']} documents")  # fmt: skip
     print(f"\n{result['tuned']} (run {result['run']}) against {result['base']} on "
-          f"{q['answerable']} answerable questions about {len(q['held_out_documents'])} held-out "
-          f"of {q['documents']} documents + {q['unanswerable']} near-misses"
-          f"{sampled}, through the API")  # fmt: skip
-    print(f"{'metric':20}{'base':>9}{'tuned':>9}{'delta':>9}  target")
+          f"{q['answerable']} answerable questions about {about} + {q['unanswerable']} "
+          f"near-misses{sampled}, through the API")  # fmt: skip
+    print(f"{'metric':20}{'base':>9}{'tuned':>9}{'delta':>9}{'± noise':>9}  target")
+    diffs = result["differences"]
     for row in ROWS:
         b, t = cols["base"].get(row), cols["tuned"].get(row)
         delta = f"{t - b:+.3f}" if b is not None and t is not None else "-"
         if row == "tokens_per_s_p50" and b and t is not None:
             delta = f"{t / b - 1:+.0%}"
+        noise = fmt((diffs.get(row) or {}).get("noise"))
         aim = targets.get(row, {})
-        aim_text = f"{aim['target']:18} {aim['verdict']}" if aim else ""
+        aim_text = f"{aim['target']:22} {aim['verdict']}" if aim else ""
         digits = 1 if row == "tokens_per_s_p50" else 3
-        print(f"{row:20}{fmt(b, digits):>9}{fmt(t, digits):>9}{delta:>9}  {aim_text}")
+        print(f"{row:20}{fmt(b, digits):>9}{fmt(t, digits):>9}{delta:>9}{noise:>9}  {aim_text}")
+    for row in ("facts_answer", "facts_seen"):
+        d = diffs.get(row)
+        if d:
+            b, t = cols["base"].get(row), cols["tuned"].get(row)
+            print(f"{row:20}{fmt(b):>9}{fmt(t):>9}{d['delta']:>+9.3f}{fmt(d['noise']):>9}")
+    print("(± noise: twice the standard error of tuned - base, question by question)")
     wall = result["tune_wall_s"]
     how = "measured" if result["wall_measured"] else "run folder stamp to registration"
     minutes = "-" if wall is None else f"{wall / 60:.1f} min"
@@ -344,6 +419,13 @@ def show(result: dict[str, Any]) -> None:
         print(f"{'in-run (teacher Qs)':20} answer_correct {scores['base'].get('answer_correct')} → "
               f"{scores['tuned'].get('answer_correct')} on {scores['base'].get('questions')} "
               f"held-out teacher questions")  # fmt: skip
+    others = result["in_run_others"]
+    if others:
+        d = others["difference"].get("answer_correct", {})
+        print(f"{'in-run (others Qs)':20} answer_correct {others['base'].get('answer_correct')} → "
+              f"{others['tuned'].get('answer_correct')} ({d.get('delta')} ± {d.get('noise')}) "
+              f"on {others['base'].get('questions')} questions of {others['file']}, "
+              "in-process")  # fmt: skip
     graded = q["answerable"]
     if graded:
         print(f"(one answer of {graded} is {1 / graded:.3f} of answer_correct; streamed: "

@@ -277,6 +277,15 @@ def tune(
             dir_okay=False,
         ),
     ] = None,
+    questions: Annotated[
+        Path | None,
+        typer.Option(
+            help="Questions written by others about the collection (`gptu eval` lines: "
+            "question, expected_answer, answerable): base and tuned are measured on them too.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Tune a model on a collection: questions a teacher writes about its chunks (plus 👍-rated
     answers and reviewed 👎 ones) → LoRA in .venv-tune → GGUF in GPTU_DATA_DIR/models, measured
@@ -289,7 +298,8 @@ def tune(
     go_offline()
     run = TuneRun(collection or "", base, name, teacher, examples, steps, batch=batch,
                   encoding=encoding, threads=threads, measure=measure,
-                  reviewed=str(reviewed.resolve()) if reviewed else "")  # fmt: skip
+                  reviewed=str(reviewed.resolve()) if reviewed else "",
+                  questions=str(questions.resolve()) if questions else "")  # fmt: skip
     raise typer.Exit(run_tune(settings, None if resume else run, resume))
 
 

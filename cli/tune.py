@@ -38,6 +38,7 @@ from cli.tunedata import (
     write_eval,
     write_training,
 )
+from cli.tunemeasure import read_questions
 from cli.tunerated import rated_examples, reviewed_examples
 from core.models import ModelSpec, load_catalog, model_file, register_tuned, resolve
 from core.settings import Settings
@@ -47,6 +48,7 @@ from tune.config import RunConfig
 # company set (2 cores) it keeps 0.34 examples/s against 0.11, and 1.5B (opt-in, better
 # questions) would take a default tune past 45 minutes; `--teacher` picks any catalog model.
 REVIEWED = "reviewed.jsonl"  # the run's copy of --reviewed
+OTHERS = "questions.jsonl"  # the run's copy of --questions
 TEACHERS = ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "smollm2-135m")
 
 
@@ -66,6 +68,7 @@ class TuneRun:
     threads: int = 0  # 0 = every core but one (see side_threads)
     measure: bool = True
     reviewed: str = ""  # a reviewed `gptu export eval` file (copied into the run as reviewed.jsonl)
+    questions: str = ""  # questions written by others about the collection (copied as OTHERS)
     collection_id: str = ""  # the collection's id, found when the run starts (never by name after)
 
     @property
@@ -86,12 +89,17 @@ def new_run(settings: Settings, run: TuneRun) -> Path:
     run.collection_id = collection_id(settings, run.collection)
     if not run.collection_id:
         raise FileNotFoundError(f"there is no collection {run.collection!r}")
+    # read now: a bad line must not wait for the end of the run
+    if run.questions and not read_questions(Path(run.questions)):
+        raise ValueError(f"{run.questions} holds no questions")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = settings.data_dir / "tune" / f"{run.collection}-{run.base}-{stamp}"
     folder.mkdir(parents=True)
     (folder / "run.json").write_text(json.dumps(asdict(run), indent=2), encoding="utf-8")
     if run.reviewed:  # the run keeps the file as it was, for --resume
         shutil.copyfile(run.reviewed, folder / REVIEWED)
+    if run.questions:
+        shutil.copyfile(run.questions, folder / OTHERS)
     return folder
 
 
@@ -235,9 +243,12 @@ def run_training(
     return config
 
 
-def tuned_spec(settings: Settings, run: TuneRun, path: Path, data: dict[str, Any],
-               steps: int, scores: dict[str, Any]) -> ModelSpec:  # fmt: skip
-    """The catalog entry of the tuned model."""
+def tuned_spec(
+    settings: Settings, run: TuneRun, path: Path, data: dict[str, Any], steps: int,
+    scores: dict[str, Any], others: dict[str, Any],
+) -> ModelSpec:  # fmt: skip
+    """The catalog entry of the tuned model (its scores on the held-out teacher questions, and
+    on the questions written by others when it was given some)."""
     base = resolve(run.base, settings.model_cache)
     return ModelSpec(
         name=run.model_name, path=str(path), sha256=sha256_of(path),
@@ -246,29 +257,50 @@ def tuned_spec(settings: Settings, run: TuneRun, path: Path, data: dict[str, Any
         tuned={"base": run.base, "collections": [run.collection],
                "collection_ids": [run.collection_id], "steps": steps,
                "encoding": run.encoding, "data": data, "scores": scores,
+               "scores_others": others,
                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
     )  # fmt: skip
 
 
-def measure_both(settings: Settings, run: TuneRun, folder: Path, tuned: Path) -> dict[str, Any]:
-    """Base and tuned model on the held-out questions, one after the other."""
+def measure_both(
+    settings: Settings, run: TuneRun, folder: Path, tuned: Path, held: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Base and tuned model, one loaded after the other, on the held-out teacher questions
+    (scores by model) and on the questions written by others (`--questions`: scores by model,
+    and tuned minus base question by question, with its noise); {} for a set not asked."""
     from answer.llm import LlamaCppLLM
     from app.answering import make_answerer
     from app.services import build_services
-    from cli.tunemeasure import measure, read_questions
+    from cli.tunemeasure import answer_each, paired, read_questions, scores_of
 
-    questions = read_questions(folder / "heldout.jsonl")
+    sets = {
+        "held_out": read_questions(folder / "heldout.jsonl") if held else [],
+        "others": read_questions(folder / OTHERS) if (folder / OTHERS).is_file() else [],
+    }
     services = build_services(settings)
     spec = resolve(run.base, settings.model_cache)
     threads = side_threads(settings)
-    scores = {}
+    answered: dict[str, dict[str, list[Any]]] = {key: {} for key in sets}
     for label, path in (("base", model_file(spec, settings.model_cache)), ("tuned", tuned)):
         llm = LlamaCppLLM(str(path), label, min(settings.context_size, spec.context), threads,
                           settings.n_gpu_layers, spec.context_tokens)  # fmt: skip
         plain = settings.model_copy(update={"model": run.base, "llm_url": ""})
         answerer = make_answerer(plain, services, llm, ab=False)
-        scores[label] = measure(answerer, questions, run.collection)
-    return scores
+        for key, questions in sets.items():
+            if questions:
+                answered[key][label] = answer_each(answerer, questions, run.collection)
+        llm.model.close()  # its memory back before the next model loads
+    scores: dict[str, dict[str, Any]] = {}
+    for key, questions in sets.items():
+        if questions:
+            by_model = answered[key]
+            scores[key] = {label: scores_of(questions, done) for label, done in by_model.items()}
+    others = scores.get("others", {})
+    if others:
+        others["difference"] = paired(sets["others"], answered["others"]["base"],
+                                      answered["others"]["tuned"])  # fmt: skip
+        others["file"] = Path(run.questions).name
+    return scores.get("held_out", {}), others
 
 
 def run_tune(settings: Settings, run: TuneRun | None, resume: str | None) -> int:
@@ -290,8 +322,9 @@ def run_tune(settings: Settings, run: TuneRun | None, resume: str | None) -> int
             config = run_training(settings, run, folder, count, bar)
         target = settings.data_dir / "models" / f"{folder.name}.{run.encoding}.gguf"
         package(config.merged, target, run.encoding)
-        scores = measure_both(settings, run, folder, target) if run.measure and held else {}
-        spec = tuned_spec(settings, run, target, data, config.steps, scores)
+        asked = run.measure and (held or run.questions)
+        scores, others = measure_both(settings, run, folder, target, held) if asked else ({}, {})
+        spec = tuned_spec(settings, run, target, data, config.steps, scores, others)
         require_same_collection(settings, run)  # what it learnt from is still there to read
         register_tuned(settings.data_dir / "models", spec)
     except (TooFewExamples, TuneFailed, GptuError, FileNotFoundError, ValueError) as exc:
@@ -305,7 +338,7 @@ def run_tune(settings: Settings, run: TuneRun | None, resume: str | None) -> int
         print(f"interrupted{where}", flush=True)
         return 130
     config.merged.unlink(missing_ok=True)  # 540 MB for SmolLM2; the GGUF above is the model
-    summary(spec, data, scores)
+    summary(spec, data, scores, others)
     return 0
 
 
@@ -315,15 +348,30 @@ def progress_bars() -> Progress:
                     TimeRemainingColumn())  # fmt: skip
 
 
-def summary(spec: ModelSpec, data: dict[str, Any], scores: dict[str, Any]) -> None:
-    """What was made, and base against tuned on the held-out questions."""
+def summary(
+    spec: ModelSpec, data: dict[str, Any], scores: dict[str, Any], others: dict[str, Any]
+) -> None:
+    """What was made, and base against tuned on the held-out teacher questions and on the
+    questions written by others."""
     print(f"\n{spec.name}: {spec.path} (sha256 {spec.sha256})")
     print(f"data: {data['synthetic']} synthetic + {data['rated']} rated examples from "
           f"{data['documents']} documents, {data['train']} to train, {data['held_out']} held "
           f"out; {data['examples_per_s']} examples/s from {data['teacher']}")  # fmt: skip
     if scores:
-        print(f"\nheld-out questions ({scores['base']['questions']}):  base  →  tuned")
+        print(f"\nheld-out teacher questions ({scores['base']['questions']}):  base  →  tuned")
         for key in scores["base"]:
             if key != "questions":
                 print(f"  {key:20} {scores['base'][key]}  →  {scores['tuned'][key]}")
+    if others:
+        print(f"\nquestions written by others ({others['file']}, {others['base']['questions']}):"
+              "  base  →  tuned   (difference ± noise: twice its standard error)")  # fmt: skip
+        for key in others["base"]:
+            if key == "questions":
+                continue
+            line = f"  {key:20} {others['base'][key]}  →  {others['tuned'][key]}"
+            diff = others["difference"].get(key)
+            if diff and diff["noise"] is not None:
+                beyond = "beyond noise" if abs(diff["delta"]) > diff["noise"] else "within noise"
+                line += f"   {diff['delta']:+.3f} ± {diff['noise']:.3f} ({beyond})"
+            print(line)
     print(f"\nuse it: GPTU_MODEL={spec.name}")

@@ -29,13 +29,22 @@ class Asked:
 
 
 def read_questions(path: Path) -> list[Asked]:
-    """Eval lines (question, expected_answer, answerable)."""
+    """Eval lines (question, expected_answer, answerable); ValueError naming the first line
+    that is not one."""
     asked = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
             data = json.loads(line)
-            answerable = data.get("answerable", True)
-            asked.append(Asked(data["question"], data.get("expected_answer"), answerable))
+            question = data["question"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path.name} line {number} is not an eval question "
+                             '({"question": ..., "expected_answer": ...})') from exc  # fmt: skip
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError(f"{path.name} line {number} has no question")
+        answerable = data.get("answerable", True)
+        asked.append(Asked(question, data.get("expected_answer"), answerable))
     return asked
 
 
@@ -84,6 +93,22 @@ def answer(
                     facts_answer, facts_seen)  # fmt: skip
 
 
+def answer_each(
+    answerer: Answerer,
+    questions: list[Asked],
+    collection: str,
+    readable: Collection[str] | None = None,
+    progress: Callable[[], None] | None = None,
+) -> list[Answered]:
+    """What the answerer's model did with each question (progress: called after each)."""
+    done = []
+    for asked in questions:
+        done.append(answer(answerer, asked, collection, readable))
+        if progress:
+            progress()
+    return done
+
+
 def measure(
     answerer: Answerer,
     questions: list[Asked],
@@ -92,11 +117,12 @@ def measure(
     progress: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """The scores of the answerer's model on the questions (progress: called after each)."""
-    done = []
-    for asked in questions:
-        done.append((asked, answer(answerer, asked, collection, readable)))
-        if progress:
-            progress()
+    return scores_of(questions, answer_each(answerer, questions, collection, readable, progress))
+
+
+def scores_of(questions: list[Asked], answered: list[Answered]) -> dict[str, Any]:
+    """The eval's scores of one model's answers to the questions."""
+    done = list(zip(questions, answered, strict=True))
     graded = [a.correct for _, a in done if a.correct is not None]
     unanswerable = [a.refused for q, a in done if q.answerable is False]
     answerable = [a.refused for q, a in done if q.answerable]
@@ -112,6 +138,43 @@ def measure(
         "first_token_p50_s": rounded(percentile(first, 50)),
         "tokens_per_s_p50": rounded(percentile(speed, 50), 1),
     }
+
+
+def paired(
+    questions: list[Asked], base: list[Answered], tuned: list[Answered]
+) -> dict[str, dict[str, float | int | None]]:
+    """Tuned minus base, question by question, with the noise of that difference.
+
+    For each score, over the questions where both models have a value: `delta` the mean
+    difference, `noise` twice its standard error (a delta beyond it is unlikely to be chance,
+    about 95 %), `questions` how many counted. Answers the models give alike cancel out, so
+    this is tighter than comparing two means.
+    """
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for asked, b, t in zip(questions, base, tuned, strict=True):
+        values = {
+            "answer_correct": (b.correct, t.correct),
+            "facts_answer": (b.facts_answer, t.facts_answer),
+            "facts_seen": (b.facts_seen, t.facts_seen),
+        }
+        if asked.answerable is False:
+            values["abstention"] = (b.refused, t.refused)
+        elif asked.answerable:
+            values["false_abstention"] = (b.refused, t.refused)
+        for key, (x, y) in values.items():
+            if x is not None and y is not None:
+                rows.setdefault(key, []).append((float(x), float(y)))
+    return {key: difference(pairs) for key, pairs in rows.items()}
+
+
+def difference(pairs: list[tuple[float, float]]) -> dict[str, float | int | None]:
+    """The mean of y - x over the pairs, and twice its standard error."""
+    deltas = [y - x for x, y in pairs]
+    n = len(deltas)
+    average = sum(deltas) / n
+    spread = sum((d - average) ** 2 for d in deltas) / (n - 1) if n > 1 else None
+    noise = 2 * (spread / n) ** 0.5 if spread is not None else None
+    return {"delta": round(average, 3), "noise": rounded(noise), "questions": n}
 
 
 def share(values: list[bool]) -> float | None:

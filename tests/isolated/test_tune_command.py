@@ -33,6 +33,13 @@ from tests.isolated.test_tunedata import PLACES, Teacher, ingest, policy
 from tests.servers import Recorder
 
 ADMIN = "tune-admin-0123456789"  # GPTU_ADMIN_TOKEN of the API serving the tuned model
+OTHERS = [  # `--questions`: about `policies`, worded unlike the teacher's, and a near-miss
+    {"question": "What time does Kelso's office open on weekdays?",
+     "expected_answer": "The Kelso office opens at 2:15 on weekdays.", "answerable": True},
+    {"question": "Which floor is the Harrow badge desk on?",
+     "expected_answer": "The Harrow badge desk is on floor 3.", "answerable": True},
+    {"question": "When does the Lisbon office open?", "answerable": False},
+]  # fmt: skip
 
 
 class TeacherHandler(BaseHTTPRequestHandler):
@@ -89,8 +96,11 @@ def test_a_killed_tune_registers_nothing_and_resumes_to_a_measured_model(
     deployment_env: dict[str, str],
 ) -> None:
     data = Path(deployment_env["GPTU_DATA_DIR"])
+    others = data.parent / "others.jsonl"  # questions the teacher did not write
+    others.write_text("".join(json.dumps(q) + "\n" for q in OTHERS))
     first = tune(deployment_env, "--collection", "policies", "--steps", "4", "--batch", "2",
-                 "--threads", "1", "--name", "policies-tiny")  # fmt: skip
+                 "--threads", "1", "--name", "policies-tiny",
+                 "--questions", str(others))  # fmt: skip
     checkpoint = lambda: next(data.glob("tune/*/train/checkpoint.pt"), None)  # noqa: E731
     wait_until(lambda: checkpoint() is not None or first.poll() is not None, 300, "a step")
     os.killpg(first.pid, signal.SIGKILL)  # gptu and its trainer, mid-run
@@ -113,6 +123,12 @@ def test_a_killed_tune_registers_nothing_and_resumes_to_a_measured_model(
     assert spec.tuned["collection_ids"] == [policies]  # who may use it: by id, not by name
     assert set(spec.tuned["scores"]) == {"base", "tuned"}
     assert spec.tuned["scores"]["tuned"]["questions"] == data_report["held_out"]
+    # and on the questions written by others, kept beside them, tuned minus base with its noise
+    by_others = spec.tuned["scores_others"]
+    assert by_others["file"] == "others.jsonl" and by_others["base"]["questions"] == 3
+    assert by_others["tuned"]["abstention"] is not None
+    assert by_others["difference"]["answer_correct"]["questions"] == 2
+    assert "questions written by others (others.jsonl, 3)" in out
     assert spec.path and Path(spec.path).is_file()
     assert not (data / "tune" / run / "train" / "merged.f32.gguf").exists()
     print(f"resumed run: {time.monotonic() - started:.0f} s")

@@ -19,7 +19,7 @@ from answer.rag import SYSTEM_PROMPT
 from app.answering import make_answerer
 from app.intake import Intake, Upload
 from app.services import Services
-from cli.tune import TuneRun, new_run, open_run, require_same_collection
+from cli.tune import OTHERS, TuneRun, new_run, open_run, require_same_collection
 from cli.tunedata import (
     MIN_EXAMPLES,
     TooFewExamples,
@@ -155,6 +155,27 @@ def test_too_few_examples_are_refused_with_the_count(
     train, held = split(examples)
     with pytest.raises(TooFewExamples, match=rf"gives {len(train)} usable training examples"):
         require_enough(train, held, "policies")
+
+
+def test_a_bad_question_file_is_refused_before_a_run_starts(
+    company: tuple[Settings, Services], tmp_path: Path
+) -> None:
+    settings, _ = company
+    bad = tmp_path / "others.jsonl"
+    bad.write_text('{"question": "When does the Kelso office open?"}\n{broken\n')
+    runs = settings.data_dir / "tune"
+    before = set(runs.iterdir()) if runs.is_dir() else set()
+    with pytest.raises(ValueError, match=r"others\.jsonl line 2 is not an eval question"):
+        new_run(settings, TuneRun("policies", questions=str(bad)))
+    assert (set(runs.iterdir()) if runs.is_dir() else set()) == before  # no run folder
+    bad.write_text("\n")
+    with pytest.raises(ValueError, match="holds no questions"):
+        new_run(settings, TuneRun("policies", questions=str(bad)))
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"question": "When does the Kelso office open?", "answerable": true}\n')
+    folder = new_run(settings, TuneRun("policies", questions=str(good)))
+    assert (folder / OTHERS).read_text() == good.read_text()  # --resume measures the same
+    assert open_run(settings, folder.name)[1].questions == str(good)
 
 
 def test_rated_answers_join_only_from_their_own_collection(
