@@ -27,7 +27,7 @@ from answer.rag import Answerer
 from app.services import Services
 from core.db import READY, Collection, Document
 from core.errors import NotFound
-from core.scoring import abstained, is_correct, key_words, overlap
+from core.scoring import abstained, fact_forms, facts, is_correct, key_words, overlap
 from ingest.passage import Passage
 
 MIN_EXAMPLES = 20  # fewer training examples than this teach nothing measurable
@@ -36,9 +36,11 @@ MIN_CHUNK_CHARS = 200  # shorter chunks are headings and lists of links, not fac
 TEACHER_SYSTEM = "You write questions and answers about an organisation's documents."
 TEACHER_ASK = (
     'Passage from "{filename}":\n"""\n{text}\n"""\n\n'
-    "Write one question that a member of staff could ask and that this passage answers, and "
-    "its answer in one short sentence that uses the passage's own words and numbers. Reply "
-    "with exactly two lines:\nQ: <the question>\nA: <the answer>"
+    "Write one question that a member of staff would really type to find out what this "
+    "passage says: short and plain, in their own everyday words rather than the passage's "
+    "headings or clause numbers. Then its answer: one full sentence that restates what was "
+    "asked and copies the passage's numbers, names and terms exactly. Reply with exactly two "
+    "lines:\nQ: <the question>\nA: <the answer>"
 )
 TEACHER_ANSWER = "Now answer that question in one short sentence, in the passage's own words."
 # not "Question:": the answerer's stop strings (answer.llm.STOP) end generation there
@@ -181,6 +183,9 @@ def judge(chunk: Passage, written: tuple[str, str] | None) -> str | None:
         return "the teacher found no answer"
     if not is_correct(answer, chunk.text):
         return "the chunk does not support the answer"
+    held = fact_forms(chunk.text)
+    if any(f not in held for f in facts(re.sub(r"\[\d{1,2}\]", "", answer))):
+        return "the answer states a number or name the chunk does not"
     return None
 
 
