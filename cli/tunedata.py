@@ -47,6 +47,19 @@ TEACHER_ANSWER = "Now answer that question in one short sentence, in the passage
 QA = re.compile(r"Q:\s*(?P<q>.+?)\s*\n+\s*A:\s*(?P<a>.+)", re.DOTALL)
 ASKED = re.compile(r"^\s*(?:Q:\s*)?(?P<q>[^\n]{10,}\?)\s*$")  # a reply that is only a question
 BLOCK = re.compile(r"^\[(\d{1,2})\] \(", re.MULTILINE)
+# a question about the text rather than the organisation ("What does the passage say …?"):
+# nobody asks that, and its answer describes the text instead of stating a fact
+ABOUT_THE_TEXT = re.compile(
+    r"\b(passages?|paragraphs?|excerpts?|the (document|text)|this (document|text))\b"
+    r"|\w\.(pdf|docx?|txt|md|html?)\b",  # or names its file
+    re.I,
+)
+# "The passage states that X." → "X.": the answer states the fact, as the answerer should
+SAYS = re.compile(
+    r"^(?:(?:the|this) (?:passage|document|text)|it)\s+(?:states?|says?|mentions?|explains?)"
+    r"(?:\s+that)?\s*,?\s*|^according to the (?:passage|document|text),?\s*",
+    re.I,
+)
 
 
 class TooFewExamples(Exception):
@@ -137,7 +150,8 @@ def ask_teacher(teacher: LLM, chunk: Passage) -> tuple[str, str] | None:
         answer = re.sub(r"^A:\s*", "", answer.splitlines()[0]) if answer else ""
     else:
         return None
-    return " ".join(question.split()), " ".join(answer.split())
+    answer = SAYS.sub("", " ".join(answer.split()))
+    return " ".join(question.split()), answer[:1].upper() + answer[1:]
 
 
 def cited(answer: str, prompt: str) -> int | None:
@@ -179,6 +193,10 @@ def judge(chunk: Passage, written: tuple[str, str] | None) -> str | None:
     question, answer = written
     if len(key_words(question)) < 2 or len(key_words(answer)) < 2:
         return "question or answer too short"
+    if ABOUT_THE_TEXT.search(question):
+        return "the question asks about the text, not the organisation"
+    if answer.rstrip().endswith("?") or key_words(answer) == key_words(question):
+        return "the answer repeats the question"
     if abstained(answer):
         return "the teacher found no answer"
     if not is_correct(answer, chunk.text):

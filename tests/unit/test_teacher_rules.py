@@ -1,0 +1,64 @@
+"""What the tune keeps of a teacher's question and answer: facts about the organisation, stated
+as the answerer should state them, with the chunk's own numbers and names."""
+
+from __future__ import annotations
+
+from answer.llm import Message
+from cli.tunedata import ask_teacher, judge
+from ingest.passage import Passage
+from tests.fakes import ScriptedLLM
+
+CHUNK = Passage(
+    id="c1", document_id="d1", chunk=0, collection="c", filename="HR_Policy.pdf",
+    text="1. PAY DAY 1.1 Staff will receive the full month salary on the 23rd of each month. "
+    "It will be credited to the bank account of the staff by GIRO.",
+)  # fmt: skip
+
+
+class Reply(ScriptedLLM):
+    """A teacher that always replies the same."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__("", context_size=4096)
+        self.reply = reply
+
+    def script(self, messages: list[Message]) -> str:
+        """The reply."""
+        return self.reply
+
+
+def written(reply: str) -> tuple[str, str] | None:
+    """What ask_teacher makes of one reply."""
+    return ask_teacher(Reply(reply), CHUNK)
+
+
+def test_an_answer_that_describes_the_text_is_turned_into_the_fact() -> None:
+    got = written("Q: When is salary paid?\nA: The passage states that staff receive their "
+                  "full month salary on the 23rd of each month.")  # fmt: skip
+    assert got == ("When is salary paid?",
+                   "Staff receive their full month salary on the 23rd of each month.")  # fmt: skip
+    assert judge(CHUNK, got) is None
+    assert written("Q: When is pay day?\nA: According to the document, it is the 23rd of each "
+                   "month.") == ("When is pay day?", "It is the 23rd of each month.")  # fmt: skip
+
+
+def test_questions_about_the_text_and_echoes_and_made_up_facts_are_rejected() -> None:
+    about = (
+        "What does the passage say about pay day?",
+        "Staff are paid on the 23rd of each month.",
+    )
+    assert judge(CHUNK, about) == "the question asks about the text, not the organisation"
+    named = ("What is the purpose of the HR_Policy.pdf document?", "Salary on the 23rd.")
+    assert judge(CHUNK, named) == "the question asks about the text, not the organisation"
+    echo = ("When do staff receive the full month salary?",
+            "When do staff receive the full month salary?")  # fmt: skip
+    assert judge(CHUNK, echo) == "the answer repeats the question"
+    number = (
+        "When is salary paid?",
+        "Staff receive the full month salary on the 25th of each month.",
+    )
+    assert judge(CHUNK, number) == "the answer states a number or name the chunk does not"
+    name = ("How is salary paid?", "Salary of the full month is credited by GIRO through DBS bank.")
+    assert judge(CHUNK, name) == "the answer states a number or name the chunk does not"
+    assert judge(CHUNK, ("How is salary paid?", "Salary is credited to the staff's bank account "
+                         "by GIRO on the 23rd of each month.")) is None  # fmt: skip
