@@ -34,15 +34,18 @@ MIN_EXAMPLES = 20  # fewer training examples than this teach nothing measurable
 HELD_OUT = 0.2  # share of documents kept out of training, to measure the tuned model on
 MIN_CHUNK_CHARS = 200  # shorter chunks are headings and lists of links, not facts
 TEACHER_SYSTEM = "You write questions and answers about an organisation's documents."
+# The word "passage" is left out: a small teacher echoes it ("What does the passage say …?")
 TEACHER_ASK = (
-    'Passage from "{filename}":\n"""\n{text}\n"""\n\n'
-    "Write one question that a member of staff would really type to find out what this "
-    "passage says: short and plain, in their own everyday words rather than the passage's "
-    "headings or clause numbers. Then its answer: one full sentence that restates what was "
-    "asked and copies the passage's numbers, names and terms exactly. Reply with exactly two "
-    "lines:\nQ: <the question>\nA: <the answer>"
+    'From "{filename}", the rules of an organisation:\n"""\n{text}\n"""\n\n'
+    "A member of staff wants to know one fact stated above (a number, a date, who, which, "
+    "whether). Write the short question they would type, in their own everyday words, and its "
+    "answer: one full sentence that restates what was asked and copies the numbers, names and "
+    "terms above exactly. Reply with exactly two lines:\nQ: <the question>\nA: <the answer>"
 )
-TEACHER_ANSWER = "Now answer that question in one short sentence, in the passage's own words."
+TEACHER_ANSWER = (
+    "Now answer that question in one full sentence, copying the numbers, names and terms above "
+    "exactly."
+)
 # not "Question:": the answerer's stop strings (answer.llm.STOP) end generation there
 QA = re.compile(r"Q:\s*(?P<q>.+?)\s*\n+\s*A:\s*(?P<a>.+)", re.DOTALL)
 ASKED = re.compile(r"^\s*(?:Q:\s*)?(?P<q>[^\n]{10,}\?)\s*$")  # a reply that is only a question
