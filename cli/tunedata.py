@@ -33,6 +33,7 @@ from ingest.passage import Passage
 MIN_EXAMPLES = 20  # fewer training examples than this teach nothing measurable
 HELD_OUT = 0.2  # share of documents kept out of training, to measure the tuned model on
 MIN_CHUNK_CHARS = 200  # shorter chunks are headings and lists of links, not facts
+MIN_ANSWER_WORDS = 4  # a shorter answer ("6 months") is asked again as a full sentence
 TEACHER_SYSTEM = "You write questions and answers about an organisation's documents."
 # The word "passage" is left out: a small teacher echoes it ("What does the passage say …?")
 TEACHER_ASK = (
@@ -136,8 +137,9 @@ def pick(chunks: list[Passage], limit: int) -> list[Passage]:
 def ask_teacher(teacher: LLM, chunk: Passage) -> tuple[str, str] | None:
     """The teacher's (question, answer) about a chunk; None when it did not reply in form.
 
-    Small teachers often reply with the question alone: they are then asked for its answer
-    in a second turn (which reuses the first turn's evaluated prompt in llama.cpp).
+    Small teachers often reply with the question alone, or with a bare answer ("6 months"):
+    they are then asked for a full-sentence answer in a second turn (which reuses the first
+    turn's evaluated prompt in llama.cpp).
     """
     ask = TEACHER_ASK.format(filename=chunk.filename, text=chunk.text.strip())
     messages = [{"role": "system", "content": TEACHER_SYSTEM}, {"role": "user", "content": ask}]
@@ -146,13 +148,14 @@ def ask_teacher(teacher: LLM, chunk: Passage) -> tuple[str, str] | None:
     if match:
         question, answer = match.group("q"), match.group("a").strip().splitlines()[0]
     elif asked := ASKED.match(reply):
-        question = asked.group("q")
-        follow = [*messages, {"role": "assistant", "content": reply.strip()},
-                  {"role": "user", "content": TEACHER_ANSWER}]  # fmt: skip
-        answer = "".join(teacher.stream(follow, 80, 0.2, threading.Event())).strip()
-        answer = re.sub(r"^A:\s*", "", answer.splitlines()[0]) if answer else ""
+        question, answer = asked.group("q"), ""
     else:
         return None
+    if len(answer.split()) < MIN_ANSWER_WORDS:
+        follow = [*messages, {"role": "assistant", "content": reply.strip()},
+                  {"role": "user", "content": TEACHER_ANSWER}]  # fmt: skip
+        again = "".join(teacher.stream(follow, 80, 0.2, threading.Event())).strip()
+        answer = re.sub(r"^A:\s*", "", again.splitlines()[0]) if again else answer
     answer = SAYS.sub("", " ".join(answer.split()))
     return " ".join(question.split()), answer[:1].upper() + answer[1:]
 

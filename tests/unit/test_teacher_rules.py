@@ -62,3 +62,23 @@ def test_questions_about_the_text_and_echoes_and_made_up_facts_are_rejected() ->
     assert judge(CHUNK, name) == "the answer states a number or name the chunk does not"
     assert judge(CHUNK, ("How is salary paid?", "Salary is credited to the staff's bank account "
                          "by GIRO on the 23rd of each month.")) is None  # fmt: skip
+
+
+class Bare(ScriptedLLM):
+    """A teacher that answers in two words first, and in a sentence when asked again."""
+
+    def __init__(self) -> None:
+        super().__init__("", context_size=4096)
+
+    def script(self, messages: list[Message]) -> str:
+        """The bare reply, then the sentence."""
+        if len(messages) == 2:
+            return "Q: Which day is pay day?\nA: 23rd"
+        return "A: Staff receive the full month salary on the 23rd of each month."
+
+
+def test_a_bare_answer_is_asked_again_as_a_full_sentence() -> None:
+    got = ask_teacher(Bare(), CHUNK)
+    assert got == ("Which day is pay day?",
+                   "Staff receive the full month salary on the 23rd of each month.")  # fmt: skip
+    assert judge(CHUNK, got) is None
