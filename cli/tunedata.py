@@ -155,9 +155,20 @@ def ask_teacher(teacher: LLM, chunk: Passage) -> tuple[str, str] | None:
         follow = [*messages, {"role": "assistant", "content": reply.strip()},
                   {"role": "user", "content": TEACHER_ANSWER}]  # fmt: skip
         again = "".join(teacher.stream(follow, 80, 0.2, threading.Event())).strip()
-        answer = re.sub(r"^A:\s*", "", again.splitlines()[0]) if again else answer
+        answer = second_answer(again) or answer
     answer = SAYS.sub("", " ".join(answer.split()))
     return " ".join(question.split()), answer[:1].upper() + answer[1:]
+
+
+def second_answer(reply: str) -> str:
+    """The answer in a reply to TEACHER_ANSWER: its "A:" line (small teachers often write the
+    question again first), else its first line unless that is a question; "" for none."""
+    match = QA.search(reply)
+    if match:
+        return match.group("a").strip().splitlines()[0]
+    lines = [line.strip() for line in reply.splitlines() if line.strip()]
+    first = re.sub(r"^A:\s*", "", lines[0]) if lines else ""
+    return "" if first.endswith("?") else first
 
 
 def cited(answer: str, prompt: str) -> int | None:

@@ -82,3 +82,21 @@ def test_a_bare_answer_is_asked_again_as_a_full_sentence() -> None:
     assert got == ("Which day is pay day?",
                    "Staff receive the full month salary on the 23rd of each month.")  # fmt: skip
     assert judge(CHUNK, got) is None
+
+
+class Repeats(ScriptedLLM):
+    """A teacher that writes the question again before its full-sentence answer."""
+
+    def __init__(self) -> None:
+        super().__init__("", context_size=4096)
+
+    def script(self, messages: list[Message]) -> str:
+        """The bare reply, then question and sentence."""
+        if len(messages) == 2:
+            return "Q: Which day is pay day?\nA: 23rd"
+        return "Q: Which day is pay day?\nA: Pay day is the 23rd of each month."
+
+
+def test_a_second_reply_that_repeats_the_question_gives_its_answer_line() -> None:
+    assert ask_teacher(Repeats(), CHUNK) == ("Which day is pay day?",
+                                             "Pay day is the 23rd of each month.")  # fmt: skip
