@@ -35,13 +35,11 @@ HELD_OUT = 0.2  # share of documents kept out of training, to measure the tuned 
 MIN_CHUNK_CHARS = 200  # shorter chunks are headings and lists of links, not facts
 MIN_ANSWER_WORDS = 4  # a shorter answer ("6 months") is asked again as a full sentence
 TEACHER_SYSTEM = "You write questions and answers about an organisation's documents."
-# The word "passage" is left out: a small teacher echoes it ("What does the passage say …?")
 TEACHER_ASK = (
-    'From "{filename}", the rules of an organisation:\n"""\n{text}\n"""\n\n'
-    "A member of staff wants to know one fact stated above (a number, a date, who, which, "
-    "whether). Write the short question they would type, in their own everyday words, and its "
-    "answer: one full sentence that restates what was asked and copies the numbers, names and "
-    "terms above exactly. Reply with exactly two lines:\nQ: <the question>\nA: <the answer>"
+    'Passage from "{filename}":\n"""\n{text}\n"""\n\n'
+    "Write one question that a member of staff could ask and that this passage answers, and "
+    "its answer in one short sentence that uses the passage's own words and numbers. Reply "
+    "with exactly two lines:\nQ: <the question>\nA: <the answer>"
 )
 TEACHER_ANSWER = (
     "Now answer that question in one full sentence, copying the numbers, names and terms above "
