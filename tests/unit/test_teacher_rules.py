@@ -4,7 +4,7 @@ as the answerer should state them, with the chunk's own numbers and names."""
 from __future__ import annotations
 
 from answer.llm import Message
-from cli.tunedata import ask_teacher, judge
+from cli.tunedata import ask_teacher, block_of, copied, judge
 from ingest.passage import Passage
 from tests.fakes import ScriptedLLM
 
@@ -100,3 +100,18 @@ class Repeats(ScriptedLLM):
 def test_a_second_reply_that_repeats_the_question_gives_its_answer_line() -> None:
     assert ask_teacher(Repeats(), CHUNK) == ("Which day is pay day?",
                                              "Pay day is the 23rd of each month.")  # fmt: skip
+
+
+def test_the_answer_trained_on_is_the_shown_sentence_that_holds_it() -> None:
+    prompt = (
+        "<passages>\n[1] (HR_Policy.pdf, p. 9)\n4.4 The Study Loan is a contract between the "
+        "employee and the bank. 4.5 NTUC-ARU shall bear the interest for the Study Loan up to a "
+        "repayment period of 5 years.\n[2] (HR_Policy.pdf, p. 2)\nPay day is the 23rd.\n</passages>"
+    )
+    shown = block_of(prompt, 1)
+    assert shown.startswith("4.4 The Study Loan") and "Pay day" not in shown
+    teacher = "NTUC-ARU bears the interest for up to 5 years of repayment."
+    assert copied(teacher, shown) == (
+        "NTUC-ARU shall bear the interest for the Study Loan up to a repayment period of 5 years."
+    )
+    assert copied("The canteen serves soup at noon.", shown) == ""  # nothing shown holds it
