@@ -234,7 +234,7 @@ def others_questions(every: int) -> dict[str, Any]:
     path.write_text("".join(line + "\n" for line in about + misses))
     return {"file": str(path), "documents": len(list(SETS["handbooks"].iterdir())),
             "held_out_documents": [], "answerable": len(about), "unanswerable": len(misses),
-            "every": every, "written_by": "others (H2O.ai) + our near-misses"}  # fmt: skip
+            "every": every, "written_by": "H2O.ai"}  # fmt: skip
 
 
 def evaluate(
@@ -376,7 +376,8 @@ def estimated_wall(tuned: dict[str, Any]) -> float | None:
 def show(result: dict[str, Any]) -> None:
     """The table: base, tuned, delta and verdict per metric, then the tune's speeds."""
     q, cols, targets = result["questions"], result["columns"], result["targets"]
-    sampled = f" (every {q['every']}th)" if q["every"] > 1 else ""
+    whose = "of H2O.ai's questions" if q.get("written_by") else "question"
+    sampled = f" (every {q['every']}-th {whose})" if q["every"] > 1 else ""
     about = (f"the {q['documents']} documents tuned on, written by {q['written_by']}"
              if q.get("written_by") else
              f"{len(q['held_out_documents'])} held-out of {q['documents']} documents")  # fmt: skip
