@@ -1,4 +1,10 @@
-"""Issue 14's measurement: `gptu tune` on the company set, then base against tuned through the API.
+"""Issues 14 and 27: `gptu tune` on an eval set's documents, then base against tuned, via the API.
+
+`--set handbooks` (issue 27) tunes on the two handbooks written by others instead, passes
+H2O.ai's questions about them (every `--every`-th) and our 12 near-misses to `gptu tune
+--questions` (its in-run report), has both models answer the same file through the API, and
+judges answer_correct by tuned - base against that difference's noise (twice its standard
+error, question by question). What follows describes the default, `--set company`.
 
 Starts a local stack in a kept folder (default bench/out/tune-stack, so a run's tuned model
 stays registered there), ingests tests/eval/company into collection `company` (once: a folder
