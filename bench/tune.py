@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.eval import ingest, pct, restart_api
 from cli.localstack import GPTU, ROOT, Stack, stack_env, start_stack
 from cli.tunedata import held_out
-from cli.tunemeasure import difference
+from cli.tunemeasure import Answered, Asked, paired
 from core.models import tuned_models
 from core.offline import go_offline
 from tests.integration.test_eval import COMPANY, DOCUMENTS, HANDBOOKS, NEAR_MISSES
@@ -263,26 +263,20 @@ def evaluate(
 
 def paired_outcomes(base: str, tuned: str, questions: Path) -> dict[str, dict[str, Any]]:
     """Tuned minus base question by question, from the two `gptu eval` reports, with the
-    difference's noise (twice its standard error, cli/tunemeasure.py)."""
-    lines = questions.read_text().splitlines()
-    answerable = {n: json.loads(raw).get("answerable", True)
-                  for n, raw in enumerate(lines, start=1) if raw.strip()}  # fmt: skip
+    difference's noise (cli/tunemeasure.py's `paired`, as `gptu tune --questions` reports it)."""
+    lines = dict(enumerate(questions.read_text().splitlines(), start=1))
     reports = [json.loads((OUT / f"tune-eval-{m}.json").read_text()) for m in (base, tuned)]
     by_line = [{o["line"]: o for o in report["outcomes"]} for report in reports]
-    rows: dict[str, list[tuple[float, float]]] = {}
-    for line, b in by_line[0].items():
-        t = by_line[1].get(line)
-        if t is None:
-            continue
-        values = {"answer_correct": (b["correct"], t["correct"]),
-                  "facts_answer": (b["facts"].get("answer"), t["facts"].get("answer")),
-                  "facts_seen": (b["facts"].get("seen"), t["facts"].get("seen"))}  # fmt: skip
-        kind = "false_abstention" if answerable.get(line) else "abstention"
-        values[kind] = (b["abstained"], t["abstained"])
-        for key, (x, y) in values.items():
-            if x is not None and y is not None:
-                rows.setdefault(key, []).append((float(x), float(y)))
-    return {key: difference(pairs) for key, pairs in rows.items()}
+    common = [n for n in by_line[0] if n in by_line[1]]
+    asked = []
+    for n in common:
+        line = json.loads(lines[n])
+        asked.append(Asked(line["question"], line.get("expected_answer"),
+                           line.get("answerable", True)))  # fmt: skip
+    answered = [[Answered(o["abstained"], o["correct"], None, None, o["facts"].get("answer"),
+                          o["facts"].get("seen")) for o in (found[n] for n in common)]
+                for found in by_line]  # fmt: skip
+    return paired(asked, answered[0], answered[1])
 
 
 def streamed(stack: Stack, questions: list[str], model: str, collection: str) -> dict[str, Any]:
