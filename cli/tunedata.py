@@ -40,6 +40,18 @@ TEACHER_ASK = (
     "its answer in one short sentence that uses the passage's own words and numbers. Reply "
     "with exactly two lines:\nQ: <the question>\nA: <the answer>"
 )
+# For a teacher that follows it: answers that restate what was asked, as people's expected
+# answers do. On H2O.ai's handbook questions (README "Tuning") the 1.5B's examples tuned
+# SmolLM2 to answer_correct 0.270 (0.5B with TEACHER_ASK: 0.191); the 0.5B given this prompt
+# wrote shorter, poorer answers (0.183, facts in the answer 0.301 against 0.394).
+TEACHER_ASK_FULL = (
+    'Passage from "{filename}":\n"""\n{text}\n"""\n\n'
+    "Write one question that a member of staff could ask and that this passage answers, and "
+    "its answer: one complete sentence that restates what was asked and gives the answer in "
+    "the passage's own words, with its numbers and names copied exactly. Reply "
+    "with exactly two lines:\nQ: <the question>\nA: <the answer>"
+)
+FULL_ANSWER_TEACHERS = frozenset({"qwen2.5-coder-1.5b"})
 TEACHER_ANSWER = "Now answer that question in one short sentence, in the passage's own words."
 # not "Question:": the answerer's stop strings (answer.llm.STOP) end generation there
 QA = re.compile(r"Q:\s*(?P<q>.+?)\s*\n+\s*A:\s*(?P<a>.+)", re.DOTALL)
@@ -115,13 +127,18 @@ def pick(chunks: list[Passage], limit: int) -> list[Passage]:
     return picked
 
 
-def ask_teacher(teacher: LLM, chunk: Passage) -> tuple[str, str] | None:
+def teacher_prompt(teacher: str) -> str:
+    """The prompt a teacher (catalog name; "" for GPTU_LLM_URL) is asked with."""
+    return TEACHER_ASK_FULL if teacher in FULL_ANSWER_TEACHERS else TEACHER_ASK
+
+
+def ask_teacher(teacher: LLM, chunk: Passage, prompt: str = TEACHER_ASK) -> tuple[str, str] | None:
     """The teacher's (question, answer) about a chunk; None when it did not reply in form.
 
     Small teachers often reply with the question alone: they are then asked for its answer
     in a second turn (which reuses the first turn's evaluated prompt in llama.cpp).
     """
-    ask = TEACHER_ASK.format(filename=chunk.filename, text=chunk.text.strip())
+    ask = prompt.format(filename=chunk.filename, text=chunk.text.strip())
     messages = [{"role": "system", "content": TEACHER_SYSTEM}, {"role": "user", "content": ask}]
     reply = "".join(teacher.stream(messages, 160, 0.2, threading.Event()))
     match = QA.search(reply)
@@ -191,6 +208,7 @@ def synthesise(
     collection: str,
     journal: Path,
     progress: Callable[[Synthesis], None] = lambda _: None,
+    prompt: str = TEACHER_ASK,
 ) -> tuple[list[Example], Synthesis]:
     """Ask the teacher about each chunk and keep the usable examples.
 
@@ -203,7 +221,7 @@ def synthesise(
     with journal.open("a", encoding="utf-8") as out:
         for chunk in chunks:
             if chunk.id not in done:
-                done[chunk.id] = try_chunk(answerer, teacher, chunk, collection)
+                done[chunk.id] = try_chunk(answerer, teacher, chunk, collection, prompt)
                 out.write(json.dumps({"chunk": chunk.id, **done[chunk.id]}) + "\n")
                 out.flush()
             entry = done[chunk.id]
@@ -218,9 +236,11 @@ def synthesise(
     return examples, stats
 
 
-def try_chunk(answerer: Answerer, teacher: LLM, chunk: Passage, collection: str) -> dict:
+def try_chunk(
+    answerer: Answerer, teacher: LLM, chunk: Passage, collection: str, prompt: str = TEACHER_ASK
+) -> dict:
     """One chunk's journal entry: its example, or the reason it gave none."""
-    written = ask_teacher(teacher, chunk)
+    written = ask_teacher(teacher, chunk, prompt)
     reason = judge(chunk, written)
     if reason is None and written is not None:
         made = in_prompt(answerer, collection, *written)

@@ -22,6 +22,8 @@ from app.services import Services
 from cli.tune import OTHERS, TuneRun, new_run, open_run, require_same_collection
 from cli.tunedata import (
     MIN_EXAMPLES,
+    TEACHER_ASK,
+    TEACHER_ASK_FULL,
     TooFewExamples,
     collection_chunks,
     held_out,
@@ -29,6 +31,7 @@ from cli.tunedata import (
     require_enough,
     split,
     synthesise,
+    teacher_prompt,
 )
 from cli.tunerated import rated_examples, reviewed_examples
 from core.db import Collection, Document
@@ -155,6 +158,23 @@ def test_too_few_examples_are_refused_with_the_count(
     train, held = split(examples)
     with pytest.raises(TooFewExamples, match=rf"gives {len(train)} usable training examples"):
         require_enough(train, held, "policies")
+
+
+def test_the_teacher_is_asked_with_its_own_prompt(
+    company: tuple[Settings, Services], tmp_path: Path
+) -> None:
+    """The 1.5B is asked for answers that restate the question; every other teacher (the 0.5B
+    wrote poorer examples with that prompt) for one short sentence."""
+    settings, services = company
+    answerer = make_answerer(settings, services, ScriptedLLM("unused"))
+    chunks = pick(collection_chunks(services, "policies"), 2)
+    assert teacher_prompt("qwen2.5-coder-1.5b") == TEACHER_ASK_FULL != TEACHER_ASK
+    assert teacher_prompt("qwen2.5-coder-0.5b") == teacher_prompt("") == TEACHER_ASK
+    teacher = Teacher()
+    synthesise(answerer, teacher, chunks, "policies", tmp_path / "j.jsonl", prompt=TEACHER_ASK_FULL)
+    asked = [p[1]["content"] for p in teacher.prompts if len(p) == 2]
+    assert len(asked) == 2
+    assert all("restates what was asked" in a and "one short sentence" not in a for a in asked)
 
 
 def test_a_bad_question_file_is_refused_before_a_run_starts(
