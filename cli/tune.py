@@ -62,7 +62,7 @@ class TuneRun:
     collection: str
     base: str = "smollm2-135m"
     name: str = ""  # the tuned model's catalog name; default <collection>-<base>
-    teacher: str = ""  # a catalog name; "" = GPTU_LLM_URL, else the best installed
+    teacher: str = ""  # a catalog name; "" = GPTU_LLM_URL, else the best installed (kept)
     examples: int = 300  # chunks the teacher is asked about, at most
     steps: int = 0  # 0 = two passes over the training examples
     batch: int = 4
@@ -95,9 +95,18 @@ def new_run(settings: Settings, run: TuneRun) -> Path:
     # read now: a bad line must not wait for the end of the run
     if run.questions and not read_questions(Path(run.questions)):
         raise ValueError(f"{run.questions} holds no questions")
+    # resolved now: --resume asks the same teacher, whatever has been installed since
+    run.teacher = teacher_name(settings, run.teacher)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = settings.data_dir / "tune" / f"{run.collection}-{run.base}-{stamp}"
-    folder.mkdir(parents=True)
+    for n in range(2, 100):  # two runs started in the same second get their own folders
+        try:
+            folder.mkdir(parents=True)
+            break
+        except FileExistsError:
+            folder = folder.with_name(f"{run.collection}-{run.base}-{stamp}-{n}")
+    else:
+        raise FileExistsError(f"{folder} exists")
     (folder / "run.json").write_text(json.dumps(asdict(run), indent=2), encoding="utf-8")
     if run.reviewed:  # the run keeps the file as it was, for --resume
         shutil.copyfile(run.reviewed, folder / REVIEWED)

@@ -19,7 +19,15 @@ from answer.rag import SYSTEM_PROMPT
 from app.answering import make_answerer
 from app.intake import Intake, Upload
 from app.services import Services
-from cli.tune import OTHERS, TuneRun, new_run, open_run, require_same_collection
+from cli.tune import (
+    OTHERS,
+    TEACHERS,
+    TuneRun,
+    new_run,
+    open_run,
+    require_same_collection,
+    teacher_name,
+)
 from cli.tunedata import (
     MIN_EXAMPLES,
     TEACHER_ASK,
@@ -175,6 +183,20 @@ def test_the_teacher_is_asked_with_its_own_prompt(
     asked = [p[1]["content"] for p in teacher.prompts if len(p) == 2]
     assert len(asked) == 2
     assert all("restates what was asked" in a and "one short sentence" not in a for a in asked)
+
+
+def test_a_run_keeps_the_teacher_it_started_with(
+    company: tuple[Settings, Services], tmp_path: Path
+) -> None:
+    """Without --teacher the run stores the teacher it picked, so --resume asks the same one
+    even when a preferred teacher is installed in between."""
+    settings, _ = company
+    settings = settings.model_copy(update={"llm_url": ""})
+    folder = new_run(settings, TuneRun("policies"))
+    picked = open_run(settings, folder.name)[1].teacher
+    assert picked in TEACHERS and picked == teacher_name(settings, "")
+    again = new_run(settings, TuneRun("policies"))  # most likely in the same second
+    assert again != folder and again.is_dir()
 
 
 def test_a_bad_question_file_is_refused_before_a_run_starts(
