@@ -14,6 +14,7 @@ was deleted (or deleted and made again under its name) stops, registering nothin
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -98,15 +99,14 @@ def new_run(settings: Settings, run: TuneRun) -> Path:
     # resolved now: --resume asks the same teacher, whatever has been installed since
     run.teacher = teacher_name(settings, run.teacher)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = settings.data_dir / "tune" / f"{run.collection}-{run.base}-{stamp}"
-    for n in range(2, 100):  # two runs started in the same second get their own folders
+    name = f"{run.collection}-{run.base}-{stamp}"
+    folder = settings.data_dir / "tune" / name
+    for n in itertools.count(2):  # two runs started in the same second get their own folders
         try:
             folder.mkdir(parents=True)
             break
         except FileExistsError:
-            folder = folder.with_name(f"{run.collection}-{run.base}-{stamp}-{n}")
-    else:
-        raise FileExistsError(f"{folder} exists")
+            folder = folder.with_name(f"{name}-{n}")
     (folder / "run.json").write_text(json.dumps(asdict(run), indent=2), encoding="utf-8")
     if run.reviewed:  # the run keeps the file as it was, for --resume
         shutil.copyfile(run.reviewed, folder / REVIEWED)

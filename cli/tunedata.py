@@ -34,22 +34,22 @@ MIN_EXAMPLES = 20  # fewer training examples than this teach nothing measurable
 HELD_OUT = 0.2  # share of documents kept out of training, to measure the tuned model on
 MIN_CHUNK_CHARS = 200  # shorter chunks are headings and lists of links, not facts
 TEACHER_SYSTEM = "You write questions and answers about an organisation's documents."
-TEACHER_ASK = (
+ASK = (
     'Passage from "{filename}":\n"""\n{text}\n"""\n\n'
     "Write one question that a member of staff could ask and that this passage answers, and "
-    "its answer in one short sentence that uses the passage's own words and numbers. Reply "
-    "with exactly two lines:\nQ: <the question>\nA: <the answer>"
+    "its answer{form} Reply with exactly two lines:\nQ: <the question>\nA: <the answer>"
+)
+TEACHER_ASK = ASK.replace(
+    "{form}", " in one short sentence that uses the passage's own words and numbers."
 )
 # For a teacher that follows it: answers that restate what was asked, as people's expected
 # answers do. On H2O.ai's handbook questions (README "Tuning") the 1.5B's examples tuned
 # SmolLM2 to answer_correct 0.270 (0.5B with TEACHER_ASK: 0.191); the 0.5B given this prompt
 # wrote shorter, poorer answers (0.183, facts in the answer 0.301 against 0.394).
-TEACHER_ASK_FULL = (
-    'Passage from "{filename}":\n"""\n{text}\n"""\n\n'
-    "Write one question that a member of staff could ask and that this passage answers, and "
-    "its answer: one complete sentence that restates what was asked and gives the answer in "
-    "the passage's own words, with its numbers and names copied exactly. Reply "
-    "with exactly two lines:\nQ: <the question>\nA: <the answer>"
+TEACHER_ASK_FULL = ASK.replace(
+    "{form}",
+    ": one complete sentence that restates what was asked and gives the answer in the "
+    "passage's own words, with its numbers and names copied exactly.",
 )
 FULL_ANSWER_TEACHERS = frozenset({"qwen2.5-coder-1.5b"})
 TEACHER_ANSWER = "Now answer that question in one short sentence, in the passage's own words."
@@ -132,7 +132,7 @@ def teacher_prompt(teacher: str) -> str:
     return TEACHER_ASK_FULL if teacher in FULL_ANSWER_TEACHERS else TEACHER_ASK
 
 
-def ask_teacher(teacher: LLM, chunk: Passage, prompt: str = TEACHER_ASK) -> tuple[str, str] | None:
+def ask_teacher(teacher: LLM, chunk: Passage, prompt: str) -> tuple[str, str] | None:
     """The teacher's (question, answer) about a chunk; None when it did not reply in form.
 
     Small teachers often reply with the question alone: they are then asked for its answer
@@ -237,7 +237,7 @@ def synthesise(
 
 
 def try_chunk(
-    answerer: Answerer, teacher: LLM, chunk: Passage, collection: str, prompt: str = TEACHER_ASK
+    answerer: Answerer, teacher: LLM, chunk: Passage, collection: str, prompt: str
 ) -> dict:
     """One chunk's journal entry: its example, or the reason it gave none."""
     written = ask_teacher(teacher, chunk, prompt)
