@@ -26,6 +26,7 @@ from core.scoring import abstained, fact_forms, facts
 KIND_AFTER = re.compile(r"\s*(%|[^\W\d_]+)", re.UNICODE)
 KIND_BEFORE = re.compile(r"([$€£¥]|[A-Z]{3})\s*$")
 SAME_KINDS = {"percent": "%", "per cent": "%"}
+QUOTED = "The documents say: "  # how an answer replaced by its quote begins
 
 
 def invented_numbers(answer: str, passages: list[Source], asked: str = "") -> list[str]:
@@ -87,5 +88,5 @@ def verified(answer: str, plan: Plan) -> tuple[str, list[str], list[str]]:
         return answer, [], []
     if plan.check == "quote" and plan.quote:
         best = plan.quote[0]
-        return f'The documents say: "{best.text}" [{best.n}]', invented, against
+        return f'{QUOTED}"{best.text}" [{best.n}]', invented, against
     return NOT_FOUND, invented, against

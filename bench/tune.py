@@ -4,7 +4,9 @@
 H2O.ai's questions about them (every `--every`-th) and our 12 near-misses to `gptu tune
 --questions` (its in-run report), has both models answer the same file through the API, and
 judges answer_correct by tuned - base against that difference's noise (twice its standard
-error, question by question). What follows describes the default, `--set company`.
+error, question by question). For both sets it then says whose answers were right: each
+model's own words, or the answering unit's quote the answer check put in their place. What
+follows describes the default, `--set company`.
 
 Starts a local stack in a kept folder (default bench/out/tune-stack, so a run's tuned model
 stays registered there), ingests tests/eval/company into collection `company` (once: a folder
@@ -49,6 +51,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from answer.check import QUOTED
 from bench.eval import ingest, pct, restart_api
 from cli.localstack import GPTU, ROOT, Stack, stack_env, start_stack
 from cli.tunedata import held_out
@@ -94,9 +97,11 @@ def main() -> None:
         for label, model in (("base", tuned["base"]), ("tuned", tuned["model"])):
             columns[label] = evaluate(stack, model, questions, args.timed, args.set)
         differences = paired_outcomes(tuned["base"], tuned["model"], Path(questions["file"]))
+        answers = whose_answers(tuned["base"], tuned["model"])
     finally:
         stack.stop()
     result = report(args, tuned, wall, questions, columns, differences)
+    result["answers"] = answers
     (OUT / "tune.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     show(result)
 
@@ -279,6 +284,32 @@ def paired_outcomes(base: str, tuned: str, questions: Path) -> dict[str, dict[st
     return paired(asked, answered[0], answered[1])
 
 
+def whose_answers(base: str, tuned: str) -> dict[str, Any]:
+    """Who wrote each graded answer, from the two `gptu eval` reports: the model in its own
+    words, or the answer check, which puts the answering unit's quote in place of an answer
+    stating a number or name its passages do not hold; how many of each were right, how many
+    the quote alone got right, and the two models' right answers side by side."""
+    reports = [json.loads((OUT / f"tune-eval-{m}.json").read_text()) for m in (base, tuned)]
+    graded = [{o["line"]: o for o in r["outcomes"] if o["correct"] is not None} for r in reports]
+    result: dict[str, Any] = {}
+    for label, outcomes in zip(("base", "tuned"), graded, strict=True):
+        kinds: dict[str, list[bool]] = {"own": [], "quoted": [], "declined": []}
+        for o in outcomes.values():
+            kind = "quoted" if o["answer"].startswith(QUOTED) else "own"
+            kinds["declined" if o["abstained"] else kind].append(bool(o["correct"]))
+        result[label] = {k: {"answers": len(v), "right": sum(v)} for k, v in kinds.items()}
+        result[label]["quote_alone_right"] = sum(
+            bool(o["quote_correct"]) for o in outcomes.values()
+        )
+    common = [n for n in graded[0] if n in graded[1]]
+    right = [(bool(graded[0][n]["correct"]), bool(graded[1][n]["correct"])) for n in common]
+    result["both_right"] = sum(b and t for b, t in right)
+    result["base_only"] = sum(b and not t for b, t in right)
+    result["tuned_only"] = sum(t and not b for b, t in right)
+    result["neither"] = sum(not b and not t for b, t in right)
+    return result
+
+
 def streamed(stack: Stack, questions: list[str], model: str, collection: str) -> dict[str, Any]:
     """First token and generation tokens/s, the answers streamed one by one.
 
@@ -433,7 +464,22 @@ def show(result: dict[str, Any]) -> None:
               f"{cols['base']['timed']} answerable questions per model, of which "
               f"{cols['base']['timed_streamed']} / {cols['tuned']['timed_streamed']} came token "
               f"by token and give tokens/s)")  # fmt: skip
+    show_answers(result.get("answers"))
     print(f"written to {OUT / 'tune.json'}")
+
+
+def show_answers(answers: dict[str, Any] | None) -> None:
+    """Whose answers were right: each model's own, the check's quote in their place."""
+    if not answers:
+        return
+    for label in ("base", "tuned"):
+        a = answers[label]
+        print(f"{label + ' answers':20} own words {a['own']['right']} right of "
+              f"{a['own']['answers']}; replaced by the quote {a['quoted']['right']} of "
+              f"{a['quoted']['answers']}; declined {a['declined']['answers']}; the quote alone "
+              f"right {a['quote_alone_right']}")  # fmt: skip
+    print(f"{'right answers':20} both {answers['both_right']}, base only {answers['base_only']}, "
+          f"tuned only {answers['tuned_only']}, neither {answers['neither']}")  # fmt: skip
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
