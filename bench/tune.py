@@ -96,8 +96,10 @@ def main() -> None:
         columns = {}
         for label, model in (("base", tuned["base"]), ("tuned", tuned["model"])):
             columns[label] = evaluate(stack, model, questions, args.timed, args.set)
-        differences = paired_outcomes(tuned["base"], tuned["model"], Path(questions["file"]))
-        answers = whose_answers(tuned["base"], tuned["model"])
+        reports = [json.loads((OUT / f"tune-eval-{m}.json").read_text())
+                   for m in (tuned["base"], tuned["model"])]  # fmt: skip
+        differences = paired_outcomes(reports, Path(questions["file"]))
+        answers = whose_answers(reports)
     finally:
         stack.stop()
     result = report(args, tuned, wall, questions, columns, differences)
@@ -266,11 +268,11 @@ def evaluate(
     return {**metrics, **streamed(stack, asked, model, collection)}
 
 
-def paired_outcomes(base: str, tuned: str, questions: Path) -> dict[str, dict[str, Any]]:
-    """Tuned minus base question by question, from the two `gptu eval` reports, with the
-    difference's noise (cli/tunemeasure.py's `paired`, as `gptu tune --questions` reports it)."""
+def paired_outcomes(reports: list[dict[str, Any]], questions: Path) -> dict[str, dict[str, Any]]:
+    """Tuned minus base question by question, from the two `gptu eval` reports (base, tuned),
+    with the difference's noise (cli/tunemeasure.py's `paired`, as `gptu tune --questions`
+    reports it)."""
     lines = dict(enumerate(questions.read_text().splitlines(), start=1))
-    reports = [json.loads((OUT / f"tune-eval-{m}.json").read_text()) for m in (base, tuned)]
     by_line = [{o["line"]: o for o in report["outcomes"]} for report in reports]
     common = [n for n in by_line[0] if n in by_line[1]]
     asked = []
@@ -284,12 +286,11 @@ def paired_outcomes(base: str, tuned: str, questions: Path) -> dict[str, dict[st
     return paired(asked, answered[0], answered[1])
 
 
-def whose_answers(base: str, tuned: str) -> dict[str, Any]:
-    """Who wrote each graded answer, from the two `gptu eval` reports: the model in its own
-    words, or the answer check, which puts the answering unit's quote in place of an answer
-    stating a number or name its passages do not hold; how many of each were right, how many
-    the quote alone got right, and the two models' right answers side by side."""
-    reports = [json.loads((OUT / f"tune-eval-{m}.json").read_text()) for m in (base, tuned)]
+def whose_answers(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Who wrote each graded answer, from the two `gptu eval` reports (base, tuned): the model
+    in its own words, or the answer check, which puts the answering unit's quote in place of
+    an answer stating a number or name its passages do not hold; how many of each were right,
+    how many the quote alone got right, and the two models' right answers side by side."""
     graded = [{o["line"]: o for o in r["outcomes"] if o["correct"] is not None} for r in reports]
     result: dict[str, Any] = {}
     for label, outcomes in zip(("base", "tuned"), graded, strict=True):
