@@ -12,9 +12,9 @@ Starts a local stack in a kept folder (default bench/out/tune-stack, so a run's 
 stays registered there), ingests tests/eval/company into collection `company` (once: a folder
 that already holds it is reused), stops the workers, then times `gptu tune --collection
 company` as an administrator runs it (a subprocess with the stack's settings; `--base`,
-`--examples`, `--steps`, `--teacher` and `--encoding` are passed through) and reads its run
-folder: data.json (examples/s of the teacher's data synthesis), train/events.jsonl (training
-steps/s) and the in-run scores in models/tuned.json.
+`--examples`, `--steps`, `--teacher`, `--encoding` and `--answers` are passed through) and
+reads its run folder: data.json (examples/s of the teacher's data synthesis),
+train/events.jsonl (training steps/s) and the in-run scores in models/tuned.json.
 
 The held-out questions are the company eval set's own: the answerable questions whose source
 documents are all held out by the run's split (`cli.tunedata.held_out`, a fixed function of the
@@ -124,6 +124,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="gptu tune --steps (default 0: two passes)")
     parser.add_argument("--teacher", default="", help="gptu tune --teacher")
     parser.add_argument("--encoding", default="", help="gptu tune --encoding")
+    parser.add_argument("--answers", default="", help="gptu tune --answers (written, copied)")
     parser.add_argument("--run", help="Measure this finished run again instead of tuning.")
     parser.add_argument("--small", action="store_true", help="A quick smoke run.")
     parser.add_argument("--fresh", action="store_true", help="Empty the folder first.")
@@ -159,7 +160,7 @@ def tune(
     """Run `gptu tune` as an administrator would (with the questions written by others, if
     any, for its own report); (its run folder's name, wall seconds)."""
     command = [*GPTU, "tune", "--collection", args.set, "--base", args.base]
-    for option in ("examples", "steps", "teacher", "encoding"):
+    for option in ("examples", "steps", "teacher", "encoding", "answers"):
         value = getattr(args, option)
         if value not in (None, ""):
             command += [f"--{option}", str(value)]

@@ -263,6 +263,13 @@ def tune(
         ),
     ] = "",
     name: Annotated[str, typer.Option(help="Tuned model name; default COLLECTION-BASE.")] = "",
+    answers: Annotated[
+        str,
+        typer.Option(
+            help="The examples' answers: as the teacher wrote them (written), or copied word "
+            "for word from the passage part that says them (copied)."
+        ),
+    ] = "written",
     encoding: Annotated[str, typer.Option(help="Q4_0, Q8_0 or Q4_1.")] = "Q4_0",
     threads: Annotated[int, typer.Option(help="Training threads; 0 = every core but one.")] = 0,
     batch: Annotated[int, typer.Option(help="Examples per training step.")] = 4,
@@ -291,15 +298,19 @@ def tune(
     answers and reviewed 👎 ones) → LoRA in .venv-tune → GGUF in GPTU_DATA_DIR/models, measured
     and registered. Talks to the database and Chroma directly (run it on the server)."""
     from cli.tune import TuneRun, run_tune
+    from cli.tunedata import ANSWERS
 
     if not collection and not resume:
         raise typer.BadParameter("give --collection, or --resume RUN")
+    if answers not in ANSWERS:
+        raise typer.BadParameter(f"--answers is one of {', '.join(ANSWERS)}")
     settings = Settings()
     go_offline()
     run = TuneRun(collection or "", base, name, teacher, examples, steps, batch=batch,
                   encoding=encoding, threads=threads, measure=measure,
                   reviewed=str(reviewed.resolve()) if reviewed else "",
-                  questions=str(questions.resolve()) if questions else "")  # fmt: skip
+                  questions=str(questions.resolve()) if questions else "",
+                  answers=answers)  # fmt: skip
     raise typer.Exit(run_tune(settings, None if resume else run, resume))
 
 

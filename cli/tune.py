@@ -32,6 +32,7 @@ from cli.tunedata import (
     Example,
     Synthesis,
     collection_chunks,
+    copy_answers,
     pick,
     require_enough,
     split,
@@ -73,6 +74,7 @@ class TuneRun:
     measure: bool = True
     reviewed: str = ""  # a reviewed `gptu export eval` file (copied into the run as reviewed.jsonl)
     questions: str = ""  # questions written by others about the collection (copied as OTHERS)
+    answers: str = "written"  # the examples' answers: the teacher's words, or "copied" (tunedata)
     collection_id: str = ""  # the collection's id, found when the run starts (never by name after)
 
     @property
@@ -199,6 +201,8 @@ def prepare_data(
     journal, prompt = folder / "synth.jsonl", teacher_prompt(teacher)
     examples, stats = synthesise(answerer, teacher_llm, chunks, run.collection, journal,
                                  progress, prompt)  # fmt: skip
+    if run.answers == "copied":
+        examples = copy_answers(examples, stats)
     examples += list(rated_examples(answerer, services, run.collection_id))
     if (folder / REVIEWED).is_file():
         examples += reviewed_examples(answerer, services, run.collection_id, folder / REVIEWED)
@@ -207,6 +211,7 @@ def prepare_data(
     write_training(folder / "train.jsonl", train_set)
     write_eval(folder / "heldout.jsonl", held)
     report = data_report(stats, examples, train_set, held, teacher or settings.llm_url, folder)
+    report["answers"] = run.answers
     report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
     return len(train_set), len(held), report
 

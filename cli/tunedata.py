@@ -23,7 +23,9 @@ from typing import Any
 from sqlalchemy import select
 
 from answer.llm import LLM, Message
+from answer.quote import sentences
 from answer.rag import Answerer
+from answer.units import units
 from app.services import Services
 from core.db import READY, Collection, Document
 from core.errors import NotFound
@@ -57,6 +59,11 @@ TEACHER_ANSWER = "Now answer that question in one short sentence, in the passage
 QA = re.compile(r"Q:\s*(?P<q>.+?)\s*\n+\s*A:\s*(?P<a>.+)", re.DOTALL)
 ASKED = re.compile(r"^\s*(?:Q:\s*)?(?P<q>[^\n]{10,}\?)\s*$")  # a reply that is only a question
 BLOCK = re.compile(r"^\[(\d{1,2})\] \(", re.MULTILINE)
+CITED = re.compile(r"\s*\[(\d{1,2})\]")
+# How an example's answer is said: as the teacher wrote it, or copied from the passage it cites
+# (the smallest unit or sentence that holds the teacher's answer; see copied()).
+ANSWERS = ("written", "copied")
+COPIED_CHARS = 600  # a longer unit is copied as its sentence that holds the answer, if one does
 
 
 class TooFewExamples(Exception):
@@ -185,6 +192,65 @@ def in_prompt(answerer: Answerer, collection: str, question: str, answer: str) -
     messages = [*plan.messages, {"role": "assistant", "content": answer}]
     source = plan.passages[(n or 1) - 1].filename if plan.passages else ""
     return Example(messages, source, "synthetic", question, answer)
+
+
+def block_text(prompt: str, n: int) -> str:
+    """What the model reads of passage [n] in an answerer's prompt ("" when it is not there)."""
+    starts = [m for m in BLOCK.finditer(prompt)]
+    for i, m in enumerate(starts):
+        if int(m.group(1)) == n:
+            body = prompt.index("\n", m.end()) + 1
+            end = starts[i + 1].start() if i + 1 < len(starts) else prompt.find("\n</passages>")
+            return prompt[body : end if end > body else len(prompt)].strip()
+    return ""
+
+
+def copied_answer(answer: str, text: str, n: int) -> str | None:
+    """The part of passage [n]'s text that says the answer, as the answer (cited): its unit
+    (a paragraph, a list item, an FAQ entry) that holds most of the answer's key words, or that
+    unit's best sentence when the unit is long; None when no part holds the answer."""
+    said = re.sub(r"\s*\[\d{1,2}\]", "", answer)
+    found = [text[u.start : u.end].strip() for u in units(n, text)]
+    found = [part for part in found if is_correct(said, part)]
+    if not found:
+        return None
+    best = max(found, key=lambda part: (overlap(said, part), -len(part)))
+    if len(best) > COPIED_CHARS:
+        shorter = [s.text for s in sentences(n, best) if is_correct(said, s.text)]
+        if not shorter:
+            return None
+        best = max(shorter, key=lambda part: (overlap(said, part), -len(part)))
+    return f"{' '.join(best.split())} [{n}]"
+
+
+def copied(example: Example) -> Example | None:
+    """A synthetic example whose answer is copied from the passage it cites, word for word
+    (the teacher's answer stays the example's expected answer); None when that passage does
+    not say the answer in one part. Other examples (rated, reviewed) are kept as they are."""
+    reply = example.messages[-1]["content"]
+    cite = CITED.search(reply)
+    if example.origin != "synthetic" or cite is None:
+        return example
+    n = int(cite.group(1))
+    answer = copied_answer(reply, block_text(example.messages[-2]["content"], n), n)
+    if answer is None:
+        return None
+    messages = [*example.messages[:-1], {"role": "assistant", "content": answer}]
+    return Example(messages, example.document, example.origin, example.question, example.answer)
+
+
+def copy_answers(examples: list[Example], stats: Synthesis) -> list[Example]:
+    """The synthetic examples with copied answers (copied()); those whose cited passage does
+    not say the answer in one part are counted as rejected."""
+    kept = []
+    for example in examples:
+        made = copied(example)
+        if made is None:
+            stats.kept -= 1
+            stats.reject("the cited passage does not say the answer in one part")
+        else:
+            kept.append(made)
+    return kept
 
 
 def judge(chunk: Passage, written: tuple[str, str] | None) -> str | None:

@@ -52,3 +52,8 @@ def test_the_last_admin_cannot_be_removed(tmp_path: object) -> None:
 def test_mcp_refuses_to_start_without_a_key() -> None:
     done = gptu("mcp", "--url", "http://127.0.0.1:9")
     assert done.returncode == 2 and "GPTU_API_KEY" in done.stderr and not done.stdout
+
+
+def test_tune_names_the_answer_forms_it_knows() -> None:
+    wrong = gptu("tune", "--collection", "hr", "--answers", "verbatim")
+    assert wrong.returncode == 2 and "written, copied" in wrong.stdout + wrong.stderr
