@@ -166,7 +166,7 @@ def main() -> None:
                 for chosen_set in chosen:
                     results[chosen_set.name][column] = evaluate(
                         stack, env, chosen_set, args, out / f"eval-{chosen_set.name}-"
-                        f"{Path(args.model).stem}-{column}.json",
+                        f"{safe(args.model)}-{column}.json",
                     )  # fmt: skip
         finally:
             stack.stop()

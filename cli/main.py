@@ -266,8 +266,9 @@ def tune(
     answers: Annotated[
         str,
         typer.Option(
-            help="The examples' answers: as the teacher wrote them (written), or copied word "
-            "for word from the passage part that says them (copied)."
+            help="The examples' answers: as the teacher wrote them (written), copied word for "
+            "word from the passage part that says them (copied), or the teacher's own answers "
+            "in the answerer's prompt (answered: one more teacher reply per example)."
         ),
     ] = "written",
     encoding: Annotated[str, typer.Option(help="Q4_0, Q8_0 or Q4_1.")] = "Q4_0",

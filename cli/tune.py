@@ -32,8 +32,8 @@ from cli.tunedata import (
     Example,
     Synthesis,
     collection_chunks,
-    copy_answers,
     pick,
+    reanswer,
     require_enough,
     split,
     synthesise,
@@ -74,7 +74,7 @@ class TuneRun:
     measure: bool = True
     reviewed: str = ""  # a reviewed `gptu export eval` file (copied into the run as reviewed.jsonl)
     questions: str = ""  # questions written by others about the collection (copied as OTHERS)
-    answers: str = "written"  # the examples' answers: the teacher's words, or "copied" (tunedata)
+    answers: str = "written"  # how the examples' answers are said (cli.tunedata.ANSWERS)
     collection_id: str = ""  # the collection's id, found when the run starts (never by name after)
 
     @property
@@ -200,9 +200,8 @@ def prepare_data(
 
     journal, prompt = folder / "synth.jsonl", teacher_prompt(teacher)
     examples, stats = synthesise(answerer, teacher_llm, chunks, run.collection, journal,
-                                 progress, prompt)  # fmt: skip
-    if run.answers == "copied":
-        examples = copy_answers(examples, stats)
+                                 progress, prompt, run.answers == "answered")  # fmt: skip
+    examples = reanswer(examples, stats, run.answers)
     examples += list(rated_examples(answerer, services, run.collection_id))
     if (folder / REVIEWED).is_file():
         examples += reviewed_examples(answerer, services, run.collection_id, folder / REVIEWED)

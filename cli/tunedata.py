@@ -60,9 +60,13 @@ QA = re.compile(r"Q:\s*(?P<q>.+?)\s*\n+\s*A:\s*(?P<a>.+)", re.DOTALL)
 ASKED = re.compile(r"^\s*(?:Q:\s*)?(?P<q>[^\n]{10,}\?)\s*$")  # a reply that is only a question
 BLOCK = re.compile(r"^\[(\d{1,2})\] \(", re.MULTILINE)
 CITED = re.compile(r"\s*\[(\d{1,2})\]")
-# How an example's answer is said: as the teacher wrote it, or copied from the passage it cites
-# (the smallest unit or sentence that holds the teacher's answer; see copied()).
-ANSWERS = ("written", "copied")
+# How an example's answer is said: as the teacher wrote it beside the chunk, copied from the
+# passage it cites (the unit or sentence that holds it; copied()), or as the teacher answers
+# the question itself in the answerer's own prompt (answered(): the student learns the teacher's
+# answers to the prompts it will get).
+ANSWERS = ("written", "copied", "answered")
+ANSWER_TOKENS = 256  # GPTU_MAX_ANSWER_TOKENS' default
+ANSWER_TEMPERATURE = 0.1  # the answerer's (answer.rag)
 COPIED_CHARS = 600  # a longer unit is copied as its sentence that holds the answer, if one does
 
 
@@ -79,6 +83,7 @@ class Example:
     origin: str  # "synthetic" or "rated"
     question: str
     answer: str
+    teacher_reply: str = ""  # the teacher's answer in the answerer's prompt (--answers answered)
 
 
 @dataclass
@@ -239,15 +244,39 @@ def copied(example: Example) -> Example | None:
     return Example(messages, example.document, example.origin, example.question, example.answer)
 
 
-def copy_answers(examples: list[Example], stats: Synthesis) -> list[Example]:
-    """The synthetic examples with copied answers (copied()); those whose cited passage does
-    not say the answer in one part are counted as rejected."""
+def answered(example: Example) -> Example | None:
+    """A synthetic example whose answer is the teacher's own in the answerer's prompt, cited
+    (the written answer stays the expected one); None when that reply declines, or does not say
+    the written answer (the eval's rule), or was not asked for. Others are kept as they are."""
+    if example.origin != "synthetic":
+        return example
+    reply = example.teacher_reply
+    said = CITED.sub("", example.answer)
+    if not reply or abstained(reply) or not is_correct(said, reply):
+        return None
+    if not CITED.search(reply):
+        n = cited(reply, example.messages[-2]["content"])
+        reply = f"{reply.rstrip()} [{n}]" if n is not None else reply
+    messages = [*example.messages[:-1], {"role": "assistant", "content": reply}]
+    return Example(messages, example.document, example.origin, example.question, example.answer,
+                   reply)  # fmt: skip
+
+
+def reanswer(examples: list[Example], stats: Synthesis, how: str) -> list[Example]:
+    """The examples with their answers said `how` ("copied" or "answered"; "written" leaves
+    them); those that cannot be are counted as rejected, with why."""
+    if how == "written":
+        return examples
+    make, why = {
+        "copied": (copied, "the cited passage does not say the answer in one part"),
+        "answered": (answered, "the teacher's answer in the answerer's prompt does not say it"),
+    }[how]
     kept = []
     for example in examples:
-        made = copied(example)
+        made = make(example)
         if made is None:
             stats.kept -= 1
-            stats.reject("the cited passage does not say the answer in one part")
+            stats.reject(why)
         else:
             kept.append(made)
     return kept
@@ -275,8 +304,10 @@ def synthesise(
     journal: Path,
     progress: Callable[[Synthesis], None] = lambda _: None,
     prompt: str = TEACHER_ASK,
+    teacher_answers: bool = False,
 ) -> tuple[list[Example], Synthesis]:
-    """Ask the teacher about each chunk and keep the usable examples.
+    """Ask the teacher about each chunk and keep the usable examples; `teacher_answers`: it
+    also answers each kept question in the answerer's prompt (Example.teacher_reply).
 
     journal: one JSON line per chunk tried (kept or why not), appended as it goes, so a run
     that stops continues with the chunks it has not tried.
@@ -287,7 +318,9 @@ def synthesise(
     with journal.open("a", encoding="utf-8") as out:
         for chunk in chunks:
             if chunk.id not in done:
-                done[chunk.id] = try_chunk(answerer, teacher, chunk, collection, prompt)
+                done[chunk.id] = try_chunk(
+                    answerer, teacher, chunk, collection, prompt, teacher_answers
+                )
                 out.write(json.dumps({"chunk": chunk.id, **done[chunk.id]}) + "\n")
                 out.flush()
             entry = done[chunk.id]
@@ -303,15 +336,21 @@ def synthesise(
 
 
 def try_chunk(
-    answerer: Answerer, teacher: LLM, chunk: Passage, collection: str, prompt: str
-) -> dict:
-    """One chunk's journal entry: its example, or the reason it gave none."""
+    answerer: Answerer, teacher: LLM, chunk: Passage, collection: str, prompt: str,
+    teacher_answers: bool = False,
+) -> dict:  # fmt: skip
+    """One chunk's journal entry: its example (with the teacher's own answer in the answerer's
+    prompt when `teacher_answers`), or the reason it gave none."""
     written = ask_teacher(teacher, chunk, prompt)
     reason = judge(chunk, written)
     if reason is None and written is not None:
         made = in_prompt(answerer, collection, *written)
         if isinstance(made, Example):
             made.document = chunk.filename  # the split is by the document it was written from
+            if teacher_answers:
+                reply = teacher.stream(made.messages[:-1], ANSWER_TOKENS, ANSWER_TEMPERATURE,
+                                       threading.Event())  # fmt: skip
+                made.teacher_reply = "".join(reply).strip()
             return {"example": asdict(made)}
         reason = made
     return {"reason": reason}

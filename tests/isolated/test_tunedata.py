@@ -36,6 +36,7 @@ from cli.tunedata import (
     collection_chunks,
     held_out,
     pick,
+    reanswer,
     require_enough,
     split,
     synthesise,
@@ -81,8 +82,11 @@ class Teacher(ScriptedLLM):
         return len(self.prompts)
 
     def script(self, messages: list[dict[str, str]]) -> str:
-        """One reply in the asked form (or the question, then its answer when asked)."""
+        """One reply in the asked form (or the question, then its answer when asked); in the
+        answerer's prompt, the first passage's opening sentence."""
         prompt = messages[1]["content"]
+        if prompt.startswith("<passages>"):
+            return "The " + prompt.split("The ", 1)[1].split(". ")[0] + "."
         passage = PASSAGE.search(prompt)
         assert passage, prompt
         first = "The " + passage.group(1).split("The ", 1)[1].split(". ")[0]  # past the title
@@ -154,6 +158,26 @@ def test_examples_are_the_answerers_prompts_with_supported_answers(
     assert not {e.document for e in train} & {e.document for e in held}
     assert held and len(train) >= MIN_EXAMPLES
     require_enough(train, held, "policies")
+
+
+def test_the_teacher_answers_in_the_answerers_prompt_when_asked(
+    company: tuple[Settings, Services], tmp_path: Path
+) -> None:
+    settings, services = company
+    answerer = make_answerer(settings, services, ScriptedLLM("unused"))
+    chunks = pick(collection_chunks(services, "policies"), 6)
+    teacher = Teacher()
+    examples, stats = synthesise(answerer, teacher, chunks, "policies", tmp_path / "j.jsonl",
+                                 teacher_answers=True)  # fmt: skip
+    in_prompt = [p for p in teacher.prompts if p[1]["content"].startswith("<passages>")]
+    assert len(examples) == len(in_prompt) == stats.kept > 0  # one reply per kept example
+    for e, asked in zip(examples, in_prompt, strict=True):
+        assert asked == e.messages[:-1]  # the very prompt the student is trained on
+        assert e.teacher_reply.startswith("The ")
+        assert e.teacher_reply.removesuffix(".") in asked[1]["content"]
+    kept = reanswer(examples, stats, "answered")
+    assert kept and all(k.messages[-1]["content"].startswith(k.teacher_reply) for k in kept)
+    assert len(kept) + sum(stats.rejected.values()) == stats.tried
 
 
 def test_too_few_examples_are_refused_with_the_count(

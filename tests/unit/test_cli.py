@@ -56,4 +56,4 @@ def test_mcp_refuses_to_start_without_a_key() -> None:
 
 def test_tune_names_the_answer_forms_it_knows() -> None:
     wrong = gptu("tune", "--collection", "hr", "--answers", "verbatim")
-    assert wrong.returncode == 2 and "written, copied" in wrong.stdout + wrong.stderr
+    assert wrong.returncode == 2 and "written, copied, answered" in wrong.stdout + wrong.stderr

@@ -1,10 +1,20 @@
-"""GPT-U's copied answers (`gptu tune --answers copied`): a synthetic example's answer becomes
-the part of the cited passage that says it, word for word, as the answerer's prompt shows it."""
+"""GPT-U's answers said otherwise than as the teacher wrote them: copied (`gptu tune --answers
+copied`: the part of the cited passage that says it, word for word, as the answerer's prompt
+shows it) or answered (`--answers answered`: the teacher's own reply in the answerer's prompt)."""
 
 from __future__ import annotations
 
 from answer.rag import Source, build_messages
-from cli.tunedata import COPIED_CHARS, Example, block_text, copied, copied_answer
+from cli.tunedata import (
+    COPIED_CHARS,
+    Example,
+    Synthesis,
+    answered,
+    block_text,
+    copied,
+    copied_answer,
+    reanswer,
+)
 
 LEAVE = (
     "Q: How many days of annual leave do staff get?\n"
@@ -23,10 +33,10 @@ def prompt() -> str:
     return build_messages(question, passages)[-1]["content"]
 
 
-def example(answer: str, origin: str = "synthetic") -> Example:
+def example(answer: str, origin: str = "synthetic", reply: str = "") -> Example:
     messages = [{"role": "system", "content": "s"}, {"role": "user", "content": prompt()},
                 {"role": "assistant", "content": answer}]  # fmt: skip
-    return Example(messages, "leave.md", origin, "how much holiday do I get", answer)
+    return Example(messages, "leave.md", origin, "how much holiday do I get", answer, reply)
 
 
 def test_the_block_is_the_passage_as_the_model_reads_it() -> None:
@@ -62,3 +72,28 @@ def test_an_answer_no_part_says_is_dropped_and_people_answers_are_kept() -> None
     assert copied(rated) is rated
     uncited = example("Staff get 25 days of annual leave.")
     assert copied(uncited) is uncited
+
+
+def test_the_teachers_own_reply_is_the_answer_when_it_says_the_written_one() -> None:
+    written = "Staff get 25 days of annual leave. [1]"
+    reply = "Full-time staff get 25 days of annual leave a year, plus public holidays."
+    made = answered(example(written, reply=reply))
+    assert made is not None
+    assert made.messages[-1]["content"] == reply + " [1]"  # cited as the passage that holds it
+    assert made.answer == written and made.messages[:-1] == example("x").messages[:-1]
+    cited_already = answered(example(written, reply="You get 25 days of annual leave [1]."))
+    assert cited_already is not None
+    assert cited_already.messages[-1]["content"] == "You get 25 days of annual leave [1]."
+
+
+def test_a_reply_that_declines_or_says_otherwise_is_dropped_with_why() -> None:
+    written = "Staff get 25 days of annual leave. [1]"
+    declined = example(written, reply="The documents do not say how much leave staff get.")
+    other = example(written, reply="Your line manager approves leave in the HR portal. [1]")
+    unasked = example(written)  # a journal from a run that did not ask the teacher to answer
+    people = example("You get 25 days. [1]", origin="rated")
+    stats = Synthesis(tried=4, kept=4)
+    kept = reanswer([declined, other, unasked, people], stats, "answered")
+    assert kept == [people] and stats.kept == 1
+    assert stats.rejected == {"the teacher's answer in the answerer's prompt does not say it": 3}
+    assert reanswer([declined], Synthesis(), "written") == [declined]
