@@ -49,7 +49,7 @@ from tune.config import RunConfig
 
 # Teachers by preference when GPTU_LLM_URL is not set: Qwen2.5-Coder-1.5B when installed
 # (opt-in, `make model-qwen-1.5b`), else the 0.5B every install has. On H2O.ai's handbook
-# questions (2 cores, README "Tuning") the 1.5B's examples tuned SmolLM2 to answer_correct 0.270
+# questions (2 cores, docs/tuning.md) the 1.5B's examples tuned SmolLM2 to answer_correct 0.270
 # against 0.191, at 61 minutes a tune against 43 (0.097 examples/s against 0.15);
 # `--teacher` picks any catalog model.
 REVIEWED = "reviewed.jsonl"  # the run's copy of --reviewed
@@ -69,7 +69,7 @@ class TuneRun:
     steps: int = 0  # 0 = two passes over the training examples
     batch: int = 4
     lr: float = 5e-4
-    encoding: str = "Q4_0"  # README "Tuning": Q4_1 (the base's) rounds the tuning away
+    encoding: str = "Q4_0"  # docs/tuning.md: Q4_1 (the base's) rounds the tuning away
     threads: int = 0  # 0 = every core but one (see side_threads)
     measure: bool = True
     reviewed: str = ""  # a reviewed `gptu export eval` file (copied into the run as reviewed.jsonl)
@@ -86,7 +86,7 @@ class TuneRun:
 def side_threads(settings: Settings, threads: int = 0) -> int:
     """Threads for the teacher, the trainer and the measuring: every core but one, which the
     running API keeps for questions (and two threads that wait on each other on two busy
-    cores ran training steps 4x slower than one; README "Tuning")."""
+    cores ran training steps 4x slower than one; docs/tuning.md)."""
     return threads or settings.llm_threads or max(1, (os.cpu_count() or 1) - 1)
 
 

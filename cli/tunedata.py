@@ -45,7 +45,7 @@ TEACHER_ASK = ASK.replace(
     "{form}", " in one short sentence that uses the passage's own words and numbers."
 )
 # For a teacher that follows it: answers that restate what was asked, as people's expected
-# answers do. On H2O.ai's handbook questions (README "Tuning") the 1.5B's examples tuned
+# answers do. On H2O.ai's handbook questions (docs/tuning.md) the 1.5B's examples tuned
 # SmolLM2 to answer_correct 0.270 (0.5B with TEACHER_ASK: 0.191); the 0.5B given this prompt
 # wrote shorter, poorer answers (0.183, facts in the answer 0.301 against 0.394).
 TEACHER_ASK_FULL = ASK.replace(
