@@ -212,11 +212,13 @@ def block_text(prompt: str, n: int) -> str:
 
 def copied_answer(answer: str, text: str, n: int) -> str | None:
     """The part of passage [n]'s text that says the answer, as the answer (cited): its unit
-    (a paragraph, a list item, an FAQ entry) that holds most of the answer's key words, or that
-    unit's best sentence when the unit is long; None when no part holds the answer."""
+    (a paragraph, a list item, an FAQ entry; an excerpt's piece of one) that holds most of the
+    answer's key words, or that unit's best sentence when the unit is long; None when no part
+    holds the answer."""
     said = re.sub(r"\s*\[\d{1,2}\]", "", answer)
-    found = [text[u.start : u.end].strip() for u in units(n, text)]
-    found = [part for part in found if is_correct(said, part)]
+    # an excerpt's "…" joins pieces the prompt shows apart: never copied across one
+    found = [piece.strip() for u in units(n, text) for piece in text[u.start : u.end].split("…")]
+    found = [part for part in found if part and is_correct(said, part)]
     if not found:
         return None
     best = max(found, key=lambda part: (overlap(said, part), -len(part)))

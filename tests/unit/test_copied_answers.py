@@ -66,6 +66,13 @@ def test_a_long_unit_gives_its_sentence_that_says_the_answer() -> None:
     )
 
 
+def test_an_excerpts_pieces_are_never_copied_together() -> None:
+    text = "… 3). Outpatient: a person not admitted as an inpatient. … b. Other episodes"
+    said = "An outpatient is a person not admitted as an inpatient. [1]"
+    piece = "3). Outpatient: a person not admitted as an inpatient."
+    assert copied_answer(said, text, 1) == f"{piece} [1]"
+
+
 def test_an_answer_no_part_says_is_dropped_and_people_answers_are_kept() -> None:
     assert copied(example("Staff may carry 5 days over into the next year. [1]")) is None
     rated = example("You get 25 days. [1]", origin="rated")
