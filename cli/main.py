@@ -268,9 +268,10 @@ def tune(
         typer.Option(
             help="The examples' answers: as the teacher wrote them (written), copied word for "
             "word from the passage part that says them (copied), or the teacher's own answers "
-            "in the answerer's prompt (answered: one more teacher reply per example)."
+            "in the answerer's prompt (answered: one more teacher reply per example); default "
+            "answered with Qwen2.5-Coder-1.5B as teacher, else written."
         ),
-    ] = "written",
+    ] = "",
     encoding: Annotated[str, typer.Option(help="Q4_0, Q8_0 or Q4_1.")] = "Q4_0",
     threads: Annotated[int, typer.Option(help="Training threads; 0 = every core but one.")] = 0,
     batch: Annotated[int, typer.Option(help="Examples per training step.")] = 4,
@@ -303,7 +304,7 @@ def tune(
 
     if not collection and not resume:
         raise typer.BadParameter("give --collection, or --resume RUN")
-    if answers not in ANSWERS:
+    if answers and answers not in ANSWERS:
         raise typer.BadParameter(f"--answers is one of {', '.join(ANSWERS)}")
     settings = Settings()
     go_offline()

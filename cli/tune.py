@@ -32,6 +32,7 @@ from cli.tunedata import (
     Example,
     Synthesis,
     collection_chunks,
+    default_answers,
     pick,
     reanswer,
     require_enough,
@@ -74,7 +75,7 @@ class TuneRun:
     measure: bool = True
     reviewed: str = ""  # a reviewed `gptu export eval` file (copied into the run as reviewed.jsonl)
     questions: str = ""  # questions written by others about the collection (copied as OTHERS)
-    answers: str = "written"  # how the examples' answers are said (cli.tunedata.ANSWERS)
+    answers: str = ""  # how the examples' answers are said (cli.tunedata.ANSWERS; "": its default)
     collection_id: str = ""  # the collection's id, found when the run starts (never by name after)
 
     @property
@@ -100,6 +101,7 @@ def new_run(settings: Settings, run: TuneRun) -> Path:
         raise ValueError(f"{run.questions} holds no questions")
     # resolved now: --resume asks the same teacher, whatever has been installed since
     run.teacher = teacher_name(settings, run.teacher)
+    run.answers = run.answers or default_answers(run.teacher)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = f"{run.collection}-{run.base}-{stamp}"
     folder = settings.data_dir / "tune" / name

@@ -34,6 +34,7 @@ from cli.tunedata import (
     TEACHER_ASK_FULL,
     TooFewExamples,
     collection_chunks,
+    default_answers,
     held_out,
     pick,
     reanswer,
@@ -219,6 +220,9 @@ def test_a_run_keeps_the_teacher_it_started_with(
     folder = new_run(settings, TuneRun("policies"))
     picked = open_run(settings, folder.name)[1].teacher
     assert picked in TEACHERS and picked == teacher_name(settings, "")
+    assert open_run(settings, folder.name)[1].answers == default_answers(picked)  # kept too
+    assert default_answers("qwen2.5-coder-1.5b") == "answered"
+    assert default_answers("qwen2.5-coder-0.5b") == default_answers("") == "written"
     again = new_run(settings, TuneRun("policies"))  # most likely in the same second
     assert again != folder and again.is_dir()
 

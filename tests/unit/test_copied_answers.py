@@ -104,3 +104,4 @@ def test_a_reply_that_declines_or_says_otherwise_is_dropped_with_why() -> None:
     assert kept == [people] and stats.kept == 1
     assert stats.rejected == {"the teacher's answer in the answerer's prompt does not say it": 3}
     assert reanswer([declined], Synthesis(), "written") == [declined]
+    assert reanswer([declined], Synthesis(), "") == [declined]  # a run from before --answers
