@@ -124,7 +124,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="gptu tune --steps (default 0: two passes)")
     parser.add_argument("--teacher", default="", help="gptu tune --teacher")
     parser.add_argument("--encoding", default="", help="gptu tune --encoding")
-    parser.add_argument("--answers", default="", help="gptu tune --answers (written, copied)")
+    parser.add_argument("--answers", default="", help="gptu tune --answers (its default)")
     parser.add_argument("--run", help="Measure this finished run again instead of tuning.")
     parser.add_argument("--small", action="store_true", help="A quick smoke run.")
     parser.add_argument("--fresh", action="store_true", help="Empty the folder first.")

@@ -210,7 +210,7 @@ def in_prompt(answerer: Answerer, collection: str, question: str, answer: str) -
 
 def block_text(prompt: str, n: int) -> str:
     """What the model reads of passage [n] in an answerer's prompt ("" when it is not there)."""
-    starts = [m for m in BLOCK.finditer(prompt)]
+    starts = list(BLOCK.finditer(prompt))
     for i, m in enumerate(starts):
         if int(m.group(1)) == n:
             body = prompt.index("\n", m.end()) + 1
@@ -224,7 +224,7 @@ def copied_answer(answer: str, text: str, n: int) -> str | None:
     (a paragraph, a list item, an FAQ entry; an excerpt's piece of one) that holds most of the
     answer's key words, or that unit's best sentence when the unit is long; None when no part
     holds the answer."""
-    said = re.sub(r"\s*\[\d{1,2}\]", "", answer)
+    said = CITED.sub("", answer)
     # an excerpt's "…" joins pieces the prompt shows apart: never copied across one
     found = [piece.strip() for u in units(n, text) for piece in text[u.start : u.end].split("…")]
     found = [part for part in found if part and is_correct(said, part)]
