@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -176,18 +176,25 @@ def ask_teacher(teacher: LLM, chunk: Passage, prompt: str) -> tuple[str, str] | 
     return " ".join(question.split()), " ".join(answer.split())
 
 
+def blocks(prompt: str) -> list[tuple[int, int, int]]:
+    """The numbered passages of an answerer's prompt: (n, start, end), each from its "[n] ("
+    label to the next one (the last to the prompt's end)."""
+    starts = [(int(m.group(1)), m.start()) for m in BLOCK.finditer(prompt)]
+    ends = [start for _, start in starts[1:]] + [len(prompt)]
+    return [(n, start, end) for (n, start), end in zip(starts, ends, strict=True)]
+
+
 def cited(answer: str, prompt: str) -> int | None:
     """The number of the shown passage that best supports the answer, if one does."""
-    starts = [(m.start(), int(m.group(1))) for m in BLOCK.finditer(prompt)]
-    if not starts:
+    shown = blocks(prompt)
+    if not shown:
         return None
     best, best_n = 0.0, None
-    for i, (start, n) in enumerate(starts):
-        end = starts[i + 1][0] if i + 1 < len(starts) else len(prompt)
+    for n, start, end in shown:
         share = overlap(answer, prompt[start:end])
         if share > best:
             best, best_n = share, n
-    return best_n if best_n is not None and is_correct(answer, prompt[starts[0][0] :]) else None
+    return best_n if best_n is not None and is_correct(answer, prompt[shown[0][1] :]) else None
 
 
 def in_prompt(answerer: Answerer, collection: str, question: str, answer: str) -> Example | str:
@@ -210,12 +217,10 @@ def in_prompt(answerer: Answerer, collection: str, question: str, answer: str) -
 
 def block_text(prompt: str, n: int) -> str:
     """What the model reads of passage [n] in an answerer's prompt ("" when it is not there)."""
-    starts = list(BLOCK.finditer(prompt))
-    for i, m in enumerate(starts):
-        if int(m.group(1)) == n:
-            body = prompt.index("\n", m.end()) + 1
-            end = starts[i + 1].start() if i + 1 < len(starts) else prompt.find("\n</passages>")
-            return prompt[body : end if end > body else len(prompt)].strip()
+    for number, start, end in blocks(prompt):
+        if number == n:
+            body = prompt[prompt.index("\n", start) + 1 : end]  # past its label line
+            return body.split("\n</passages>", 1)[0].strip()
     return ""
 
 
@@ -239,6 +244,12 @@ def copied_answer(answer: str, text: str, n: int) -> str | None:
     return f"{' '.join(best.split())} [{n}]"
 
 
+def with_reply(example: Example, reply: str) -> Example:
+    """The example with another reply for the model to learn (its expected answer kept)."""
+    said: Message = {"role": "assistant", "content": reply}
+    return replace(example, messages=[*example.messages[:-1], said])
+
+
 def copied(example: Example) -> Example | None:
     """A synthetic example whose answer is copied from the passage it cites, word for word
     (the teacher's answer stays the example's expected answer); None when that passage does
@@ -251,8 +262,7 @@ def copied(example: Example) -> Example | None:
     answer = copied_answer(reply, block_text(example.messages[-2]["content"], n), n)
     if answer is None:
         return None
-    messages = [*example.messages[:-1], {"role": "assistant", "content": answer}]
-    return Example(messages, example.document, example.origin, example.question, example.answer)
+    return with_reply(example, answer)
 
 
 def answered(example: Example) -> Example | None:
@@ -268,9 +278,7 @@ def answered(example: Example) -> Example | None:
     if not CITED.search(reply):
         n = cited(reply, example.messages[-2]["content"])
         reply = f"{reply.rstrip()} [{n}]" if n is not None else reply
-    messages = [*example.messages[:-1], {"role": "assistant", "content": reply}]
-    return Example(messages, example.document, example.origin, example.question, example.answer,
-                   reply)  # fmt: skip
+    return with_reply(example, reply)
 
 
 def reanswer(examples: list[Example], stats: Synthesis, how: str) -> list[Example]:
